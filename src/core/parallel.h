@@ -1,0 +1,87 @@
+// The one thread pool of the library: OpenMP, used through these helpers so
+// that every operator splits work the same way.
+//
+// Work is split into contiguous ranges. Static splits depend only on the
+// range length and the thread count, so any per-thread partial results are
+// combined in a fixed order and results are reproducible for a given thread
+// count.
+#ifndef SPARSENORM_CORE_PARALLEL_H_
+#define SPARSENORM_CORE_PARALLEL_H_
+
+#include <algorithm>
+#include <cstdint>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace sparsenorm::detail {
+
+// Threads the runtime offers when options.num_threads == 0.
+inline int MaxThreads() {
+#if defined(_OPENMP)
+  return std::max(1, omp_get_max_threads());
+#else
+  return 1;
+#endif
+}
+
+// The thread count for a call: the request (0 = all), reduced so that each
+// thread gets at least `min_bytes_per_thread` of the `work_bytes` to touch.
+// Forking threads costs a few microseconds; a small call runs on one.
+inline int ThreadsFor(int requested, std::int64_t work_bytes,
+                      std::int64_t min_bytes_per_thread = std::int64_t{1} << 17) {
+  const int wanted = requested > 0 ? requested : MaxThreads();
+  const std::int64_t by_work = std::max<std::int64_t>(1, work_bytes / min_bytes_per_thread);
+  return static_cast<int>(std::min<std::int64_t>(wanted, by_work));
+}
+
+// Calls fn(begin, end, thread) on `threads` contiguous slices of [0, n).
+// Slice t is [n * t / T, n * (t + 1) / T) where T is the number of threads
+// the runtime actually started; fn must not throw.
+template <class Fn>
+void ParallelFor(int threads, std::int64_t n, Fn&& fn) {
+  if (n <= 0) return;
+  if (threads <= 1) {
+    fn(std::int64_t{0}, n, 0);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(threads)
+  {
+    const std::int64_t t = omp_get_thread_num();
+    const std::int64_t count = omp_get_num_threads();
+    const std::int64_t begin = n * t / count;
+    const std::int64_t end = n * (t + 1) / count;
+    if (begin < end) fn(begin, end, static_cast<int>(t));
+  }
+#else
+  fn(std::int64_t{0}, n, 0);
+#endif
+}
+
+// Calls fn(begin, end, thread) on chunks of `grain` items of [0, n), handed
+// out to threads as they finish: for work whose cost per item is uneven.
+template <class Fn>
+void ParallelForDynamic(int threads, std::int64_t n, std::int64_t grain, Fn&& fn) {
+  if (n <= 0) return;
+  grain = std::max<std::int64_t>(1, grain);
+  const std::int64_t chunks = (n + grain - 1) / grain;
+  if (threads <= 1 || chunks == 1) {
+    fn(std::int64_t{0}, n, 0);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    const std::int64_t begin = c * grain;
+    fn(begin, std::min(n, begin + grain), omp_get_thread_num());
+  }
+#else
+  fn(std::int64_t{0}, n, 0);
+#endif
+}
+
+}  // namespace sparsenorm::detail
+
+#endif  // SPARSENORM_CORE_PARALLEL_H_

@@ -1,0 +1,232 @@
+// The row operator's CPU kernels, compiled once per SIMD target (SSE4, AVX2,
+// AVX-512 and a scalar fallback on x86) and dispatched at run time, so the
+// shipped library needs no -march flag.
+//
+// Each kernel walks a slice of the work handed to it by the front end
+// (src/core/rows.cc) and prefetches the rows it will touch next: the rows of
+// an embedding table are scattered, and without prefetching every row costs
+// a full memory latency.
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "cpu/rows_kernels.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+
+#include <hwy/highway.h>
+
+#include "cpu/rows_cpu.h"
+#include "cpu/vector_math-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace sparsenorm::cpu {
+namespace HWY_NAMESPACE {
+
+// Prefetch for writing: the row is read, then usually rewritten.
+HWY_INLINE void PrefetchRow(const unsigned char* row, std::int64_t bytes) {
+  for (std::int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(row + off, 1, 3);
+}
+
+template <class T>
+HWY_INLINE void ProcessRow(const RowJob& job, const T* in, T* out, RowCounts* counts) {
+  const size_t n = static_cast<size_t>(job.cols);
+  const detail::Plan plan = detail::PlanFor(NormOf(in, n, job.kind, job.options.p), job.options);
+  if (plan.action == detail::Action::kScale) {
+    ++counts->scaled;
+    ScaleVector(in, out, n, detail::MakeScale(plan.scale, plan.shift));
+    return;
+  }
+  if (plan.action == detail::Action::kNonFinite) ++counts->nonfinite;
+  if (in != out) std::memcpy(out, in, static_cast<size_t>(job.row_bytes));
+}
+
+template <class T>
+void MarkedRowsInPlaceT(const RowJob& job, int64_t word_begin, int64_t word_end,
+                        RowCounts* counts) {
+  detail::SetBitCursor ahead(job.marks, word_begin, word_end);
+  detail::SetBitCursor current(job.marks, word_begin, word_end);
+  for (int64_t k = 0; k < job.prefetch_rows; ++k) {
+    const int64_t r = ahead.Next();
+    if (r < 0) break;
+    PrefetchRow(job.out + r * job.out_stride_bytes, job.row_bytes);
+  }
+  for (int64_t r = current.Next(); r >= 0; r = current.Next()) {
+    const int64_t next = ahead.Next();
+    if (next >= 0) PrefetchRow(job.out + next * job.out_stride_bytes, job.row_bytes);
+    T* row = reinterpret_cast<T*>(job.out + r * job.out_stride_bytes);
+    ++counts->distinct;
+    ProcessRow(job, row, row, counts);
+  }
+}
+
+template <class T>
+void AllRowsOutOfPlaceT(const RowJob& job, int64_t row_begin, int64_t row_end,
+                        RowCounts* counts) {
+  // Both tables densely packed: runs of untouched rows are one memcpy each.
+  const bool packed = job.in_stride_bytes == job.row_bytes && job.out_stride_bytes == job.row_bytes;
+  int64_t r = row_begin;
+  while (r < row_end) {
+    int64_t run_end = r;
+    while (run_end < row_end && ((job.marks[run_end >> 6] >> (run_end & 63)) & 1u) == 0) {
+      ++run_end;
+    }
+    if (run_end > r) {
+      if (packed) {
+        std::memcpy(job.out + r * job.row_bytes, job.in + r * job.row_bytes,
+                    static_cast<size_t>((run_end - r) * job.row_bytes));
+      } else {
+        for (int64_t q = r; q < run_end; ++q) {
+          std::memcpy(job.out + q * job.out_stride_bytes, job.in + q * job.in_stride_bytes,
+                      static_cast<size_t>(job.row_bytes));
+        }
+      }
+      r = run_end;
+      continue;
+    }
+    ++counts->distinct;
+    ProcessRow(job, reinterpret_cast<const T*>(job.in + r * job.in_stride_bytes),
+               reinterpret_cast<T*>(job.out + r * job.out_stride_bytes), counts);
+    ++r;
+  }
+}
+
+template <class T, class I>
+void ClaimedRowsInPlaceT(const RowJob& job, const I* idx, int64_t begin, int64_t end,
+                         RowCounts* counts) {
+  const int64_t ahead = job.prefetch_rows;
+  for (int64_t i = begin; i < std::min(end, begin + ahead); ++i) {
+    PrefetchRow(job.out + static_cast<int64_t>(idx[i]) * job.out_stride_bytes, job.row_bytes);
+  }
+  for (int64_t i = begin; i < end; ++i) {
+    if (i + ahead < end) {
+      PrefetchRow(job.out + static_cast<int64_t>(idx[i + ahead]) * job.out_stride_bytes,
+                  job.row_bytes);
+    }
+    const int64_t r = static_cast<int64_t>(idx[i]);
+    if (!job.claims->Claim(r)) continue;
+    ++counts->distinct;
+    T* row = reinterpret_cast<T*>(job.out + r * job.out_stride_bytes);
+    ProcessRow(job, row, row, counts);
+  }
+}
+
+template <class T, class I>
+int64_t FirstNonFiniteT(const RowJob& job, const I* idx, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
+    const T* row = reinterpret_cast<const T*>(job.in + static_cast<int64_t>(idx[i]) * job.in_stride_bytes);
+    if (!AllFinite(row, static_cast<size_t>(job.cols))) return i;
+  }
+  return -1;
+}
+
+// One switch from the run-time dtype to the template instantiation.
+template <class Fn>
+HWY_INLINE auto WithStorageType(DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::kFloat64:
+      return fn(static_cast<double*>(nullptr));
+    case DType::kFloat16:
+      return fn(static_cast<hwy::float16_t*>(nullptr));
+    case DType::kBFloat16:
+      return fn(static_cast<hwy::bfloat16_t*>(nullptr));
+    case DType::kFloat32:
+    default:  // the front end has rejected every other value
+      return fn(static_cast<float*>(nullptr));
+  }
+}
+
+void MarkedRowsInPlace(const RowJob& job, int64_t word_begin, int64_t word_end,
+                       RowCounts* counts) {
+  WithStorageType(job.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    MarkedRowsInPlaceT<T>(job, word_begin, word_end, counts);
+  });
+}
+
+void AllRowsOutOfPlace(const RowJob& job, int64_t row_begin, int64_t row_end, RowCounts* counts) {
+  WithStorageType(job.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    AllRowsOutOfPlaceT<T>(job, row_begin, row_end, counts);
+  });
+}
+
+void ClaimedRowsInPlace(const RowJob& job, int64_t begin, int64_t end, RowCounts* counts) {
+  WithStorageType(job.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (job.index_type == IndexType::kInt32) {
+      ClaimedRowsInPlaceT<T>(job, static_cast<const int32_t*>(job.indices), begin, end, counts);
+    } else {
+      ClaimedRowsInPlaceT<T>(job, static_cast<const int64_t*>(job.indices), begin, end, counts);
+    }
+  });
+}
+
+int64_t FirstNonFinitePosition(const RowJob& job, int64_t begin, int64_t end) {
+  return WithStorageType(job.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    return job.index_type == IndexType::kInt32
+               ? FirstNonFiniteT<T>(job, static_cast<const int32_t*>(job.indices), begin, end)
+               : FirstNonFiniteT<T>(job, static_cast<const int64_t*>(job.indices), begin, end);
+  });
+}
+
+const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
+
+detail::VectorNorm NormOfVectorForTest(DType dtype, const void* x, size_t n, double p) {
+  return WithStorageType(dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    return NormOf(static_cast<const T*>(x), n, detail::KindOf(p), p);
+  });
+}
+
+void ScaleVectorForTest(DType dtype, const void* in, void* out, size_t n, double scale) {
+  WithStorageType(dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    ScaleVector(static_cast<const T*>(in), static_cast<T*>(out), n, detail::MakeScale(scale));
+  });
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace sparsenorm::cpu
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace sparsenorm::cpu {
+
+HWY_EXPORT(MarkedRowsInPlace);
+HWY_EXPORT(AllRowsOutOfPlace);
+HWY_EXPORT(ClaimedRowsInPlace);
+HWY_EXPORT(FirstNonFinitePosition);
+HWY_EXPORT(TargetName);
+HWY_EXPORT(NormOfVectorForTest);
+HWY_EXPORT(ScaleVectorForTest);
+
+void MarkedRowsInPlace(const RowJob& job, std::int64_t word_begin, std::int64_t word_end,
+                       RowCounts* counts) {
+  HWY_DYNAMIC_DISPATCH(MarkedRowsInPlace)(job, word_begin, word_end, counts);
+}
+
+void AllRowsOutOfPlace(const RowJob& job, std::int64_t row_begin, std::int64_t row_end,
+                       RowCounts* counts) {
+  HWY_DYNAMIC_DISPATCH(AllRowsOutOfPlace)(job, row_begin, row_end, counts);
+}
+
+void ClaimedRowsInPlace(const RowJob& job, std::int64_t begin, std::int64_t end,
+                        RowCounts* counts) {
+  HWY_DYNAMIC_DISPATCH(ClaimedRowsInPlace)(job, begin, end, counts);
+}
+
+std::int64_t FirstNonFinitePosition(const RowJob& job, std::int64_t begin, std::int64_t end) {
+  return HWY_DYNAMIC_DISPATCH(FirstNonFinitePosition)(job, begin, end);
+}
+
+const char* DispatchedTargetName() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
+
+detail::VectorNorm NormOfVector(DType dtype, const void* x, std::size_t n, double p) {
+  return HWY_DYNAMIC_DISPATCH(NormOfVectorForTest)(dtype, x, n, p);
+}
+
+void ScaleVector(DType dtype, const void* in, void* out, std::size_t n, double scale) {
+  HWY_DYNAMIC_DISPATCH(ScaleVectorForTest)(dtype, in, out, n, scale);
+}
+
+}  // namespace sparsenorm::cpu
+#endif  // HWY_ONCE

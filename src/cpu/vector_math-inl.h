@@ -1,0 +1,405 @@
+// Per-target SIMD primitives on one contiguous vector: its p-norm and its
+// scaling with one rounding per element. Included once per Highway target by
+// files that use hwy/foreach_target.h; the row and matrix kernels are built
+// from these.
+//
+// Storage types are float, double, hwy::float16_t and hwy::bfloat16_t. The
+// 16-bit types are widened to float32; results are narrowed with the same
+// round-to-nearest-even code on every target (numerics.h has the scalar
+// twins, used for tails), so the scaled values do not depend on the target.
+
+// Per-target include guard (Highway's convention).
+#if defined(SPARSENORM_CPU_VECTOR_MATH_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef SPARSENORM_CPU_VECTOR_MATH_INL_H_
+#undef SPARSENORM_CPU_VECTOR_MATH_INL_H_
+#else
+#define SPARSENORM_CPU_VECTOR_MATH_INL_H_
+#endif
+
+#include <cfloat>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include <hwy/highway.h>
+
+#include "common/numerics.h"
+#include "core/plan.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace sparsenorm::cpu {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// ---------------------------------------------------------------------------
+// Scalar element access.
+
+HWY_INLINE float ToFloat(float v) { return v; }
+HWY_INLINE double ToFloat(double v) { return v; }
+HWY_INLINE float ToFloat(hwy::float16_t v) { return numerics::HalfToFloat(v.bits); }
+HWY_INLINE float ToFloat(hwy::bfloat16_t v) { return numerics::BFloat16ToFloat(v.bits); }
+
+// The arithmetic type of a storage type.
+template <class T>
+struct ComputeOf {
+  using type = float;
+};
+template <>
+struct ComputeOf<double> {
+  using type = double;
+};
+template <class T>
+using Compute = typename ComputeOf<T>::type;
+
+// ---------------------------------------------------------------------------
+// Loads widened to the compute type.
+
+template <class D>
+HWY_INLINE hn::Vec<D> LoadWide(D d, const float* HWY_RESTRICT p) {
+  return hn::LoadU(d, p);
+}
+template <class D>
+HWY_INLINE hn::Vec<D> LoadWide(D d, const double* HWY_RESTRICT p) {
+  return hn::LoadU(d, p);
+}
+// The 16-bit widenings are integer code of our own rather than Highway's
+// PromoteTo: Highway 1.0.3's scalar target turns float16 infinities and NaNs
+// into finite numbers, which would hide non-finite rows.
+template <class D>
+HWY_INLINE hn::Vec<D> LoadWide(D d, const hwy::float16_t* HWY_RESTRICT p) {
+  const hn::RebindToUnsigned<D> du;
+  const hn::Rebind<uint16_t, D> du16;
+  const auto h = hn::PromoteTo(du, hn::LoadU(du16, reinterpret_cast<const uint16_t*>(p)));
+  const auto sign = hn::ShiftLeft<16>(hn::And(h, hn::Set(du, 0x8000u)));
+  auto o = hn::ShiftLeft<13>(hn::And(h, hn::Set(du, 0x7fffu)));
+  const auto exponent = hn::And(o, hn::Set(du, 0x0f800000u));
+  o = hn::Add(o, hn::Set(du, 0x38000000u));  // rebias by 127 - 15
+  // Infinity and NaN: rebias once more, to the float32 all-ones exponent.
+  o = hn::IfThenElse(hn::Eq(exponent, hn::Set(du, 0x0f800000u)), hn::Add(o, hn::Set(du, 0x38000000u)), o);
+  // Subnormal and zero: 2^-14 * (1 + m / 1024) - 2^-14 is exactly m * 2^-24.
+  const auto subnormal = hn::BitCast(
+      du, hn::Sub(hn::BitCast(d, hn::Add(o, hn::Set(du, 0x00800000u))), hn::Set(d, 0x1p-14f)));
+  o = hn::IfThenElse(hn::Eq(exponent, hn::Zero(du)), subnormal, o);
+  return hn::BitCast(d, hn::Or(o, sign));
+}
+template <class D>
+HWY_INLINE hn::Vec<D> LoadWide(D d, const hwy::bfloat16_t* HWY_RESTRICT p) {
+  const hn::RebindToUnsigned<D> du;
+  const hn::Rebind<uint16_t, D> du16;
+  return hn::BitCast(
+      d, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(du16, reinterpret_cast<const uint16_t*>(p)))));
+}
+
+// ---------------------------------------------------------------------------
+// float32 -> 16-bit, nearest-even, lane-wise twins of numerics::FloatToHalf
+// and numerics::FloatToBFloat16. The 16-bit pattern is in the low half of
+// each 32-bit lane.
+
+template <class DF>
+HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> HalfBits(DF df, hn::Vec<DF> v) {
+  const hn::RebindToUnsigned<DF> du;
+  const hn::RebindToSigned<DF> di;
+  auto x = hn::BitCast(du, v);
+  const auto sign = hn::And(x, hn::Set(du, 0x80000000u));
+  x = hn::Xor(x, sign);
+  const auto xi = hn::BitCast(di, x);  // sign cleared: signed compares are safe
+
+  const auto is_nan = hn::RebindMask(du, hn::Gt(xi, hn::Set(di, 0x7f800000)));
+  const auto huge = hn::IfThenElse(is_nan, hn::Set(du, 0x7e00u), hn::Set(du, 0x7c00u));
+  const auto is_huge = hn::RebindMask(du, hn::Gt(xi, hn::Set(di, 0x477fffff)));
+
+  const auto tiny = hn::Sub(hn::BitCast(du, hn::Add(hn::BitCast(df, x), hn::Set(df, 0.5f))),
+                            hn::Set(du, 0x3f000000u));
+  const auto is_tiny = hn::RebindMask(du, hn::Lt(xi, hn::Set(di, 0x38800000)));
+
+  const auto odd = hn::And(hn::ShiftRight<13>(x), hn::Set(du, 1u));
+  const auto normal = hn::ShiftRight<13>(hn::Add(hn::Add(x, hn::Set(du, 0xc8000fffu)), odd));
+
+  auto h = hn::IfThenElse(is_tiny, tiny, normal);
+  h = hn::IfThenElse(is_huge, huge, h);
+  return hn::Or(h, hn::ShiftRight<16>(sign));
+}
+
+template <class DF>
+HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> BFloat16Bits(DF /*df*/, hn::Vec<DF> v) {
+  const hn::RebindToUnsigned<DF> du;
+  const hn::RebindToSigned<DF> di;
+  const auto x = hn::BitCast(du, v);
+  const auto lsb = hn::And(hn::ShiftRight<16>(x), hn::Set(du, 1u));
+  const auto rounded = hn::ShiftRight<16>(hn::Add(hn::Add(x, hn::Set(du, 0x7fffu)), lsb));
+  const auto is_nan = hn::RebindMask(
+      du, hn::Gt(hn::BitCast(di, hn::And(x, hn::Set(du, 0x7fffffffu))), hn::Set(di, 0x7f800000)));
+  return hn::IfThenElse(is_nan, hn::Or(hn::ShiftRight<16>(x), hn::Set(du, 0x40u)), rounded);
+}
+
+// The exact product x * s rounded to odd at float32 precision: the lane-wise
+// twin of numerics::ProductRoundToOdd.
+template <class DF>
+HWY_INLINE hn::Vec<DF> ProductRoundToOdd(DF df, hn::Vec<DF> x, hn::Vec<DF> hi, hn::Vec<DF> lo) {
+  const hn::RebindToUnsigned<DF> du;
+  const auto a = hn::Mul(x, hi);
+  const auto b = hn::Mul(x, lo);
+  const auto p = hn::Add(a, b);
+  const auto e = hn::Sub(b, hn::Sub(p, a));
+  const auto zero = hn::Zero(df);
+  const auto inexact = hn::RebindMask(du, hn::Or(hn::Lt(e, zero), hn::Gt(e, zero)));
+  // 1 where e and p have opposite signs: p overshoots, step back toward zero.
+  const auto opposite = hn::ShiftRight<31>(hn::Xor(hn::BitCast(du, e), hn::BitCast(du, p)));
+  auto bits = hn::BitCast(du, p);
+  bits = hn::Sub(bits, hn::IfThenElseZero(inexact, opposite));
+  bits = hn::Or(bits, hn::IfThenElseZero(inexact, hn::Set(du, 1u)));
+  return hn::BitCast(df, bits);
+}
+
+template <class DF>
+HWY_INLINE void StoreNarrow(DF df, hn::Vec<DF> v, hwy::float16_t* HWY_RESTRICT out) {
+  const hn::RebindToSigned<DF> di;
+  const hn::Rebind<uint16_t, DF> du16;
+  hn::StoreU(hn::DemoteTo(du16, hn::BitCast(di, HalfBits(df, v))), du16,
+             reinterpret_cast<uint16_t*>(out));
+}
+template <class DF>
+HWY_INLINE void StoreNarrow(DF df, hn::Vec<DF> v, hwy::bfloat16_t* HWY_RESTRICT out) {
+  const hn::RebindToSigned<DF> di;
+  const hn::Rebind<uint16_t, DF> du16;
+  hn::StoreU(hn::DemoteTo(du16, hn::BitCast(di, BFloat16Bits(df, v))), du16,
+             reinterpret_cast<uint16_t*>(out));
+}
+
+HWY_INLINE uint16_t NarrowScalar(float v, hwy::float16_t*) { return numerics::FloatToHalf(v); }
+HWY_INLINE uint16_t NarrowScalar(float v, hwy::bfloat16_t*) { return numerics::FloatToBFloat16(v); }
+HWY_INLINE uint16_t NarrowScalarFromDouble(double v, hwy::float16_t*) {
+  return numerics::DoubleToHalf(v);
+}
+HWY_INLINE uint16_t NarrowScalarFromDouble(double v, hwy::bfloat16_t*) {
+  return numerics::DoubleToBFloat16(v);
+}
+
+// ---------------------------------------------------------------------------
+// Reductions in the compute type. Four accumulators hide the add latency.
+
+template <class D, class T>
+HWY_INLINE hn::TFromD<D> SumSquares(D d, const T* HWY_RESTRICT x, size_t n) {
+  using C = hn::TFromD<D>;
+  const size_t N = hn::Lanes(d);
+  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    const auto v0 = LoadWide(d, x + i);
+    const auto v1 = LoadWide(d, x + i + N);
+    const auto v2 = LoadWide(d, x + i + 2 * N);
+    const auto v3 = LoadWide(d, x + i + 3 * N);
+    a0 = hn::MulAdd(v0, v0, a0);
+    a1 = hn::MulAdd(v1, v1, a1);
+    a2 = hn::MulAdd(v2, v2, a2);
+    a3 = hn::MulAdd(v3, v3, a3);
+  }
+  for (; i + N <= n; i += N) {
+    const auto v = LoadWide(d, x + i);
+    a0 = hn::MulAdd(v, v, a0);
+  }
+  C s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+  for (; i < n; ++i) {
+    const C v = ToFloat(x[i]);
+    s += v * v;
+  }
+  return s;
+}
+
+template <class D, class T>
+HWY_INLINE hn::TFromD<D> SumAbs(D d, const T* HWY_RESTRICT x, size_t n) {
+  using C = hn::TFromD<D>;
+  const size_t N = hn::Lanes(d);
+  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    a0 = hn::Add(a0, hn::Abs(LoadWide(d, x + i)));
+    a1 = hn::Add(a1, hn::Abs(LoadWide(d, x + i + N)));
+    a2 = hn::Add(a2, hn::Abs(LoadWide(d, x + i + 2 * N)));
+    a3 = hn::Add(a3, hn::Abs(LoadWide(d, x + i + 3 * N)));
+  }
+  for (; i + N <= n; i += N) a0 = hn::Add(a0, hn::Abs(LoadWide(d, x + i)));
+  C s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+  for (; i < n; ++i) s += std::fabs(static_cast<C>(ToFloat(x[i])));
+  return s;
+}
+
+// max |x| as the bit pattern of a non-negative float32: integer order equals
+// float order there, and NaN/infinity patterns are >= 0x7f800000, so one
+// integer max both finds the largest magnitude and detects non-finite values.
+template <class T>
+HWY_INLINE uint32_t MaxAbsBits(const T* HWY_RESTRICT x, size_t n) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const size_t N = hn::Lanes(df);
+  const auto magnitude = hn::Set(di, 0x7fffffff);
+  auto m0 = hn::Zero(di), m1 = hn::Zero(di);
+  size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    m0 = hn::Max(m0, hn::And(hn::BitCast(di, LoadWide(df, x + i)), magnitude));
+    m1 = hn::Max(m1, hn::And(hn::BitCast(di, LoadWide(df, x + i + N)), magnitude));
+  }
+  for (; i + N <= n; i += N) {
+    m0 = hn::Max(m0, hn::And(hn::BitCast(di, LoadWide(df, x + i)), magnitude));
+  }
+  auto m = static_cast<uint32_t>(hn::GetLane(hn::MaxOfLanes(di, hn::Max(m0, m1))));
+  for (; i < n; ++i) {
+    uint32_t bits;
+    const float v = ToFloat(x[i]);
+    std::memcpy(&bits, &v, sizeof bits);
+    bits &= 0x7fffffffu;
+    if (bits > m) m = bits;
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------
+// Norms.
+
+// The robust path: divide by max |x| before summing, in float64. Used for
+// every p other than 1, 2 and infinity, and when a float sum overflowed or
+// came out too small to trust.
+template <class T>
+HWY_NOINLINE detail::VectorNorm ScaledNorm(const T* HWY_RESTRICT x, size_t n, double p) {
+  double m = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    const double a = std::fabs(static_cast<double>(ToFloat(x[i])));
+    if (!(a <= DBL_MAX)) return {std::numeric_limits<double>::quiet_NaN(), false};
+    if (a > m) m = a;
+  }
+  if (m == 0.0 || std::isinf(p)) return {m, true};
+  double s = 0.0;
+  if (p == 1.0) {
+    for (size_t i = 0; i < n; ++i) s += std::fabs(static_cast<double>(ToFloat(x[i]))) / m;
+    return {m * s, true};
+  }
+  if (p == 2.0) {
+    for (size_t i = 0; i < n; ++i) {
+      const double a = static_cast<double>(ToFloat(x[i])) / m;
+      s += a * a;
+    }
+    return {m * std::sqrt(s), true};
+  }
+  for (size_t i = 0; i < n; ++i) s += std::pow(std::fabs(static_cast<double>(ToFloat(x[i]))) / m, p);
+  return {m * std::pow(s, 1.0 / p), true};
+}
+
+// Below these the sum of squares may have lost low-order terms to underflow
+// (each lost square is under the type's smallest normal, so relative to the
+// sum the loss is at most n * 2^-26 for float and n * 2^-122 for double).
+HWY_INLINE float SmallestTrustedSum(float) { return 0x1p-100f; }
+HWY_INLINE double SmallestTrustedSum(double) { return 0x1p-900; }
+
+template <class T>
+HWY_INLINE detail::VectorNorm NormOf(const T* HWY_RESTRICT x, size_t n, detail::NormKind kind,
+                                     double p) {
+  using C = Compute<T>;
+  const hn::ScalableTag<C> d;
+  switch (kind) {
+    case detail::NormKind::kL2: {
+      const C s = SumSquares(d, x, n);
+      if (s <= std::numeric_limits<C>::max() && s >= SmallestTrustedSum(C())) {
+        return {std::sqrt(static_cast<double>(s)), true};
+      }
+      return ScaledNorm(x, n, 2.0);
+    }
+    case detail::NormKind::kL1: {
+      const C s = SumAbs(d, x, n);
+      if (s <= std::numeric_limits<C>::max()) return {static_cast<double>(s), true};
+      return ScaledNorm(x, n, 1.0);
+    }
+    case detail::NormKind::kLInf:
+      if constexpr (sizeof(C) == 4) {
+        uint32_t bits = MaxAbsBits(x, n);
+        if (bits >= 0x7f800000u) return {std::numeric_limits<double>::quiet_NaN(), false};
+        float m;
+        std::memcpy(&m, &bits, sizeof m);
+        return {static_cast<double>(m), true};
+      } else {
+        return ScaledNorm(x, n, p);
+      }
+    case detail::NormKind::kLp:
+      break;
+  }
+  return ScaledNorm(x, n, p);
+}
+
+template <class T>
+HWY_INLINE bool AllFinite(const T* HWY_RESTRICT x, size_t n) {
+  if constexpr (sizeof(Compute<T>) == 4) {
+    return MaxAbsBits(x, n) < 0x7f800000u;
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      if (!std::isfinite(x[i])) return false;
+    }
+    return true;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Scaling: out[k] = x[k] * s rounded once to the storage type. `in` and
+// `out` may be the same vector.
+
+HWY_INLINE void ScaleVector(const float* in, float* out, size_t n, const detail::ScaleFactor& s) {
+  if (!s.fits_float) {
+    for (size_t i = 0; i < n; ++i) {
+      out[i] = static_cast<float>(std::ldexp(static_cast<double>(in[i]), s.shift) * s.d);
+    }
+    return;
+  }
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  const auto vs = hn::Set(d, s.f);
+  size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const auto v0 = hn::LoadU(d, in + i);
+    const auto v1 = hn::LoadU(d, in + i + N);
+    hn::StoreU(hn::Mul(v0, vs), d, out + i);
+    hn::StoreU(hn::Mul(v1, vs), d, out + i + N);
+  }
+  for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, in + i), vs), d, out + i);
+  for (; i < n; ++i) out[i] = in[i] * s.f;
+}
+
+HWY_INLINE void ScaleVector(const double* in, double* out, size_t n, const detail::ScaleFactor& s) {
+  if (s.shift != 0) {
+    for (size_t i = 0; i < n; ++i) out[i] = std::ldexp(in[i], s.shift) * s.d;
+    return;
+  }
+  const hn::ScalableTag<double> d;
+  const size_t N = hn::Lanes(d);
+  const auto vs = hn::Set(d, s.d);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, in + i), vs), d, out + i);
+  for (; i < n; ++i) out[i] = in[i] * s.d;
+}
+
+template <class T16>
+HWY_INLINE void ScaleVector(const T16* in, T16* out, size_t n, const detail::ScaleFactor& s) {
+  uint16_t* out_bits = reinterpret_cast<uint16_t*>(out);
+  if (!s.fits_float) {
+    for (size_t i = 0; i < n; ++i) {
+      out_bits[i] = NarrowScalarFromDouble(std::ldexp(static_cast<double>(ToFloat(in[i])), s.shift) * s.d, out);
+    }
+    return;
+  }
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  const auto hi = hn::Set(df, s.split.hi);
+  const auto lo = hn::Set(df, s.split.lo);
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    StoreNarrow(df, ProductRoundToOdd(df, LoadWide(df, in + i), hi, lo), out + i);
+  }
+  for (; i < n; ++i) {
+    out_bits[i] = NarrowScalar(numerics::ProductRoundToOdd(ToFloat(in[i]), s.split), out);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace sparsenorm::cpu
+HWY_AFTER_NAMESPACE();
+
+#endif  // per-target include guard
