@@ -65,13 +65,16 @@ TEST_F(RowsErrors, NegativeIndex) {
 }
 
 TEST_F(RowsErrors, FirstBadPositionIsReportedWhateverTheThreads) {
-  std::vector<std::int64_t> list(100000, 7);
-  list[60000] = 1000;
-  list[90000] = -5;
-  for (int threads : {1, 2, 5}) {
-    NormalizeOptions o;
-    o.num_threads = threads;
-    ExpectRejected(list, o, StatusCode::kOutOfRange, {"indices[60000] = 1000"});
+  for (std::int64_t size : {100000, 600000}) {  // the longer list is marked in parallel
+    std::vector<std::int64_t> list(static_cast<std::size_t>(size), 7);
+    list[static_cast<std::size_t>(size * 6 / 10)] = 1000;
+    list[static_cast<std::size_t>(size * 9 / 10)] = -5;
+    for (int threads : {1, 2, 5}) {
+      NormalizeOptions o;
+      o.num_threads = threads;
+      ExpectRejected(list, o, StatusCode::kOutOfRange,
+                     {"indices[" + std::to_string(size * 6 / 10) + "] = 1000"});
+    }
   }
 }
 

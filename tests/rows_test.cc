@@ -255,6 +255,28 @@ TEST(Rows, BitIdenticalForAnyOrderRepeatsAndThreadCount) {
   }
 }
 
+TEST(Rows, LongListsGiveTheSameResultOnAnyThreadCount) {
+  // Lists of 256k indices and more are marked in parallel from 4 threads on.
+  std::mt19937_64 rng(19);
+  TestTable base(DType::kFloat32, 50000, 4);
+  testing::FillRandom(&base, rng);
+  const auto list = testing::RandomIndices<std::int64_t>(400000, base.rows, rng);
+  TestTable first = base;
+  RowStats s1;
+  NormalizeOptions o;
+  o.num_threads = 1;
+  ASSERT_TRUE(CallRows(&first, list, IndexType::kInt64, o, &s1).ok());
+  for (int threads : {4, 8}) {
+    TestTable t = base;
+    RowStats s;
+    o.num_threads = threads;
+    ASSERT_TRUE(CallRows(&t, list, IndexType::kInt32, o, &s).ok());
+    EXPECT_EQ(t.bytes, first.bytes) << threads << " threads";
+    EXPECT_EQ(s.distinct_rows, s1.distinct_rows);
+  }
+  CompareWithReference(base, list, IndexType::kInt64, o, "400k indices, 8 threads");
+}
+
 TEST(Rows, StatisticsCountDistinctScaledAndNonFinite) {
   TestTable t(DType::kFloat32, 10, 4);
   for (std::int64_t r = 0; r < 10; ++r) {

@@ -145,7 +145,10 @@ inline float ProductRoundToOdd(float x, SplitScale s) {
   const float b = x * s.lo;
   const float p = a + b;
   const float e = b - (p - a);  // exact: p + e == a + b
-  if (!(e > 0.0f || e < 0.0f)) return p;  // exact (or p infinite and e NaN)
+  // When p overflows, e is an infinity or NaN: a NaN e leaves p as it is, an
+  // infinite one steps p back to FLT_MAX | 1, which narrows to infinity just
+  // as p would.
+  if (!(std::fabs(e) > 0.0f)) return p;
   std::uint32_t bits = std::bit_cast<std::uint32_t>(p);
   // Truncate toward zero: p overshoots |x*s| exactly when e and p have
   // opposite signs; then step one ulp back toward zero.

@@ -17,14 +17,11 @@
 
 namespace sparsenorm::detail {
 
-// Threads the runtime offers when options.num_threads == 0.
-inline int MaxThreads() {
-#if defined(_OPENMP)
-  return std::max(1, omp_get_max_threads());
-#else
-  return 1;
-#endif
-}
+// The thread count when options.num_threads == 0: SPARSENORM_NUM_THREADS or
+// OMP_NUM_THREADS when set, else every processor this process may run on.
+// Deliberately not omp_get_max_threads(): a host such as PyTorch lowers that
+// for its own work (to 1 on some machines), and the library would inherit it.
+int MaxThreads();
 
 // The thread count for a call: the request (0 = all), reduced so that each
 // thread gets at least `min_bytes_per_thread` of the `work_bytes` to touch.

@@ -1,9 +1,8 @@
 // Deduplication of row indices without sorting: which rows of the table an
 // index list names, each reported once.
 //
-// RowBitmap: one bit per table row, set in parallel with atomic OR while the
-// indices are validated; the rows are then visited in ascending order by
-// scanning the words. RowClaimSet: a lock-free open-addressing hash set of
+// RowBitmap: one bit per table row, set while the indices are validated;
+// the rows are then visited in ascending order by scanning the words. RowClaimSet: a lock-free open-addressing hash set of
 // 2 to 4 slots per index, for tables so much larger than the index list that
 // a bitmap would cost more to clear and scan than the rows themselves.
 #ifndef SPARSENORM_CORE_ROW_SET_H_
@@ -77,6 +76,13 @@ class SetBitCursor {
 class RowClaimSet {
  public:
   bool Init(std::int64_t num_indices) noexcept;
+
+  // Claims the row of every index of the list, setting owner[i] = 1 for the
+  // one position per distinct row that claimed it first and 0 elsewhere.
+  // Returns the first position whose value is outside [0, rows), or -1.
+  // Claiming up front keeps the atomics out of the pass that moves the rows.
+  std::int64_t ClaimAll(const void* indices, IndexType type, std::int64_t size,
+                        std::int64_t rows, std::uint8_t* owner, int threads);
 
   // True for exactly one caller per distinct row, whatever the threads.
   bool Claim(std::int64_t row) noexcept {

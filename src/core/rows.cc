@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <vector>
 
@@ -161,6 +162,7 @@ Status Run(const ConstTable& in, const Table& out, const Indices& indices,
 
   detail::RowBitmap bitmap;
   detail::RowClaimSet claims;
+  std::unique_ptr<std::uint8_t[]> owner;
   if (use_bitmap) {
     if (!bitmap.Init(rows)) return detail::OutOfMemory("the row bitmap");
     const std::int64_t bad = bitmap.MarkAll(indices.data, indices.type, n, index_threads);
@@ -170,14 +172,14 @@ Status Run(const ConstTable& in, const Table& out, const Indices& indices,
     }
     job.marks = bitmap.words();
   } else {
-    const std::int64_t bad =
-        detail::FirstInvalidIndex(indices.data, indices.type, n, rows, index_threads);
+    owner.reset(new (std::nothrow) std::uint8_t[static_cast<std::size_t>(n)]);
+    if (!claims.Init(n) || !owner) return detail::OutOfMemory("the row claim set");
+    const std::int64_t bad = claims.ClaimAll(indices.data, indices.type, n, rows, owner.get(), index_threads);
     if (bad >= 0) {
       return detail::IndexOutOfRange("indices", bad, detail::IndexAt(indices.data, indices.type, bad),
                                      rows, "table row");
     }
-    if (!claims.Init(n)) return detail::OutOfMemory("the row claim set");
-    job.claims = &claims;
+    job.owner = owner.get();
   }
 
   const int row_threads = detail::ThreadsFor(
@@ -193,13 +195,16 @@ Status Run(const ConstTable& in, const Table& out, const Indices& indices,
                                  cpu::AllRowsOutOfPlace(job, b, e, &counts[t]);
                                });
   } else if (use_bitmap) {
-    detail::ParallelForDynamic(row_threads, bitmap.word_count(), 16,
+    // About eight chunks per thread: enough to even out skewed index lists,
+    // few enough that restarting the prefetch at each chunk costs nothing.
+    const std::int64_t grain = std::max<std::int64_t>(16, bitmap.word_count() / (8 * row_threads));
+    detail::ParallelForDynamic(row_threads, bitmap.word_count(), grain,
                                [&](std::int64_t b, std::int64_t e, int t) {
                                  cpu::MarkedRowsInPlace(job, b, e, &counts[t]);
                                });
   } else {
     detail::ParallelFor(row_threads, n, [&](std::int64_t b, std::int64_t e, int t) {
-      cpu::ClaimedRowsInPlace(job, b, e, &counts[t]);
+      cpu::OwnedRowsInPlace(job, b, e, &counts[t]);
     });
   }
   Accumulate(counts, &stats);

@@ -11,6 +11,10 @@
 
 #include "core/parallel.h"
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 namespace sparsenorm::detail {
 
 Status OutOfMemory(const char* what) {
@@ -152,6 +156,24 @@ bool Overlaps(const void* a, std::int64_t a_bytes, const void* b, std::int64_t b
   const auto pb = reinterpret_cast<std::uintptr_t>(b);
   return pa < pb + static_cast<std::uintptr_t>(b_bytes) &&
          pb < pa + static_cast<std::uintptr_t>(a_bytes);
+}
+
+int MaxThreads() {
+  static const int threads = [] {
+    for (const char* name : {"SPARSENORM_NUM_THREADS", "OMP_NUM_THREADS"}) {
+      // OMP_NUM_THREADS may be a list ("4,2"); its first entry is ours.
+      if (const char* v = std::getenv(name)) {
+        const long n = std::strtol(v, nullptr, 10);
+        if (n > 0) return static_cast<int>(std::min<long>(n, 1 << 16));
+      }
+    }
+#if defined(_OPENMP)
+    return std::max(1, omp_get_num_procs());
+#else
+    return 1;
+#endif
+  }();
+  return threads;
 }
 
 bool EnvironmentForcesReference() {

@@ -30,8 +30,8 @@ struct RowJob {
   detail::NormKind kind = detail::NormKind::kL2;
   NormalizeOptions options;
 
-  const std::uint64_t* marks = nullptr;    // RowBitmap words, for the scans
-  detail::RowClaimSet* claims = nullptr;   // for ClaimedRowsInPlace
+  const std::uint64_t* marks = nullptr;  // RowBitmap words, for the scans
+  const std::uint8_t* owner = nullptr;   // RowClaimSet::ClaimAll's flags, for OwnedRowsInPlace
   std::int64_t prefetch_rows = 4;          // how far ahead rows are prefetched
 };
 
@@ -49,10 +49,10 @@ void MarkedRowsInPlace(const RowJob& job, std::int64_t word_begin, std::int64_t 
 void AllRowsOutOfPlace(const RowJob& job, std::int64_t row_begin, std::int64_t row_end,
                        RowCounts* counts);
 
-// In place: the rows named at positions [begin, end) of the index list, each
-// processed by whichever thread claims it first.
-void ClaimedRowsInPlace(const RowJob& job, std::int64_t begin, std::int64_t end,
-                        RowCounts* counts);
+// In place: the rows named at the positions [begin, end) of the index list
+// whose owner flag is set (one position per distinct row).
+void OwnedRowsInPlace(const RowJob& job, std::int64_t begin, std::int64_t end,
+                      RowCounts* counts);
 
 // The first position in [begin, end) whose row (in job.in) holds NaN or
 // infinity, or -1.

@@ -89,21 +89,19 @@ void AllRowsOutOfPlaceT(const RowJob& job, int64_t row_begin, int64_t row_end,
 }
 
 template <class T, class I>
-void ClaimedRowsInPlaceT(const RowJob& job, const I* idx, int64_t begin, int64_t end,
-                         RowCounts* counts) {
+void OwnedRowsInPlaceT(const RowJob& job, const I* idx, int64_t begin, int64_t end,
+                       RowCounts* counts) {
   const int64_t ahead = job.prefetch_rows;
-  for (int64_t i = begin; i < std::min(end, begin + ahead); ++i) {
-    PrefetchRow(job.out + static_cast<int64_t>(idx[i]) * job.out_stride_bytes, job.row_bytes);
-  }
+  const uint8_t* owner = job.owner;
+  auto prefetch = [&](int64_t i) {
+    if (owner[i]) PrefetchRow(job.out + static_cast<int64_t>(idx[i]) * job.out_stride_bytes, job.row_bytes);
+  };
+  for (int64_t i = begin; i < std::min(end, begin + ahead); ++i) prefetch(i);
   for (int64_t i = begin; i < end; ++i) {
-    if (i + ahead < end) {
-      PrefetchRow(job.out + static_cast<int64_t>(idx[i + ahead]) * job.out_stride_bytes,
-                  job.row_bytes);
-    }
-    const int64_t r = static_cast<int64_t>(idx[i]);
-    if (!job.claims->Claim(r)) continue;
+    if (i + ahead < end) prefetch(i + ahead);
+    if (!owner[i]) continue;
     ++counts->distinct;
-    T* row = reinterpret_cast<T*>(job.out + r * job.out_stride_bytes);
+    T* row = reinterpret_cast<T*>(job.out + static_cast<int64_t>(idx[i]) * job.out_stride_bytes);
     ProcessRow(job, row, row, counts);
   }
 }
@@ -148,13 +146,13 @@ void AllRowsOutOfPlace(const RowJob& job, int64_t row_begin, int64_t row_end, Ro
   });
 }
 
-void ClaimedRowsInPlace(const RowJob& job, int64_t begin, int64_t end, RowCounts* counts) {
+void OwnedRowsInPlace(const RowJob& job, int64_t begin, int64_t end, RowCounts* counts) {
   WithStorageType(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (job.index_type == IndexType::kInt32) {
-      ClaimedRowsInPlaceT<T>(job, static_cast<const int32_t*>(job.indices), begin, end, counts);
+      OwnedRowsInPlaceT<T>(job, static_cast<const int32_t*>(job.indices), begin, end, counts);
     } else {
-      ClaimedRowsInPlaceT<T>(job, static_cast<const int64_t*>(job.indices), begin, end, counts);
+      OwnedRowsInPlaceT<T>(job, static_cast<const int64_t*>(job.indices), begin, end, counts);
     }
   });
 }
@@ -193,7 +191,7 @@ namespace sparsenorm::cpu {
 
 HWY_EXPORT(MarkedRowsInPlace);
 HWY_EXPORT(AllRowsOutOfPlace);
-HWY_EXPORT(ClaimedRowsInPlace);
+HWY_EXPORT(OwnedRowsInPlace);
 HWY_EXPORT(FirstNonFinitePosition);
 HWY_EXPORT(TargetName);
 HWY_EXPORT(NormOfVectorForTest);
@@ -209,9 +207,9 @@ void AllRowsOutOfPlace(const RowJob& job, std::int64_t row_begin, std::int64_t r
   HWY_DYNAMIC_DISPATCH(AllRowsOutOfPlace)(job, row_begin, row_end, counts);
 }
 
-void ClaimedRowsInPlace(const RowJob& job, std::int64_t begin, std::int64_t end,
-                        RowCounts* counts) {
-  HWY_DYNAMIC_DISPATCH(ClaimedRowsInPlace)(job, begin, end, counts);
+void OwnedRowsInPlace(const RowJob& job, std::int64_t begin, std::int64_t end,
+                      RowCounts* counts) {
+  HWY_DYNAMIC_DISPATCH(OwnedRowsInPlace)(job, begin, end, counts);
 }
 
 std::int64_t FirstNonFinitePosition(const RowJob& job, std::int64_t begin, std::int64_t end) {

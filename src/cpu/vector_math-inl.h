@@ -64,11 +64,18 @@ template <class D>
 HWY_INLINE hn::Vec<D> LoadWide(D d, const double* HWY_RESTRICT p) {
   return hn::LoadU(d, p);
 }
-// The 16-bit widenings are integer code of our own rather than Highway's
-// PromoteTo: Highway 1.0.3's scalar target turns float16 infinities and NaNs
-// into finite numbers, which would hide non-finite rows.
+// x86 targets from AVX2 up have F16C: exact float16 <-> float32 conversions
+// in hardware (nearest-even when narrowing). Elsewhere the conversions are
+// integer code of our own rather than Highway's emulation: Highway 1.0.3's
+// scalar target turns float16 infinities and NaNs into finite numbers, which
+// would hide non-finite rows, and its emulated narrowing truncates.
+constexpr bool kHardwareFloat16 = HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2;
+
 template <class D>
 HWY_INLINE hn::Vec<D> LoadWide(D d, const hwy::float16_t* HWY_RESTRICT p) {
+  if constexpr (kHardwareFloat16) {
+    return hn::PromoteTo(d, hn::LoadU(hn::Rebind<hwy::float16_t, D>(), p));
+  }
   const hn::RebindToUnsigned<D> du;
   const hn::Rebind<uint16_t, D> du16;
   const auto h = hn::PromoteTo(du, hn::LoadU(du16, reinterpret_cast<const uint16_t*>(p)));
@@ -122,29 +129,41 @@ HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> HalfBits(DF df, hn::Vec<DF> v) {
   return hn::Or(h, hn::ShiftRight<16>(sign));
 }
 
+// For finite or infinite v (scaled values are never NaN: rows holding NaN
+// are not scaled); agrees with numerics::FloatToBFloat16 on all such v.
 template <class DF>
 HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> BFloat16Bits(DF /*df*/, hn::Vec<DF> v) {
   const hn::RebindToUnsigned<DF> du;
-  const hn::RebindToSigned<DF> di;
   const auto x = hn::BitCast(du, v);
   const auto lsb = hn::And(hn::ShiftRight<16>(x), hn::Set(du, 1u));
-  const auto rounded = hn::ShiftRight<16>(hn::Add(hn::Add(x, hn::Set(du, 0x7fffu)), lsb));
-  const auto is_nan = hn::RebindMask(
-      du, hn::Gt(hn::BitCast(di, hn::And(x, hn::Set(du, 0x7fffffffu))), hn::Set(di, 0x7f800000)));
-  return hn::IfThenElse(is_nan, hn::Or(hn::ShiftRight<16>(x), hn::Set(du, 0x40u)), rounded);
+  return hn::ShiftRight<16>(hn::Add(hn::Add(x, hn::Set(du, 0x7fffu)), lsb));
 }
 
 // The exact product x * s rounded to odd at float32 precision: the lane-wise
-// twin of numerics::ProductRoundToOdd.
+// twin of numerics::ProductRoundToOdd. With a fused multiply-add the error
+// term comes from one FMA; without, from the split scale. Both give the same
+// p (the exact x*s rounded once) and the same exact e.
 template <class DF>
-HWY_INLINE hn::Vec<DF> ProductRoundToOdd(DF df, hn::Vec<DF> x, hn::Vec<DF> hi, hn::Vec<DF> lo) {
+HWY_INLINE hn::Vec<DF> ProductRoundToOdd(DF df, hn::Vec<DF> x, hn::Vec<DF> s, hn::Vec<DF> hi,
+                                         hn::Vec<DF> lo) {
   const hn::RebindToUnsigned<DF> du;
-  const auto a = hn::Mul(x, hi);
-  const auto b = hn::Mul(x, lo);
-  const auto p = hn::Add(a, b);
-  const auto e = hn::Sub(b, hn::Sub(p, a));
-  const auto zero = hn::Zero(df);
-  const auto inexact = hn::RebindMask(du, hn::Or(hn::Lt(e, zero), hn::Gt(e, zero)));
+  hn::Vec<DF> p, e;
+  if constexpr (HWY_NATIVE_FMA) {
+    (void)hi;
+    (void)lo;
+    p = hn::Mul(x, s);
+    e = hn::MulSub(x, s, p);
+  } else {
+    (void)s;
+    const auto a = hn::Mul(x, hi);
+    const auto b = hn::Mul(x, lo);
+    p = hn::Add(a, b);
+    e = hn::Sub(b, hn::Sub(p, a));
+  }
+  // When p overflows, e is an infinity or NaN: |e| > 0 is false for NaN, and
+  // an infinite e steps p back to FLT_MAX | 1, which narrows to infinity just
+  // as p would.
+  const auto inexact = hn::RebindMask(du, hn::Gt(hn::Abs(e), hn::Zero(df)));
   // 1 where e and p have opposite signs: p overshoots, step back toward zero.
   const auto opposite = hn::ShiftRight<31>(hn::Xor(hn::BitCast(du, e), hn::BitCast(du, p)));
   auto bits = hn::BitCast(du, p);
@@ -155,6 +174,11 @@ HWY_INLINE hn::Vec<DF> ProductRoundToOdd(DF df, hn::Vec<DF> x, hn::Vec<DF> hi, h
 
 template <class DF>
 HWY_INLINE void StoreNarrow(DF df, hn::Vec<DF> v, hwy::float16_t* HWY_RESTRICT out) {
+  if constexpr (kHardwareFloat16) {
+    const hn::Rebind<hwy::float16_t, DF> df16;
+    hn::StoreU(hn::DemoteTo(df16, v), df16, out);
+    return;
+  }
   const hn::RebindToSigned<DF> di;
   const hn::Rebind<uint16_t, DF> du16;
   hn::StoreU(hn::DemoteTo(du16, hn::BitCast(di, HalfBits(df, v))), du16,
@@ -387,11 +411,12 @@ HWY_INLINE void ScaleVector(const T16* in, T16* out, size_t n, const detail::Sca
   }
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
+  const auto vs = hn::Set(df, s.f);
   const auto hi = hn::Set(df, s.split.hi);
   const auto lo = hn::Set(df, s.split.lo);
   size_t i = 0;
   for (; i + N <= n; i += N) {
-    StoreNarrow(df, ProductRoundToOdd(df, LoadWide(df, in + i), hi, lo), out + i);
+    StoreNarrow(df, ProductRoundToOdd(df, LoadWide(df, in + i), vs, hi, lo), out + i);
   }
   for (; i < n; ++i) {
     out_bits[i] = NarrowScalar(numerics::ProductRoundToOdd(ToFloat(in[i]), s.split), out);

@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""Row operator side by side in one process: sparsenorm (through its C
+interface), torch.embedding_renorm_ (Debian's python3-torch) and a plain
+memory copy, on the same data and the same machine.
+
+Bytes counted per call: each distinct row read once, each scaled row written
+once, the index list read once. The copy moves 512 MiB with every thread
+(torch's copy_) and counts bytes read plus bytes written. The three are
+timed in turn within every repetition, so that the ratios compare
+measurements taken moments apart on this noisy machine; the figures are
+medians over the repetitions.
+
+Each repetition draws fresh indices and uses a max_norm below every row norm
+left by the previous one (0.8x per step), so every distinct row is read and
+rescaled by both libraries on every call. The tables are NumPy arrays (NumPy
+asks Linux for transparent huge pages on large arrays), shared zero-copy
+with torch through torch.from_numpy. Both libraries must agree at the end.
+
+Prints a table and ends with
+    rows-cpu: speedup_vs_torch=<x> fraction_of_copy=<y>
+for the headline case: float32, 1,000,000 x 128, 100,000 uniform indices.
+"""
+
+import argparse
+import ctypes
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+class RowStats(ctypes.Structure):
+    _fields_ = [("indices_seen", ctypes.c_int64), ("distinct_rows", ctypes.c_int64),
+                ("rows_scaled", ctypes.c_int64), ("nonfinite_rows", ctypes.c_int64)]
+
+
+class Options(ctypes.Structure):
+    _fields_ = [("mode", ctypes.c_int32), ("target", ctypes.c_double), ("p", ctypes.c_double),
+                ("eps", ctypes.c_double), ("nonfinite_error", ctypes.c_int32),
+                ("num_threads", ctypes.c_int32), ("backend", ctypes.c_int32)]
+
+
+DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
+
+
+class Sparsenorm:
+    """The C interface of libsparsenorm_c, enough for the row operator."""
+
+    def __init__(self, path):
+        self.lib = ctypes.CDLL(path)
+        f = self.lib.sparsenorm_normalize_rows
+        f.restype = ctypes.c_int
+        f.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64,
+                      ctypes.c_int64, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64,
+                      ctypes.POINTER(Options), ctypes.POINTER(RowStats), ctypes.c_char_p,
+                      ctypes.c_size_t]
+        self.lib.sparsenorm_default_options.argtypes = [ctypes.POINTER(Options)]
+        self.error = ctypes.create_string_buffer(512)
+
+    def embedding_renorm_(self, table, indices, max_norm, norm_type=2.0):
+        """torch.embedding_renorm_ semantics on a 2-D CPU tensor."""
+        o = Options()
+        self.lib.sparsenorm_default_options(ctypes.byref(o))
+        o.target, o.p, o.eps = max_norm, norm_type, 1e-7
+        stats = RowStats()
+        code = self.lib.sparsenorm_normalize_rows(
+            table.data_ptr(), DTYPE_CODES[table.dtype], table.shape[0], table.shape[1],
+            table.stride(0), indices.data_ptr(), 1, indices.numel(), ctypes.byref(o),
+            ctypes.byref(stats), self.error, len(self.error))
+        if code != 0:
+            raise RuntimeError(self.error.value.decode())
+        return stats
+
+
+def numpy_empty(shape, dtype):
+    """An uninitialized torch tensor whose memory NumPy allocated."""
+    if dtype == torch.bfloat16:  # NumPy has no bfloat16: same-size storage, viewed
+        return torch.from_numpy(np.empty(shape, dtype=np.uint16)).view(torch.bfloat16)
+    return torch.from_numpy(np.empty(shape, dtype=torch.empty(0, dtype=dtype).numpy().dtype))
+
+
+def run_case(sn, copy_pair, flush, dtype, rows, cols, count, reps, hot, rng):
+    ours_table = numpy_empty((rows, cols), dtype)
+    ours_table.copy_(torch.from_numpy(rng.standard_normal((rows, cols), dtype=np.float32)))
+    torch_table = numpy_empty((rows, cols), dtype)
+    torch_table.copy_(ours_table)
+    src, dst = copy_pair
+    max_norm = float(np.sqrt(cols)) * 0.25  # below every row norm (about sqrt(cols))
+    speedups, fractions, ours_ms, torch_ms, copy_rates = [], [], [], [], []
+    for _ in range(reps):
+        idx = torch.from_numpy(rng.integers(0, hot if hot else rows, size=count, dtype=np.int64))
+        t = time.perf_counter()
+        dst.copy_(src)
+        copy_rate = 2 * src.numel() * src.element_size() / (time.perf_counter() - t)
+        # Replace the copy's dirty cache lines with clean ones, so that our
+        # call does not pay for writing back the copy's output. Our call runs
+        # before torch's: torch leaves the same rows in the cache.
+        flush.sum()
+        t = time.perf_counter()
+        stats = sn.embedding_renorm_(ours_table, idx, max_norm)
+        ours = time.perf_counter() - t
+        t = time.perf_counter()
+        torch.embedding_renorm_(torch_table, idx, max_norm, 2.0)
+        theirs = time.perf_counter() - t
+        if stats.rows_scaled != stats.distinct_rows:
+            raise RuntimeError(f"only {stats.rows_scaled} of {stats.distinct_rows} rows were scaled")
+        moved = (stats.distinct_rows + stats.rows_scaled) * cols * ours_table.element_size() + count * 8
+        speedups.append(theirs / ours)
+        fractions.append(moved / ours / copy_rate)
+        ours_ms.append(ours * 1e3)
+        torch_ms.append(theirs * 1e3)
+        copy_rates.append(copy_rate)
+        max_norm *= 0.8
+    diff = (ours_table.double() - torch_table.double()).abs().max().item()
+    scale = torch_table.double().abs().max().item()
+    tol = {torch.float32: 1e-6, torch.float64: 1e-12, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}[dtype]
+    if not diff <= tol * scale:
+        raise RuntimeError(f"{dtype}: results differ from torch by {diff} (scale {scale})")
+    med = statistics.median
+    return med(ours_ms), med(torch_ms), med(speedups), med(fractions), med(copy_rates)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lib", required=True, help="path to libsparsenorm_c.so")
+    ap.add_argument("--reps", type=int, default=11)
+    ap.add_argument("--quick", action="store_true", help="the headline case only")
+    args = ap.parse_args()
+
+    threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    sn = Sparsenorm(args.lib)
+    rng = np.random.default_rng(0)
+    n = 128 << 20
+    copy_pair = (torch.from_numpy(np.ones(n, dtype=np.float32)), torch.from_numpy(np.zeros(n, dtype=np.float32)))
+    flush = np.ones(16 << 20, dtype=np.float32)  # 64 MiB, twice the L3 of the machines we use
+
+    f32, f16, bf16 = torch.float32, torch.float16, torch.bfloat16
+    cases = [(f32, 1000000, 128, 100000, 0)]
+    if not args.quick:
+        cases += [(f32, 1000000, 16, 100000, 0), (f32, 1000000, 64, 100000, 0),
+                  (f32, 1000000, 512, 100000, 0), (f16, 1000000, 128, 100000, 0),
+                  (bf16, 1000000, 128, 100000, 0), (f32, 1000000, 128, 100000, 5000)]
+    print(f"torch {torch.__version__}, {threads} threads, medians of {args.reps} repetitions; "
+          "copy = torch copy_ of 512 MiB, bytes read + written")
+    print(f"{'case':44s} {'ours ms':>8s} {'torch ms':>9s} {'speedup':>8s} {'copy GB/s':>10s} {'of copy':>8s}")
+    summary = []
+    for dtype, rows, cols, count, hot in cases:
+        ours, theirs, speedup, fraction, copy = run_case(sn, copy_pair, flush, dtype, rows, cols, count,
+                                                         args.reps, hot, rng)
+        name = f"{str(dtype).replace('torch.', '')} {rows}x{cols}, {count} idx" + (
+            f" over {hot} rows" if hot else "")
+        print(f"{name:44s} {ours:8.2f} {theirs:9.1f} {speedup:8.1f} {copy / 1e9:10.1f} {fraction:8.2f}",
+              flush=True)
+        summary.append((speedup, fraction))
+    speedup, fraction = summary[0]
+    print(f"rows-cpu: speedup_vs_torch={speedup:.1f} fraction_of_copy={fraction:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
