@@ -22,7 +22,6 @@ for the headline case: float32, 1,000,000 x 128, 100,000 uniform indices.
 """
 
 import argparse
-import ctypes
 import os
 import statistics
 import sys
@@ -31,48 +30,7 @@ import time
 import numpy as np
 import torch
 
-
-class RowStats(ctypes.Structure):
-    _fields_ = [("indices_seen", ctypes.c_int64), ("distinct_rows", ctypes.c_int64),
-                ("rows_scaled", ctypes.c_int64), ("nonfinite_rows", ctypes.c_int64)]
-
-
-class Options(ctypes.Structure):
-    _fields_ = [("mode", ctypes.c_int32), ("target", ctypes.c_double), ("p", ctypes.c_double),
-                ("eps", ctypes.c_double), ("nonfinite_error", ctypes.c_int32),
-                ("num_threads", ctypes.c_int32), ("backend", ctypes.c_int32)]
-
-
-DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
-
-
-class Sparsenorm:
-    """The C interface of libsparsenorm_c, enough for the row operator."""
-
-    def __init__(self, path):
-        self.lib = ctypes.CDLL(path)
-        f = self.lib.sparsenorm_normalize_rows
-        f.restype = ctypes.c_int
-        f.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64,
-                      ctypes.c_int64, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64,
-                      ctypes.POINTER(Options), ctypes.POINTER(RowStats), ctypes.c_char_p,
-                      ctypes.c_size_t]
-        self.lib.sparsenorm_default_options.argtypes = [ctypes.POINTER(Options)]
-        self.error = ctypes.create_string_buffer(512)
-
-    def embedding_renorm_(self, table, indices, max_norm, norm_type=2.0):
-        """torch.embedding_renorm_ semantics on a 2-D CPU tensor."""
-        o = Options()
-        self.lib.sparsenorm_default_options(ctypes.byref(o))
-        o.target, o.p, o.eps = max_norm, norm_type, 1e-7
-        stats = RowStats()
-        code = self.lib.sparsenorm_normalize_rows(
-            table.data_ptr(), DTYPE_CODES[table.dtype], table.shape[0], table.shape[1],
-            table.stride(0), indices.data_ptr(), 1, indices.numel(), ctypes.byref(o),
-            ctypes.byref(stats), self.error, len(self.error))
-        if code != 0:
-            raise RuntimeError(self.error.value.decode())
-        return stats
+from sparsenorm_ctypes import Library
 
 
 def numpy_empty(shape, dtype):
@@ -132,7 +90,7 @@ def main():
 
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
-    sn = Sparsenorm(args.lib)
+    sn = Library(args.lib)
     rng = np.random.default_rng(0)
     n = 128 << 20
     copy_pair = (torch.from_numpy(np.ones(n, dtype=np.float32)), torch.from_numpy(np.zeros(n, dtype=np.float32)))
