@@ -36,7 +36,7 @@ from sparsenorm_ctypes import Library
 def numpy_empty(shape, dtype):
     """An uninitialized torch tensor whose memory NumPy allocated."""
     if dtype == torch.bfloat16:  # NumPy has no bfloat16: same-size storage, viewed
-        return torch.from_numpy(np.empty(shape, dtype=np.uint16)).view(torch.bfloat16)
+        return torch.from_numpy(np.empty(shape, dtype=np.int16)).view(torch.bfloat16)
     return torch.from_numpy(np.empty(shape, dtype=torch.empty(0, dtype=dtype).numpy().dtype))
 
 
@@ -84,7 +84,7 @@ def run_case(sn, copy_pair, flush, dtype, rows, cols, count, reps, hot, rng):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lib", required=True, help="path to libsparsenorm_c.so")
-    ap.add_argument("--reps", type=int, default=11)
+    ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--quick", action="store_true", help="the headline case only")
     args = ap.parse_args()
 

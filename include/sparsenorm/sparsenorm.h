@@ -3,6 +3,7 @@
 #define SPARSENORM_SPARSENORM_H_
 
 #include "sparsenorm/caffe2.h"
+#include "sparsenorm/matrix.h"
 #include "sparsenorm/rows.h"
 #include "sparsenorm/types.h"
 #include "sparsenorm/version.h"
