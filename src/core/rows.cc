@@ -155,6 +155,10 @@ Status Run(const ConstTable& in, const Table& out, const Indices& indices,
 
   cpu::RowJob job = MakeJob(in, out, indices, options, prep);
   const std::int64_t n = indices.size;
+  if (n == 0 && prep.in_place) {
+    if (stats_out != nullptr) *stats_out = stats;
+    return Status::Ok();
+  }
   const std::int64_t rows = out.rows;
   // ~64 bytes of work per index when validating or marking.
   const int index_threads = detail::ThreadsFor(options.num_threads, n * 64);
