@@ -103,12 +103,23 @@ def _capsule(array, name, device_type, device_id):
                         f"copy: {e}") from e
 
 
-def export_target(array, name):
-    """Exports an array that sparsenorm will modify in place."""
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def export_target(array, name, values=True):
+    """Exports an array that sparsenorm will modify in place: values (a
+    floating-point table or matrix), or with values=False a sparse matrix's
+    index array that pruning compacts."""
     if not hasattr(array, "__dlpack__"):
         raise TypeError(f"{name} must be an array that sparsenorm can modify in place through "
                         f"DLPack (a NumPy array, a PyTorch tensor, a CuPy array); got "
                         f"{describe(array)}.")
+    dtype = str(getattr(array, "dtype", "float32")).replace("torch.", "")
+    if values and dtype not in _FLOAT_DTYPES:
+        # Same words as the core's check; here because DLPack itself refuses
+        # some dtypes (bool) with a less helpful message.
+        raise TypeError(f"{name} has dtype {dtype}; sparsenorm handles float16, bfloat16, "
+                        "float32 and float64.")
     torch_tensor = None
     if _owner(array) == "torch":
         torch_tensor = array

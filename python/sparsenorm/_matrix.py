@@ -96,7 +96,7 @@ def _sparse(X, copy, subset, options):
                 Y.indptr, Y.indices = first, second
     values_export = _arrays.export_target(values, "X.data")
     export_index = _arrays.export_read_only if not pruning else (
-        lambda a, name: _arrays.export_target(a, name).capsule)
+        lambda a, name: _arrays.export_target(a, name, values=False).capsule)
     first_capsule, second_capsule = export_index(first, names[0]), export_index(second, names[1])
     subset_capsule = None if subset is None else _arrays.export_indices(subset, "subset")
     stats = MatrixStats(*_core.normalize_sparse(_FORMATS[fmt], rows, cols, nnz,
@@ -121,7 +121,7 @@ def normalize(X, norm="l2", *, axis=0, copy=False, max_norm=None, eps=0.0, subse
     CSR, CSC and COO matrices, but in place and on every core. For axis 0::
 
         for each column j (or each j in subset):
-            n = ||X[:, j]||_p = (sum_i |X[i, j]|**p) ** (1/p)   (max_i |X[i, j]| if p = inf)
+            n = ||X[:, j]||_p = (sum_i |X[i, j]|**p) ** (1/p)    (max_i |X[i, j]| for p = inf)
             if n > 0:
                 X[:, j] *= 1 / (n + eps)              # max_norm=None (the default)
             # with max_norm=c: only columns with n > c, scaled by c / (n + eps)
@@ -202,13 +202,14 @@ def normalize(X, norm="l2", *, axis=0, copy=False, max_norm=None, eps=0.0, subse
     Examples
     --------
     >>> import numpy as np, sparsenorm
-    >>> X = np.array([[3.0, 0.0], [4.0, 2.0]])
+    >>> X = np.array([[1.0, 0.0], [1.0, 2.0], [1.0, 0.0], [1.0, 0.0]])
     >>> sparsenorm.normalize(X)          # columns, in place
-    array([[0.6, 0. ],
-           [0.8, 1. ]])
-    >>> X
-    array([[0.6, 0. ],
-           [0.8, 1. ]])
+    array([[0.5, 0. ],
+           [0.5, 1. ],
+           [0.5, 0. ],
+           [0.5, 0. ]])
+    >>> X[1]
+    array([0.5, 1. ])
     """
     if not _core.HAS_MATRIX:
         raise _unavailable()

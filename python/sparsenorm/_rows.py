@@ -67,7 +67,8 @@ def normalize_rows_(table, indices, max_norm=1.0, p=2.0, eps=1e-12, *, non_finit
     Every distinct row ``r`` named in `indices` whose p-norm exceeds
     `max_norm` is scaled back to (just under) `max_norm`::
 
-        n = ||table[r, :]||_p = (sum_k |table[r, k]|**p) ** (1/p)   (max_k |table[r, k]| if p = inf)
+        n = ||table[r, :]||_p = (sum_k |table[r, k]|**p) ** (1/p)
+                                (max_k |table[r, k]| for p = inf)
         if n > max_norm:
             table[r, :] *= max_norm / (n + eps)
 
