@@ -79,6 +79,8 @@ def _owner_stream(array, device_id):
 
 
 def _device(array, name):
+    if _owner(array) == "torch" and array.device.type == "cpu":
+        return _CPU, 0  # torch's __dlpack_device__ is Python code: skip it where we can
     try:
         device_type, device_id = array.__dlpack_device__()
     except Exception as e:  # noqa: BLE001 - any failure means the same to the caller
@@ -90,7 +92,14 @@ def _device(array, name):
     return device_type, device_id
 
 
-def _capsule(array, name, device_type, device_id):
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def _dtype_text(array):
+    return str(getattr(array, "dtype", "unknown")).replace("torch.", "")
+
+
+def _capsule(array, name, device_type, device_id, values):
     stream = None
     try:
         if device_type in _DEVICE:
@@ -99,29 +108,37 @@ def _capsule(array, name, device_type, device_id):
             return array.__dlpack__(stream=stream if stream != 0 else 1), stream
         return array.__dlpack__(), stream
     except (BufferError, RuntimeError, TypeError, ValueError) as e:
+        # DLPack refuses some dtypes (bool, byte-swapped) itself; say it in
+        # the words of the core's dtype checks, which see all the others.
+        dtype = _dtype_text(array)
+        if values and dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"{name} has dtype {dtype}; sparsenorm handles float16, bfloat16, "
+                            "float32 and float64.") from e
+        if not values and dtype not in ("int32", "int64"):
+            raise TypeError(f"{name} has dtype {dtype}; index arrays must hold int32 or int64 "
+                            "values.") from e
         raise TypeError(f"{name} ({describe(array)}) cannot be shared through DLPack without a "
                         f"copy: {e}") from e
-
-
-_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 def export_target(array, name, values=True):
     """Exports an array that sparsenorm will modify in place: values (a
     floating-point table or matrix), or with values=False a sparse matrix's
     index array that pruning compacts."""
-    if not hasattr(array, "__dlpack__"):
+    torch_tensor = None
+    if isinstance(array, np.ndarray):  # the common case first: a few microseconds count
+        if not array.flags.writeable:
+            raise ValueError(f"{name} is a read-only NumPy array; sparsenorm modifies it in "
+                             "place.")
+        try:
+            return Exported(array.__dlpack__(), _CPU, 0, None, None)
+        except BufferError:
+            pass  # described by _capsule below
+    elif not hasattr(array, "__dlpack__"):
         raise TypeError(f"{name} must be an array that sparsenorm can modify in place through "
                         f"DLPack (a NumPy array, a PyTorch tensor, a CuPy array); got "
                         f"{describe(array)}.")
-    dtype = str(getattr(array, "dtype", "float32")).replace("torch.", "")
-    if values and dtype not in _FLOAT_DTYPES:
-        # Same words as the core's check; here because DLPack itself refuses
-        # some dtypes (bool) with a less helpful message.
-        raise TypeError(f"{name} has dtype {dtype}; sparsenorm handles float16, bfloat16, "
-                        "float32 and float64.")
-    torch_tensor = None
-    if _owner(array) == "torch":
+    elif _owner(array) == "torch":
         torch_tensor = array
         if array.requires_grad:
             if sys.modules["torch"].is_grad_enabled():
@@ -129,10 +146,8 @@ def export_target(array, name, values=True):
                     f"{name} requires grad and gradient recording is on; modify it inside "
                     "`with torch.no_grad():`, as torch.embedding_renorm_ requires too.")
             array = array.detach()  # the same storage, exportable
-    elif isinstance(array, np.ndarray) and not array.flags.writeable:
-        raise ValueError(f"{name} is a read-only NumPy array; sparsenorm modifies it in place.")
     device_type, device_id = _device(array, name)
-    capsule, stream = _capsule(array, name, device_type, device_id)
+    capsule, stream = _capsule(array, name, device_type, device_id, values)
     return Exported(capsule, device_type, device_id, stream, torch_tensor)
 
 
@@ -148,13 +163,6 @@ def _to_device_like(index_array, target, exported):
         return cupy.asarray(index_array)
 
 
-def _check_integer(array, name):
-    dtype = str(getattr(array, "dtype", "int")).replace("torch.", "")
-    if not dtype.startswith(("int", "uint")):
-        # Same words as the core's check, which sees the integer dtypes.
-        raise TypeError(f"{name} has dtype {dtype}; index arrays must hold int32 or int64 values.")
-
-
 def export_indices(indices, name, target=None, exported=None):
     """Exports an index list: an int32/int64 array of any shape, or a sequence.
 
@@ -163,11 +171,15 @@ def export_indices(indices, name, target=None, exported=None):
     passed instead; nobody can tell the difference.
     """
     on_device = exported is not None and exported.device_type in _DEVICE
-    if hasattr(indices, "__dlpack__"):
-        _check_integer(indices, name)
-        if isinstance(indices, np.ndarray) and not indices.flags.writeable:
+    if isinstance(indices, np.ndarray):
+        if not indices.flags.writeable:
             indices = indices.copy()  # DLPack in NumPy 1.24 cannot export read-only arrays
-    else:
+        if not on_device:
+            try:
+                return indices.__dlpack__()
+            except BufferError:
+                pass  # described by _capsule below
+    elif not hasattr(indices, "__dlpack__"):
         if isinstance(indices, (float, complex, str, bytes)):
             raise TypeError(f"{name} must be an integer array or a sequence of integers; got "
                             f"{describe(indices)}.")
@@ -184,15 +196,10 @@ def export_indices(indices, name, target=None, exported=None):
     if on_device and int(indices.__dlpack_device__()[0]) in _HOST:
         indices = _to_device_like(indices, target, exported)
     device_type, device_id = _device(indices, name)
-    capsule, _ = _capsule(indices, name, device_type, device_id)
+    capsule, _ = _capsule(indices, name, device_type, device_id, values=False)
     return capsule
 
 
 def export_read_only(array, name):
     """Exports a 1-D array the core only reads (sparse index arrays without pruning)."""
-    _check_integer(array, name)
-    if isinstance(array, np.ndarray) and not array.flags.writeable:
-        array = array.copy()
-    device_type, device_id = _device(array, name)
-    capsule, _ = _capsule(array, name, device_type, device_id)
-    return capsule
+    return export_indices(array, name)
