@@ -108,7 +108,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--module", required=True,
                     help="directory holding the sparsenorm package (<build>/python)")
-    ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--reps", type=int, default=51)
     ap.add_argument("--calls", type=int, default=3000, help="calls in the small case")
     ap.add_argument("--quick", action="store_true", help="the NumPy case only, fewer calls")
     args = ap.parse_args()

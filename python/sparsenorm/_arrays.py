@@ -163,6 +163,18 @@ def _to_device_like(index_array, target, exported):
         return cupy.asarray(index_array)
 
 
+def _check_int64_range(sequence, name):
+    limit = np.iinfo(np.int64)
+    try:
+        values = np.asarray(sequence, dtype=object).reshape(-1).tolist()
+    except (TypeError, ValueError):
+        return
+    for position, value in enumerate(values):
+        if isinstance(value, int) and not limit.min <= value <= limit.max:
+            raise IndexError(f"{name}[{position}] = {value} is out of range: it does not fit in "
+                             "a 64-bit index.")
+
+
 def export_indices(indices, name, target=None, exported=None):
     """Exports an index list: an int32/int64 array of any shape, or a sequence.
 
@@ -189,6 +201,10 @@ def export_indices(indices, name, target=None, exported=None):
             raise TypeError(f"{name} must be an integer array or a sequence of integers: {e}") from e
         if array.size == 0:
             array = np.zeros(array.shape, dtype=np.int64)
+        if array.dtype.kind not in "i":
+            # NumPy turns Python ints beyond int64 into uint64, float64 or
+            # object arrays: such an index is out of range of any table.
+            _check_int64_range(indices, name)
         if array.dtype.kind not in "iu":
             raise TypeError(f"{name} must be an integer array or a sequence of integers; got "
                             f"{describe(indices)} holding {array.dtype} values.")

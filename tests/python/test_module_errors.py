@@ -150,13 +150,21 @@ def test_objects_that_are_not_arrays(table):
     (torch.tensor([0, 1], dtype=torch.int16), r"indices has dtype int16"),
     ([0.5, 1], r"indices must be an integer array or a sequence of integers; got list holding "
                r"float64 values"),
-    ([2 ** 70], r"indices must be an integer array or a sequence of integers"),
     ("01", r"indices must be an integer array or a sequence of integers; got str"),
     (1.0, r"got float"),
     ([[0, 1], [2]], r"indices must be an integer array or a sequence of integers"),
 ])
 def test_unsupported_indices(indices, match):
     refused(TypeError, match, numpy_table(), indices)
+
+
+@pytest.mark.parametrize("indices,match", [
+    ([1, 2 ** 70], r"indices\[1\] = 1180591620717411303424 is out of range: it does not fit"),
+    ([0, 2 ** 63], r"indices\[1\] = 9223372036854775808 is out of range"),
+    ([[0], [-2 ** 64]], r"indices\[1\] = -18446744073709551616 is out of range"),
+])
+def test_indices_beyond_64_bits(indices, match):
+    refused(IndexError, match, numpy_table(), indices)
 
 
 @pytest.mark.parametrize("kwargs,match", [
