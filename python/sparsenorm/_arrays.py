@@ -153,14 +153,18 @@ def export_target(array, name, values=True):
 
 def _to_device_like(index_array, target, exported):
     """Host indices moved to the CUDA device of the target (part of the CUDA seam)."""
-    if _owner(target) == "torch":
+    owner = _owner(target)
+    if owner == "torch":
         import torch
 
         return torch.as_tensor(index_array, device=target.device)
-    import cupy
+    if owner == "cupy":
+        import cupy
 
-    with cupy.cuda.Device(exported.device_id):
-        return cupy.asarray(index_array)
+        with cupy.cuda.Device(exported.device_id):
+            return cupy.asarray(index_array)
+    raise TypeError(f"the indices are in CPU memory but the table ({describe(target)}) is on CUDA "
+                    f"device {exported.device_id}; pass the indices on the table's device.")
 
 
 def _check_int64_range(sequence, name):

@@ -42,9 +42,13 @@ def threads(num_threads):
     if num_threads is None:
         return 0
     try:
-        return operator.index(num_threads)
+        n = operator.index(num_threads)
     except TypeError:
         raise TypeError(f"num_threads must be an integer or None; got {num_threads!r}.") from None
+    if not -2 ** 31 <= n < 2 ** 31:  # the core rejects the other invalid counts
+        raise ValueError(f"num_threads = {n} is invalid: use 0 for every core or a positive "
+                         "count below 2**31.")
+    return n
 
 
 def _run(table, indices, mode, target, p, eps, non_finite, num_threads, backend,

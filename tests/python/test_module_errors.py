@@ -65,6 +65,7 @@ def test_empty_table_has_no_valid_index():
     ({"eps": -1e-3}, r"options.eps = -0.001 is invalid"),
     ({"eps": math.inf}, r"options.eps = inf is invalid"),
     ({"num_threads": -1}, r"options.num_threads = -1 is invalid"),
+    ({"num_threads": 2 ** 40}, r"num_threads = 1099511627776 is invalid"),
     ({"non_finite": "ignore"}, r"non_finite='ignore' is not one of 'skip', 'error'"),
     ({"backend": "gpu"}, r"backend='gpu' is not one of 'auto', 'reference'"),
 ])
