@@ -8,8 +8,7 @@ import pytest
 import torch
 
 import sparsenorm
-from module_util import (NUMPY_DTYPES, TORCH_DTYPES, float64_oracle, random_table, snapshot,
-                         ulps, unchanged)
+from module_util import NUMPY_DTYPES, TORCH_DTYPES, float64_oracle, random_table, ulps
 
 INF = math.inf
 

@@ -111,7 +111,7 @@ def test_docstring_examples(function):
 ])
 def test_help_reads_well(function, signature, formula):
     text = pydoc.render_doc(function, renderer=pydoc.plaintext)
-    assert f"in module sparsenorm" in text.splitlines()[0]
+    assert "in module sparsenorm" in text.splitlines()[0]
     assert signature in text
     assert formula in text
     for section in ("Parameters\n", "Returns\n", "Raises\n", "Examples\n"):
