@@ -1,0 +1,61 @@
+"""sparsenorm: renormalize rows or columns of weight matrices, in place, on every core.
+
+Functions
+---------
+normalize_rows_(table, indices, max_norm=1.0, p=2.0, eps=1e-12)
+    Max-norm constraint on the indexed rows of a table (Caffe2's
+    SparseNormalize); returns RowStats.
+set_row_norms_(table, indices, norm=1.0, p=2.0, eps=1e-12)
+    The constant-norm form: the indexed rows scaled to norm `norm`.
+embedding_renorm_(weight, indices, max_norm, norm_type=2.0)
+    A drop-in for torch.embedding_renorm_.
+normalize(X, norm='l2', axis=0)
+    Every column (or row) of a dense or scipy.sparse matrix scaled to unit
+    norm, like sklearn.preprocessing.normalize but in place.
+
+Arrays are shared with NumPy, PyTorch and other DLPack libraries without
+copies: the array you pass is the array that changes. Functions whose name
+ends in an underscore work in place, as in PyTorch.
+"""
+
+from . import _core
+from ._matrix import MatrixStats, normalize
+from ._rows import RowStats, embedding_renorm_, normalize_rows_, set_row_norms_
+
+__version__ = _core.__version__
+
+NonFiniteError = _core.NonFiniteError
+
+has_matrix = _core.HAS_MATRIX
+"""True when this build includes the matrix normalization (`normalize`)."""
+has_cuda = _core.HAS_CUDA
+"""True when this build can work on CUDA arrays."""
+
+
+def default_thread_count():
+    """The number of threads a call with num_threads=None uses."""
+    return _core.default_thread_count()
+
+
+def simd_target():
+    """The SIMD instruction set the CPU kernels dispatch to on this machine, e.g. 'AVX2'."""
+    return _core.simd_target()
+
+
+for _f in (normalize_rows_, set_row_norms_, embedding_renorm_, normalize, RowStats, MatrixStats):
+    _f.__module__ = __name__
+del _f
+
+__all__ = [
+    "MatrixStats",
+    "NonFiniteError",
+    "RowStats",
+    "default_thread_count",
+    "embedding_renorm_",
+    "has_cuda",
+    "has_matrix",
+    "normalize",
+    "normalize_rows_",
+    "set_row_norms_",
+    "simd_target",
+]

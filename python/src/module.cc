@@ -1,0 +1,278 @@
+// sparsenorm._core: the compiled half of the Python package.
+//
+// Each function takes DLPack capsules (the Python layer calls __dlpack__ and
+// picks the stream), views them as the core's Table/Indices without copying,
+// releases the GIL for the computation and turns a failed Status into the
+// Python exception of its kind, with the core's message:
+//   kInvalidArgument -> ValueError      kOutOfRange  -> IndexError
+//   kUnsupported     -> TypeError       kNonFinite   -> NonFiniteError (a ValueError)
+//   kOutOfMemory     -> MemoryError     kDeviceError -> RuntimeError
+// The public signatures, defaults and docstrings live in the Python files.
+#include <pybind11/pybind11.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dlpack_import.h"
+#include "sparsenorm/rows.h"
+#include "sparsenorm/types.h"
+#include "sparsenorm/version.h"
+
+#if SPARSENORM_PYTHON_MATRIX
+#include "sparsenorm/matrix.h"
+#endif
+#if SPARSENORM_PYTHON_CUDA
+#include "cuda_seam.h"
+#endif
+
+namespace sparsenorm::python {
+namespace {
+
+PyObject* non_finite_error = nullptr;
+
+[[noreturn]] void Raise(const Status& s) {
+  PyObject* type = PyExc_RuntimeError;
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument: type = PyExc_ValueError; break;
+    case StatusCode::kOutOfRange: type = PyExc_IndexError; break;
+    case StatusCode::kUnsupported: type = PyExc_TypeError; break;
+    case StatusCode::kNonFinite: type = non_finite_error; break;
+    case StatusCode::kOutOfMemory: type = PyExc_MemoryError; break;
+    default: break;
+  }
+  PyErr_SetString(type, s.message().c_str());
+  throw py::error_already_set();
+}
+
+NormalizeOptions Options(int mode, double target, double p, double eps, int non_finite,
+                         int num_threads, int backend) {
+  NormalizeOptions o;
+  o.mode = static_cast<NormMode>(mode);
+  o.target = target;
+  o.p = p;
+  o.eps = eps;
+  o.non_finite = static_cast<NonFinitePolicy>(non_finite);
+  o.num_threads = num_threads;
+  o.backend = static_cast<Backend>(backend);
+  return o;
+}
+
+[[noreturn]] void NoCuda(const Imported& a) {
+  throw py::type_error(a.name() + " is on CUDA device " + std::to_string(a.device_id()) +
+                       ", but this sparsenorm module was built without CUDA support.");
+}
+
+void SameDevice(const Imported& a, const Imported& b) {
+  if (a.place() != b.place() || (a.place() == Place::kCuda && a.device_id() != b.device_id())) {
+    auto where = [](const Imported& x) {
+      return x.place() == Place::kHost ? std::string("in CPU memory")
+                                       : "on CUDA device " + std::to_string(x.device_id());
+    };
+    throw py::type_error(a.name() + " is " + where(a) + " but " + b.name() + " is " + where(b) +
+                         "; pass both on the same device.");
+  }
+}
+
+py::tuple RowStatsTuple(const RowStats& s) {
+  return py::make_tuple(s.indices_seen, s.distinct_rows, s.rows_scaled, s.nonfinite_rows);
+}
+
+// `seconds`, when not null, receives the time of the core call alone.
+py::tuple NormalizeRowsImpl(py::handle table_capsule, py::handle indices_capsule, int mode,
+                            double target, double p, double eps, int non_finite, int num_threads,
+                            int backend, std::int64_t stream, double* seconds) {
+  Imported table_array(table_capsule, "table");
+  Imported index_array(indices_capsule, "indices");
+  const Table table = AsTable(table_array, /*allow_transpose=*/false, nullptr);
+  SameDevice(table_array, index_array);
+  const NormalizeOptions options =
+      Options(mode, target, p, eps, non_finite, num_threads, backend);
+  RowStats stats;
+  Status status;
+  if (table_array.place() == Place::kHost) {
+    std::vector<std::int64_t> gathered;
+    const Indices indices = AsIndices(index_array, &gathered);
+    py::gil_scoped_release release;
+    const auto start = std::chrono::steady_clock::now();
+    status = NormalizeRows(table, indices, options, &stats);
+    if (seconds != nullptr) {
+      *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  } else {
+#if SPARSENORM_PYTHON_CUDA
+    const Indices indices = AsIndices(index_array, nullptr);  // device memory: no gather
+    py::gil_scoped_release release;
+    status = NormalizeRowsOnDevice(table_array.device_id(), stream, table, indices, options,
+                                   &stats);
+#else
+    static_cast<void>(stream);
+    NoCuda(table_array);
+#endif
+  }
+  if (!status.ok()) Raise(status);
+  return RowStatsTuple(stats);
+}
+
+py::tuple NormalizeRowsPy(py::handle table_capsule, py::handle indices_capsule, int mode,
+                          double target, double p, double eps, int non_finite, int num_threads,
+                          int backend, std::int64_t stream) {
+  return NormalizeRowsImpl(table_capsule, indices_capsule, mode, target, p, eps, non_finite,
+                           num_threads, backend, stream, nullptr);
+}
+
+// For bench/compare_python.py: the C++ call's own time, measured around
+// NormalizeRows alone, beside what it returns.
+py::tuple TimedNormalizeRowsPy(py::handle table_capsule, py::handle indices_capsule,
+                               double target) {
+  double seconds = 0.0;
+  py::tuple stats = NormalizeRowsImpl(table_capsule, indices_capsule, 0, target, 2.0, 1e-12, 0,
+                                      0, 0, -1, &seconds);
+  return py::make_tuple(seconds, stats);
+}
+
+#if SPARSENORM_PYTHON_MATRIX
+
+py::tuple MatrixStatsTuple(const MatrixStats& s) {
+  return py::make_tuple(s.vectors, s.vectors_scaled, s.zero_vectors, s.nonfinite_vectors,
+                        s.pruned, s.nnz_before, s.nnz_after);
+}
+
+MatrixOptions MakeMatrixOptions(int axis, int mode, double target, double p, double eps,
+                                int non_finite, int num_threads, int backend,
+                                double prune_below) {
+  MatrixOptions m;
+  m.norm = Options(mode, target, p, eps, non_finite, num_threads, backend);
+  m.axis = axis;
+  m.prune_below = prune_below;
+  return m;
+}
+
+py::tuple NormalizeDensePy(py::handle matrix_capsule, py::handle subset_capsule, int axis,
+                           int mode, double target, double p, double eps, int non_finite,
+                           int num_threads, int backend, double prune_below,
+                           std::int64_t stream) {
+  Imported matrix_array(matrix_capsule, "X");
+  bool transposed = false;
+  const Table matrix = AsTable(matrix_array, /*allow_transpose=*/true, &transposed);
+  MatrixOptions options = MakeMatrixOptions(axis, mode, target, p, eps, non_finite, num_threads,
+                                            backend, prune_below);
+  // A column-major X is the row-major transpose: the other axis of it.
+  if (transposed && (axis == 0 || axis == 1)) options.axis = 1 - axis;
+  std::unique_ptr<Imported> subset_array;
+  std::vector<std::int64_t> gathered;
+  if (!subset_capsule.is_none()) {
+    subset_array = std::make_unique<Imported>(subset_capsule, "subset");
+    SameDevice(matrix_array, *subset_array);
+    options.subset = AsIndices(*subset_array,
+                               matrix_array.place() == Place::kHost ? &gathered : nullptr);
+  }
+  MatrixStats stats;
+  Status status;
+  if (matrix_array.place() == Place::kHost) {
+    py::gil_scoped_release release;
+    status = NormalizeMatrix(matrix, options, &stats);
+  } else {
+#if SPARSENORM_PYTHON_CUDA
+    py::gil_scoped_release release;
+    status = NormalizeMatrixOnDevice(matrix_array.device_id(), stream, matrix, options, &stats);
+#else
+    static_cast<void>(stream);
+    NoCuda(matrix_array);
+#endif
+  }
+  if (!status.ok()) Raise(status);
+  return MatrixStatsTuple(stats);
+}
+
+// CSR/CSC: first = indptr, second = indices. COO: first = row, second = col.
+py::tuple NormalizeSparsePy(int format, std::int64_t rows, std::int64_t cols, std::int64_t nnz,
+                            py::handle values_capsule, py::handle first_capsule,
+                            py::handle second_capsule, py::handle subset_capsule, int axis,
+                            int mode, double target, double p, double eps, int non_finite,
+                            int num_threads, int backend, double prune_below) {
+  const bool coo = format == static_cast<int>(SparseFormat::kCOO);
+  if (format < 0 || format > 2) throw py::value_error("unknown sparse format code.");
+  Imported values_array(values_capsule, "X.data");
+  Imported first_array(first_capsule, coo ? "X.row" : "X.indptr");
+  Imported second_array(second_capsule, coo ? "X.col" : "X.indices");
+  for (const Imported* a : {&values_array, &first_array, &second_array}) {
+    if (a->place() != Place::kHost) {
+      throw py::type_error(a->name() + " is not in CPU memory; sparse matrices are handled "
+                           "on the CPU.");
+    }
+  }
+  SparseMatrix m;
+  m.format = static_cast<SparseFormat>(format);
+  m.rows = rows;
+  m.cols = cols;
+  m.nnz = nnz;
+  const Table values = AsValues(values_array, nnz);
+  m.values = values.data;
+  m.dtype = values.dtype;
+  const std::int64_t pointers = (m.format == SparseFormat::kCSR ? rows : cols) + 1;
+  const Indices first = AsIndexArray(first_array, coo ? nnz : pointers);
+  const Indices second = AsIndexArray(second_array, nnz);
+  if (first.type != second.type) {
+    throw py::type_error(first_array.name() + " is " + first_array.DTypeText() + " but " +
+                         second_array.name() + " is " + second_array.DTypeText() +
+                         "; both index arrays must have the same dtype.");
+  }
+  m.index_type = first.type;
+  if (coo) {
+    m.row = const_cast<void*>(first.data);
+    m.col = const_cast<void*>(second.data);
+  } else {
+    m.indptr = const_cast<void*>(first.data);
+    m.indices = const_cast<void*>(second.data);
+  }
+  MatrixOptions options = MakeMatrixOptions(axis, mode, target, p, eps, non_finite, num_threads,
+                                            backend, prune_below);
+  std::unique_ptr<Imported> subset_array;
+  std::vector<std::int64_t> gathered;
+  if (!subset_capsule.is_none()) {
+    subset_array = std::make_unique<Imported>(subset_capsule, "subset");
+    SameDevice(values_array, *subset_array);
+    options.subset = AsIndices(*subset_array, &gathered);
+  }
+  MatrixStats stats;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = NormalizeMatrix(&m, options, &stats);
+  }
+  if (!status.ok()) Raise(status);
+  return MatrixStatsTuple(stats);
+}
+
+#endif  // SPARSENORM_PYTHON_MATRIX
+
+}  // namespace
+}  // namespace sparsenorm::python
+
+PYBIND11_MODULE(_core, m) {
+  namespace sp = sparsenorm::python;
+  namespace py = pybind11;
+  m.doc() = "Compiled core of sparsenorm; use the functions of the sparsenorm package.";
+  sp::non_finite_error =
+      PyErr_NewExceptionWithDoc("sparsenorm.NonFiniteError",
+                                "A vector held NaN or infinity and non_finite='error' was "
+                                "given; nothing was modified.",
+                                PyExc_ValueError, nullptr);
+  if (sp::non_finite_error == nullptr) throw py::error_already_set();
+  m.attr("NonFiniteError") = py::handle(sp::non_finite_error);
+
+  m.attr("__version__") = SPARSENORM_VERSION_STRING;
+  m.attr("HAS_MATRIX") = static_cast<bool>(SPARSENORM_PYTHON_MATRIX);
+  m.attr("HAS_CUDA") = static_cast<bool>(SPARSENORM_PYTHON_CUDA);
+  m.def("default_thread_count", &sparsenorm::DefaultThreadCount);
+  m.def("simd_target", &sparsenorm::ActiveSimdTarget);
+  m.def("normalize_rows", &sp::NormalizeRowsPy);
+  m.def("timed_normalize_rows", &sp::TimedNormalizeRowsPy);
+#if SPARSENORM_PYTHON_MATRIX
+  m.def("normalize_dense", &sp::NormalizeDensePy);
+  m.def("normalize_sparse", &sp::NormalizeSparsePy);
+#endif
+}
