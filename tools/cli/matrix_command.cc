@@ -367,22 +367,26 @@ Runner AddMatrixCommand(CLI::App& app, const Global& g) {
       "matrix",
       "Normalize every column (--axis 0) or row (--axis 1) of a matrix: dense .npy, SciPy .npz "
       "(CSR, CSC, COO) or Matrix Market .mtx.");
-  cmd->add_option("FILE", args->file, "a .npy, .npz, .mtx (or .safetensors) file")->required();
-  cmd->add_option("--axis", args->axis, "0: normalize each column; 1: each row")->required();
-  cmd->add_option("--norm", args->norm, "l1, l2 or max (the p = 1, 2, inf norms)")->capture_default_str();
+  cmd->add_option("FILE", args->file, "a .npy, .npz, .mtx (or .safetensors) file")->required()->type_name("");
+  cmd->add_option("--axis", args->axis, "0: normalize each column; 1: each row")->required()->type_name("0|1");
+  cmd->add_option("--norm", args->norm, "l1, l2 or max (the p = 1, 2, inf norms)")->capture_default_str()->type_name("N");
   auto* mx = cmd->add_option("--max-norm", args->max_norm,
-                             "only scale vectors whose norm exceeds T, down to T");
+                             "only scale vectors whose norm exceeds T, down to T")
+                 ->type_name("T");
   auto* cn = cmd->add_option("--constant-norm", args->constant_norm,
-                             "scale every nonzero vector to norm T (the default, with T = 1)");
+                             "scale every nonzero vector to norm T (the default, with T = 1)")
+                 ->type_name("T");
   mx->excludes(cn);
-  cmd->add_option("--eps", args->eps, "added to the norm in the scale T / (norm + eps)")->capture_default_str();
+  cmd->add_option("--eps", args->eps, "added to the norm in the scale T / (norm + eps)")->capture_default_str()->type_name("E");
   cmd->add_option("--prune", args->prune,
-                  "afterwards, values with |w| < TAU become 0 (dense) or are removed (sparse)");
+                  "afterwards, values with |w| < TAU become 0 (dense) or are removed (sparse)")
+      ->type_name("TAU");
   cmd->add_flag("--fail-on-nonfinite", args->fail_on_nonfinite,
                 "fail (writing nothing) when a vector holds NaN or infinity");
-  cmd->add_option("--tensor", args->tensor, "the tensor of a .safetensors file");
+  cmd->add_option("--tensor", args->tensor, "the tensor of a .safetensors file")->type_name("NAME");
   auto* out = cmd->add_option("-o,--output", args->output,
-                              "write the result to OUT; default: replace FILE atomically");
+                              "write the result to OUT; default: replace FILE atomically")
+                 ->type_name("OUT");
   auto* ip = cmd->add_flag("--in-place", args->in_place,
                            "modify FILE through a memory map (dense .npy and .safetensors only)");
   out->excludes(ip);

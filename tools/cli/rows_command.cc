@@ -154,25 +154,31 @@ Runner AddRowsCommand(CLI::App& app, const Global& g) {
   auto args = std::make_shared<RowsArgs>();
   CLI::App* cmd = app.add_subcommand(
       "rows", "Renormalize the rows of a 2-D table (.npy or .safetensors) named by an index list.");
-  cmd->add_option("FILE", args->file, "a .npy file or a .safetensors file")->required();
-  cmd->add_option("--tensor", args->tensor, "the tensor of a .safetensors file (needed when it holds several)");
+  cmd->add_option("FILE", args->file, "a .npy file or a .safetensors file")->required()->type_name("");
+  cmd->add_option("--tensor", args->tensor, "the tensor of a .safetensors file (needed when it holds several)")
+      ->type_name("NAME");
   auto* idx = cmd->add_option("--indices", args->indices,
-                              "row indices: a .npy file of integers or a text file, one per line");
+                              "row indices: a .npy file of integers or a text file, one per line")
+                  ->type_name("IDX");
   auto* all = cmd->add_flag("--all", args->all, "every row");
   idx->excludes(all);
   auto* mx = cmd->add_option("--max-norm", args->max_norm,
-                             "scale rows whose norm exceeds T down to norm T");
+                             "scale rows whose norm exceeds T down to norm T")
+                 ->type_name("T");
   auto* cn = cmd->add_option("--constant-norm", args->constant_norm,
-                             "scale every nonzero row to norm T");
+                             "scale every nonzero row to norm T")
+                 ->type_name("T");
   mx->excludes(cn);
-  cmd->add_option("-p", args->p, "the norm order: a positive number or inf")->capture_default_str();
+  cmd->add_option("-p", args->p, "the norm order: a positive number or inf")->capture_default_str()->type_name("P");
   cmd->add_option("--eps", args->eps, "added to the norm in the scale T / (norm + eps)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->type_name("E");
   cmd->add_flag("--fail-on-nonfinite", args->fail_on_nonfinite,
                 "fail (writing nothing) when a named row holds NaN or infinity; by default such "
                 "rows are left as they are and counted");
   auto* out = cmd->add_option("-o,--output", args->output,
-                              "write the result to OUT (replaced atomically); default: replace FILE atomically");
+                              "write the result to OUT (replaced atomically); default: replace FILE atomically")
+                 ->type_name("OUT");
   auto* ip = cmd->add_flag("--in-place", args->in_place,
                            "modify FILE through a memory map instead (not atomic; see docs/CLI.md)");
   out->excludes(ip);

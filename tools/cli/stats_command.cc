@@ -359,12 +359,12 @@ Runner AddStatsCommand(CLI::App& app, const Global& g) {
   auto args = std::make_shared<StatsArgs>();
   CLI::App* cmd = app.add_subcommand(
       "stats", "Show the distribution of the row (or column) norms of a table or matrix.");
-  cmd->add_option("FILE", args->file, "a .npy, .safetensors, .npz or .mtx file")->required();
-  cmd->add_option("--tensor", args->tensor, "the tensor of a .safetensors file");
-  cmd->add_option("--axis", args->axis, "1: row norms (the default); 0: column norms")->capture_default_str();
-  cmd->add_option("-p", args->p, "the norm order: a positive number or inf")->capture_default_str();
-  cmd->add_option("--max-norm", args->above, "also count the vectors whose norm exceeds T");
-  cmd->add_option("--bins", args->bins, "histogram bins")->capture_default_str();
+  cmd->add_option("FILE", args->file, "a .npy, .safetensors, .npz or .mtx file")->required()->type_name("");
+  cmd->add_option("--tensor", args->tensor, "the tensor of a .safetensors file")->type_name("NAME");
+  cmd->add_option("--axis", args->axis, "1: row norms (the default); 0: column norms")->capture_default_str()->type_name("0|1");
+  cmd->add_option("-p", args->p, "the norm order: a positive number or inf")->capture_default_str()->type_name("P");
+  cmd->add_option("--max-norm", args->above, "also count the vectors whose norm exceeds T")->type_name("T");
+  cmd->add_option("--bins", args->bins, "histogram bins")->capture_default_str()->type_name("N");
   cmd->add_flag("--log", args->log_bins, "logarithmic histogram bins");
   cmd->add_flag("--npy-bfloat16", args->npy_bfloat16, "read .npy dtype V2 as bfloat16 (see rows --help)");
   cmd->footer(R"(Examples:
