@@ -391,3 +391,9 @@ def test_hostile_names_stay_on_one_printable_line(tmp_path):
     write_safetensors(tmp_path / "m.safetensors", [(name, "F32", (1, 1), a), ("b", "F32", (1, 1), a)])
     line = refuse(tmp_path, ["rows", tmp_path / "m.safetensors", "--all", "--max-norm", "1"], 2, "\\x0a", "\\x1b")
     assert "\x1b" not in line
+
+
+def test_all_rows_of_a_huge_empty_table(tmp_path):
+    save_npy_raw(tmp_path / "w.npy", "<f4", (2**62, 0), b"")
+    refuse(tmp_path, ["rows", tmp_path / "w.npy", "--all", "--max-norm", "1"], 1,
+           "not enough memory for the index list of --all (4611686018427387904 rows)")

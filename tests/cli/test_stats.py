@@ -102,3 +102,24 @@ def test_empty_table(tmp_path):
     np.save(tmp_path / "w.npy", np.zeros((0, 4), np.float32))
     out = run_json("stats", tmp_path / "w.npy")
     assert out["vectors"] == 0 and out["quantiles"]["median"] is None
+
+
+@pytest.mark.parametrize("shape", [(2**62, 0), (0, 2**62)])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_huge_shapes_without_data(tmp_path, shape, axis):
+    # A header may declare 2^62 vectors of length 0 (or 0 of length 2^62)
+    # over no data at all: counted, never allocated or looped over.
+    save_npy_raw(tmp_path / "w.npy", "<f4", shape, b"")
+    out = run_json("stats", tmp_path / "w.npy", "--axis", axis)
+    vectors = shape[1 - axis] if axis == 0 else shape[0]
+    assert out["vectors"] == out["zero"] == vectors
+    if vectors:
+        assert out["quantiles"]["max"] == 0 and out["histogram"]["counts"][0] == vectors
+
+
+def test_huge_sparse_shape(tmp_path):
+    m = sp.coo_matrix((np.array([3.0]), (np.array([5]), np.array([7]))), shape=(2**62, 2**62))
+    sp.save_npz(tmp_path / "m.npz", m)
+    out = run_json("stats", tmp_path / "m.npz")
+    assert out["vectors"] == 2**62 and out["zero"] == 2**62 - 1
+    assert out["quantiles"]["max"] == 3 and out["quantiles"]["p99"] == 0

@@ -76,6 +76,14 @@ def main():
     b = io.BytesIO()
     sp.save_npz(b, sp.csr_matrix((0, 3)))
     put("npz", "empty", b.getvalue())
+    # Member form (see tools/fuzz/fuzz_npz.cc): "M", CSR (0) or COO (1), the
+    # members separated by "@@"; the target zips them itself.
+    c = m.tocsr()
+    put("npz", "members-csr", b"M\0" + b"@@".join(npy_bytes(a) for a in (
+        np.array(b"csr"), np.array(c.shape), c.data, c.indices, c.indptr)))
+    o = m.tocoo()
+    put("npz", "members-coo", b"M\1" + b"@@".join(npy_bytes(a) for a in (
+        np.array(b"coo"), np.array(o.shape), o.data.astype(np.float64), o.row.astype(np.int64), o.col)))
     # .mtx
     for symmetry, field in (("general", "real"), ("symmetric", "integer"), ("general", "pattern"),
                             ("skew-symmetric", "real")):
@@ -90,6 +98,24 @@ def main():
         scipy.io.mmwrite(b, sp.coo_matrix(a), field=field, symmetry=symmetry)
         put("mtx", f"{field}-{symmetry}", b.getvalue())
     put("mtx", "nan-inf", b"%%MatrixMarket matrix coordinate real general\n% c\n2 2 3\n1 1 nan\n2 2 -inf\n1 2 1e-320\n")
+    # Inputs just past the limits the parsers enforce, to start the fuzzers
+    # near the checks.
+    put("npy", "bad-header-length", raw_npy("<f4", (1,), b"\0" * 4, version=2)[:8] + struct.pack("<I", 70000))
+    put("npy", "bad-overflow", raw_npy("<f8", (2**32, 2**32), b""))
+    put("safetensors", "bad-duplicate", struct.pack("<Q", 44) + b'{"w": {"dtype": "F32"}, "w": {"dtype": "F32"}}'[:44])
+    put("safetensors", "bad-deep", struct.pack("<Q", 22) + b'{"w": {"shape": [[[]]]}')
+    put("safetensors", "bad-hole", st({"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]},
+                                       "b": {"dtype": "U8", "shape": [1], "data_offsets": [2, 3]}}, b"abc"))
+    bomb = bytearray()
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("data.npy", npy_bytes(np.zeros(100)))
+    bomb = bytearray(b.getvalue())
+    for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        i = bomb.find(sig)
+        bomb[i + at:i + at + 4] = struct.pack("<I", 0xFFFFFFF0)
+    put("npz", "bad-bomb", bytes(bomb))
+    put("mtx", "bad-declared", b"%%MatrixMarket matrix coordinate real general\n3 3 999999999\n1 1 1\n")
     # index lists
     put("indices", "text", b"0\n5\n  7 \n\n# comment\n999\n")
     put("indices", "npy-i4", npy_bytes(np.array([1, 2, 3], np.int32)))

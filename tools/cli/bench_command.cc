@@ -43,6 +43,7 @@ struct BenchArgs {
   std::string which = "auto";
   std::int64_t matrix_rows = 8192;
   std::int64_t matrix_cols = 4096;
+  std::int64_t matrix_nnz_per_row = 16;
 };
 
 double Median(std::vector<double> v) {
@@ -130,6 +131,7 @@ double SmallestRowNorm(const std::uint8_t* data, DType dtype, std::int64_t rows,
 }
 
 struct CaseResult {
+  std::string key;  // the summary line's name: rows, matrix-dense, matrix-csr
   std::string name;
   double ms = 0, bytes_per_s = 0, copy_bytes_per_s = 0, fraction = 0, moved = 0;
 };
@@ -173,6 +175,7 @@ CaseResult BenchRows(const Global& g, const BenchArgs& a, DType dtype, CopyMeter
     progress.Update(static_cast<std::uint64_t>(rep + 1));
   }
   CaseResult r;
+  r.key = "rows";
   r.name = fmt::format("rows {} {}x{}, {} idx{}", DTypeName(dtype), a.rows, a.cols, a.indices,
                        a.hot > 0 ? fmt::format(" over {} rows", a.hot) : "");
   r.ms = Median(ms);
@@ -219,7 +222,66 @@ CaseResult BenchMatrix(const Global& g, const BenchArgs& a, DType dtype, CopyMet
     progress.Update(static_cast<std::uint64_t>(rep + 1));
   }
   CaseResult r;
+  r.key = "matrix-dense";
   r.name = fmt::format("matrix {} {}x{} dense, axis 0", DTypeName(dtype), a.matrix_rows, a.matrix_cols);
+  r.ms = Median(ms);
+  r.bytes_per_s = Median(rate);
+  r.copy_bytes_per_s = Median(copy_rate);
+  r.fraction = Median(fraction);
+  r.moved = moved;
+  return r;
+}
+
+// A CSR matrix of matrix_rows x matrix_rows with matrix_nnz_per_row entries
+// per row at random columns (int32 indices), axis 0 (column norms across
+// rows: the scattered case). Bytes: values read and written once, column
+// indices read once, indptr read once.
+CaseResult BenchSparse(const Global& g, const BenchArgs& a, DType dtype, CopyMeter& copy,
+                       const AlignedBuffer& flush, double* sink) {
+  const std::int64_t n = a.matrix_rows, k = std::min(a.matrix_nnz_per_row, n);
+  const std::size_t elem = DTypeSize(dtype);
+  const auto nnz = static_cast<std::size_t>(n * k);
+  AlignedBuffer values(nnz * elem);
+  Fill(values.data, dtype, nnz, 3);
+  std::vector<std::int32_t> indices(nnz), indptr(static_cast<std::size_t>(n) + 1);
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<std::int32_t> col(0, static_cast<std::int32_t>(n - 1));
+  for (std::size_t i = 0; i < nnz; ++i) indices[i] = col(rng);
+  for (std::int64_t r = 0; r <= n; ++r) indptr[static_cast<std::size_t>(r)] = static_cast<std::int32_t>(r * k);
+  MatrixOptions o;
+  o.axis = 0;
+  o.norm.mode = NormMode::kMaxNorm;
+  o.norm.target = 0.01;  // below the norm of every nonempty column
+  o.norm.num_threads = g.threads;
+  std::vector<double> ms, rate, copy_rate, fraction;
+  const double moved = static_cast<double>(nnz) * (2.0 * static_cast<double>(elem) + 4) + 4.0 * (n + 1);
+  Progress progress(g, "bench sparse", static_cast<std::uint64_t>(a.reps));
+  for (int rep = 0; rep < a.reps; ++rep) {
+    const double c = copy.Measure();
+    *sink += Flush(flush);
+    SparseMatrix m;
+    m.format = SparseFormat::kCSR;
+    m.rows = m.cols = n;
+    m.nnz = static_cast<std::int64_t>(nnz);
+    m.values = values.data;
+    m.dtype = dtype;
+    m.index_type = IndexType::kInt32;
+    m.indptr = indptr.data();
+    m.indices = indices.data();
+    const auto start = std::chrono::steady_clock::now();
+    const Status s = NormalizeMatrix(&m, o);
+    const double seconds = SecondsSince(start);
+    if (!s.ok()) throw Error("the benchmark call failed: " + s.message());
+    ms.push_back(seconds * 1e3);
+    rate.push_back(moved / seconds);
+    copy_rate.push_back(c);
+    fraction.push_back(moved / seconds / c);
+    o.norm.target *= 0.8;
+    progress.Update(static_cast<std::uint64_t>(rep + 1));
+  }
+  CaseResult r;
+  r.key = "matrix-csr";
+  r.name = fmt::format("matrix {} {}x{} csr, {} per row, axis 0", DTypeName(dtype), n, n, k);
   r.ms = Median(ms);
   r.bytes_per_s = Median(rate);
   r.copy_bytes_per_s = Median(copy_rate);
@@ -232,8 +294,10 @@ CaseResult BenchMatrix(const Global& g, const BenchArgs& a, DType dtype, CopyMet
 void Run(const Global& g, const BenchArgs& a) {
   const DType dtype = ParseDType(a.dtype);
   if (a.rows < 1 || a.cols < 1 || a.indices < 1 || a.reps < 1 || a.copy_mib < 1 || a.hot < 0 ||
-      a.matrix_rows < 1 || a.matrix_cols < 1) {
-    throw Error("the benchmark sizes must be positive.", kExitUsage);
+      a.matrix_rows < 1 || a.matrix_cols < 1 || a.matrix_nnz_per_row < 1 ||
+      a.matrix_rows * std::min(a.matrix_nnz_per_row, a.matrix_rows) > INT32_MAX) {
+    throw Error("the benchmark sizes must be positive (and the sparse case under 2^31 entries).",
+                kExitUsage);
   }
   bool rows = a.which == "rows" || a.which == "all" || a.which == "auto";
   bool matrix = a.which == "matrix" || a.which == "all" || (a.which == "auto" && MatrixBuiltIn());
@@ -250,14 +314,17 @@ void Run(const Global& g, const BenchArgs& a) {
   std::vector<CaseResult> results;
   if (rows) results.push_back(BenchRows(g, a, dtype, copy, flush, &sink));
 #if defined(SPARSENORM_CLI_MATRIX)
-  if (matrix) results.push_back(BenchMatrix(g, a, dtype, copy, flush, &sink));
+  if (matrix) {
+    results.push_back(BenchMatrix(g, a, dtype, copy, flush, &sink));
+    results.push_back(BenchSparse(g, a, dtype, copy, flush, &sink));
+  }
 #endif
   if (sink == 12345.678) fmt::print(stderr, " ");  // keeps the flush reads alive
 
   if (g.json) {
     nlohmann::json cases = nlohmann::json::array();
     for (const auto& r : results) {
-      cases.push_back({{"case", r.name}, {"ms", r.ms}, {"bytes_per_s", r.bytes_per_s},
+      cases.push_back({{"key", r.key}, {"case", r.name}, {"ms", r.ms}, {"bytes_per_s", r.bytes_per_s},
                        {"copy_bytes_per_s", r.copy_bytes_per_s}, {"fraction_of_copy", r.fraction},
                        {"bytes_moved", r.moved}});
     }
@@ -267,14 +334,14 @@ void Run(const Global& g, const BenchArgs& a) {
   }
   fmt::print("sparsenorm {} bench: {} threads, {}, medians of {} repetitions; copy = memcpy of {} MiB, "
              "bytes read + written\n", SPARSENORM_VERSION_STRING, threads, ActiveSimdTarget(), a.reps, a.copy_mib);
-  fmt::print("{:44s} {:>9s} {:>10s} {:>10s} {:>8s}\n", "case", "ms", "GB/s", "copy GB/s", "of copy");
+  fmt::print("{:52s} {:>9s} {:>10s} {:>10s} {:>8s}\n", "case", "ms", "GB/s", "copy GB/s", "of copy");
   for (const auto& r : results) {
-    fmt::print("{:44s} {:9.3f} {:10.2f} {:10.2f} {:8.2f}\n", r.name, r.ms, r.bytes_per_s / 1e9,
+    fmt::print("{:52s} {:9.3f} {:10.2f} {:10.2f} {:8.2f}\n", r.name, r.ms, r.bytes_per_s / 1e9,
                r.copy_bytes_per_s / 1e9, r.fraction);
   }
   for (const auto& r : results) {
     fmt::print("{}-cli: gbytes_per_s={:.2f} fraction_of_copy={:.2f}\n",
-               r.name.substr(0, r.name.find(' ')), r.bytes_per_s / 1e9, r.fraction);
+               r.key, r.bytes_per_s / 1e9, r.fraction);
   }
 }
 
@@ -294,6 +361,9 @@ Runner AddBenchCommand(CLI::App& app, const Global& g) {
   cmd->add_option("--copy-mib", args->copy_mib, "size of the reference memory copy")->capture_default_str();
   cmd->add_option("--matrix-rows", args->matrix_rows, "rows of the dense matrix case")->capture_default_str();
   cmd->add_option("--matrix-cols", args->matrix_cols, "columns of the dense matrix case")->capture_default_str();
+  cmd->add_option("--matrix-nnz", args->matrix_nnz_per_row,
+                  "entries per row of the sparse case (a square CSR matrix of --matrix-rows rows)")
+      ->capture_default_str();
   cmd->footer(R"(Examples:
   sparsenorm bench
       the headline case of docs/PERFORMANCE.md: float32 1,000,000 x 128, 100,000 indices

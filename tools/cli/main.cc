@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <new>
+#include <stdexcept>
 
 #include "cli/commands.h"
 #include "formats/error.h"
@@ -102,6 +103,8 @@ file, bad value, I/O error), 2 bad command line, 3 not built into this binary.)"
     return Fail(e.what(), kExitFailure);
   } catch (const std::bad_alloc&) {
     return Fail("out of memory.", kExitFailure);
+  } catch (const std::length_error&) {
+    return Fail("a size in the input is too large to hold in memory.", kExitFailure);
   } catch (const std::exception& e) {
     return Fail(e.what(), kExitFailure);
   }

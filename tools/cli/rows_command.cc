@@ -35,9 +35,13 @@ struct RowsArgs {
 
 std::vector<std::int64_t> LoadIndices(const RowsArgs& a, std::int64_t rows) {
   if (a.all) {
-    std::vector<std::int64_t> all(static_cast<std::size_t>(rows));
-    std::iota(all.begin(), all.end(), std::int64_t{0});
-    return all;
+    try {
+      std::vector<std::int64_t> all(static_cast<std::size_t>(rows));
+      std::iota(all.begin(), all.end(), std::int64_t{0});
+      return all;
+    } catch (const std::exception&) {  // bad_alloc, or length_error past max_size
+      throw Error("not enough memory for the index list of --all (" + std::to_string(rows) + " rows).");
+    }
   }
   const formats::MappedFile f = formats::MappedFile::OpenRead(a.indices);
   const auto bytes = f.bytes();

@@ -74,6 +74,14 @@ struct Norms {
 template <typename T, typename Widen>
 void DenseNorms(const Global& g, const std::uint8_t* base, std::int64_t rows, std::int64_t cols,
                 int axis, double p, Widen widen, Norms* out) {
+  // Vectors of length 0 all have norm 0: counted, not stored (a header may
+  // declare 2^62 of them over no data at all).
+  const std::int64_t count = axis == 1 ? rows : cols, length = axis == 1 ? cols : rows;
+  if (count == 0 || length == 0) {
+    out->vectors = count;
+    out->implicit_zero = count;
+    return;
+  }
   auto at = [&](std::int64_t r, std::int64_t c) {
     T x;
     std::memcpy(&x, base + static_cast<std::size_t>(r * cols + c) * sizeof(T), sizeof(T));
@@ -172,7 +180,8 @@ void SparseNorms(std::int64_t vectors, std::vector<std::int64_t> vec, std::vecto
 double Quantile(const Norms& n, double q) {
   const auto total = static_cast<std::int64_t>(n.finite.size()) + n.implicit_zero;
   const double h = static_cast<double>(total - 1) * q;
-  const auto lo = static_cast<std::int64_t>(std::floor(h));
+  // Past 2^53 vectors, (total - 1) * q rounds and may land on total: clamp.
+  const std::int64_t lo = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::floor(h)), 0, total - 1);
   const std::int64_t hi = std::min(lo + 1, total - 1);
   auto at = [&](std::int64_t i) {
     return i < n.implicit_zero ? 0.0 : n.finite[static_cast<std::size_t>(i - n.implicit_zero)];
@@ -314,7 +323,7 @@ void Run(const Global& g, const StatsArgs& a) {
                         {"file", a.file},
                         {"matrix", what},
                         {"axis", a.axis},
-                        {"p", p},
+                        {"p", std::isinf(p) ? nlohmann::json("inf") : nlohmann::json(p)},
                         {"vectors", norms.vectors},
                         {"finite", finite},
                         {"nonfinite", norms.nonfinite},
