@@ -1,0 +1,37 @@
+"""sparsenorm bench: runs, reports the figures it claims, in both forms."""
+
+from conftest import fail, matrix_built, run, run_json
+
+
+def test_quick_rows_benchmark_json():
+    out = run_json("bench", "--case", "rows", "--rows", "20000", "--cols", "64", "--indices", "5000",
+                   "--reps", "3", "--copy-mib", "16")
+    (case,) = out["cases"]
+    assert case["case"].startswith("rows float32 20000x64")
+    for key in ("ms", "bytes_per_s", "copy_bytes_per_s", "fraction_of_copy"):
+        assert case[key] > 0
+    assert abs(case["fraction_of_copy"] - case["bytes_per_s"] / case["copy_bytes_per_s"]) < 1
+    # Every distinct row is read and written, plus the 8-byte indices.
+    assert case["bytes_moved"] > 5000 * 0.8 * 2 * 64 * 4
+
+
+def test_text_summary_line_and_dtypes():
+    for dtype in ("float64", "float16", "bfloat16"):
+        p = run("bench", "--case", "rows", "--rows", "5000", "--cols", "7", "--indices", "3000", "--reps", "2",
+                "--copy-mib", "8", "--dtype", dtype, "--hot", "100")
+        assert p.stdout.splitlines()[-1].startswith("rows-cli: gbytes_per_s=")
+        assert f"rows {dtype} 5000x7, 3000 idx over 100 rows" in p.stdout
+
+
+def test_matrix_case_follows_the_build():
+    args = ("bench", "--case", "matrix", "--matrix-rows", "512", "--matrix-cols", "256", "--reps", "2",
+            "--copy-mib", "8")
+    if matrix_built():
+        assert run_json(*args)["cases"][0]["case"].startswith("matrix float32 512x256")
+    else:
+        assert "SPARSENORM_CLI_MATRIX" in fail(*args, rc=3)
+
+
+def test_bad_arguments():
+    assert "--dtype" in fail("bench", "--dtype", "int8", rc=2)
+    assert "positive" in fail("bench", "--reps", "0", rc=2)
