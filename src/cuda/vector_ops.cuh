@@ -104,11 +104,6 @@ __device__ __forceinline__ double GroupSum(double s, const Group& g) {
   return s;
 }
 
-__device__ __forceinline__ unsigned GroupOr(unsigned v, const Group& g) {
-  for (int off = g.size / 2; off > 0; off /= 2) v |= __shfl_xor_sync(g.mask, v, off);
-  return v;
-}
-
 // What happened to one vector.
 enum class Outcome : int { kLeft = 0, kScaled = 1, kNonFinite = 2, kZero = 3 };
 
