@@ -494,3 +494,63 @@ TEST_F(CudaRowsErrors, OutOfPlaceNonFiniteLeavesOutputAlone) {
 
 }  // namespace
 }  // namespace sparsenorm
+
+// ---------------------------------------------------------------------------
+// The host side of the front end: runs everywhere, GPU or not. Everything
+// the host can check is checked before the first CUDA call, so these errors
+// come back the same with or without a device; a valid call without a
+// device is a clean kDeviceError, not a crash.
+
+namespace sparsenorm {
+namespace {
+
+TEST(CudaFrontEnd, HostChecksComeFirstAndNeedNoDevice) {
+  float fake_device_table[16];
+  std::int64_t fake_list[1] = {0};
+  Table t{fake_device_table, DType::kFloat32, 4, 4, 0};
+  const Indices one(fake_list, IndexType::kInt64, 1);
+  NormalizeOptions o;
+  o.target = -1;
+  Status s = cuda::NormalizeRows(t, one, o);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("options.target = -1"), std::string::npos) << s.message();
+  o = {};
+  o.backend = Backend::kReference;
+  EXPECT_EQ(cuda::NormalizeRows(t, one, o).code(), StatusCode::kUnsupported);
+  s = cuda::NormalizeRows(Table{fake_device_table, DType::kFloat32, 4, 4, 2}, one);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("table.row_stride = 2"), std::string::npos) << s.message();
+  s = cuda::NormalizeRows(t, Indices(nullptr, IndexType::kInt64, 2));
+  EXPECT_NE(s.message().find("indices.data is null"), std::string::npos) << s.message();
+  MatrixOptions mo;
+  mo.axis = 3;
+  s = cuda::NormalizeMatrix(t, mo);
+  EXPECT_NE(s.message().find("options.axis = 3"), std::string::npos) << s.message();
+  SparseMatrix sm;
+  sm.nnz = -1;
+  s = cuda::NormalizeMatrix(&sm, {});
+  EXPECT_NE(s.message().find("matrix.nnz = -1"), std::string::npos) << s.message();
+  EXPECT_EQ(cuda::NormalizeMatrix(nullptr, {}).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(CudaFrontEnd, WithoutADeviceAValidCallIsADeviceError) {
+  if (cuda::DeviceCount() > 0) GTEST_SKIP() << "a device is present";
+  float fake_device_table[16] = {};
+  std::int64_t fake_list[1] = {0};
+  const Status s = cuda::NormalizeRows(Table{fake_device_table, DType::kFloat32, 4, 4, 0},
+                                       Indices(fake_list, IndexType::kInt64, 1));
+  EXPECT_EQ(s.code(), StatusCode::kDeviceError) << s.message();
+  EXPECT_NE(s.message().find("CUDA error"), std::string::npos) << s.message();
+  EXPECT_EQ(fake_device_table[0], 0.0f);
+}
+
+TEST(CudaFrontEnd, ScratchSizes) {
+  EXPECT_EQ(cuda::RowsScratchBytes(0, 0), 512u);
+  EXPECT_EQ(cuda::RowsScratchBytes(1, 1), 512u + 256u + 256u);
+  // One bit per row and one byte per index, each rounded up to 256 bytes.
+  EXPECT_EQ(cuda::RowsScratchBytes(10000000, 1000000), 512u + 1250048u + 1000192u);
+  EXPECT_EQ(cuda::RowsScratchBytes(-5, -5), cuda::RowsScratchBytes(0, 0));
+}
+
+}  // namespace
+}  // namespace sparsenorm
