@@ -12,6 +12,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -198,6 +199,33 @@ TEST(CudaNumerics, ScalingMatchesTheCpuBitForBit) {
       }
     }
   }
+}
+
+// The kernels take a shortcut when the scale is a normal float32 (float64:
+// no shift); it must be the general function exactly.
+template <class Tr>
+void CheckFastScaling(std::mt19937_64& rng) {
+  std::uniform_int_distribution<std::uint64_t> any_bits;
+  for (double scale : {0.731, 1.0 / 3.0, 2.5, 1e-3, 1e30, 0.0, 7.0 / 11.0, 1e-37}) {
+    const num::Scale s = ScaleOf(scale, DType::kFloat32);
+    if (!Tr::Fast(s)) continue;
+    for (int i = 0; i < 200000; ++i) {
+      typename Tr::Storage x;
+      const std::uint64_t bits = any_bits(rng);
+      std::memcpy(&x, &bits, sizeof x);
+      if (!std::isfinite(static_cast<double>(Tr::Widen(x)))) continue;
+      const typename Tr::Storage a = Tr::ScaledFast(x, s), b = Tr::Scaled(x, s);
+      ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0) << scale;
+    }
+  }
+}
+
+TEST(CudaNumerics, FastScalingIsTheGeneralScaling) {
+  std::mt19937_64 rng(111);
+  CheckFastScaling<num::F32>(rng);
+  CheckFastScaling<num::F64>(rng);
+  CheckFastScaling<num::F16>(rng);
+  CheckFastScaling<num::BF16>(rng);
 }
 
 // The decision rule and the scale, including the power-of-two shift when

@@ -204,7 +204,7 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <class Tr, int kVec, class Loc>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kVectorBlocksPerSM)
     ContiguousKernel(Loc loc, Tasks tasks, int group, num::NormParams prm, bool coo,
                      MatrixHeader* header) {
   if (HasError(header, coo)) return;
@@ -990,12 +990,12 @@ MatrixScratchLayout MatrixLayout(const MatrixLaunch& job) {
   }
   l.prune_offset = off;
   if (job.format != Format::kDense && job.prune_below > 0.0 && job.nnz > 0) {
-    const int64_t tiles = (job.nnz + 4095) / 4096;
+    const int64_t tiles = (job.nnz + dev::kPruneTile - 1) / dev::kPruneTile;
     const size_t index_size = job.index_type == 0 ? 4 : 8;
     const size_t value_size = job.dtype == static_cast<int>(num::Kind::kFloat64) ? 8
                               : job.dtype == static_cast<int>(num::Kind::kFloat32) ? 4 : 2;
     const auto nnz = static_cast<size_t>(job.nnz);
-    off += AlignUp(8 * static_cast<size_t>(tiles)) + AlignUp(8 * static_cast<size_t>(tiles) * 256) +
+    off += AlignUp(8 * static_cast<size_t>(tiles)) + AlignUp(8 * static_cast<size_t>(tiles) * dev::kThreads) +
            AlignUp(value_size * nnz) + AlignUp(index_size * nnz) +
            (job.format == Format::kCOO ? AlignUp(index_size * nnz) : 0);
   }

@@ -109,7 +109,7 @@ __device__ void FinishHeader(IndexList indices, int64_t n, int64_t rows, RowsHea
 }
 
 template <class Tr, int kVec>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kVectorBlocksPerSM)
     InPlaceKernel(TableArgs t, int64_t rows, IndexList indices, int64_t n,
                   const unsigned char* __restrict__ owner, num::NormParams prm, RowsHeader* header) {
   FinishHeader(indices, n, rows, header);
@@ -131,7 +131,7 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <class Tr, int kVec>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kVectorBlocksPerSM)
     OutOfPlaceKernel(TableArgs t, int64_t rows, const unsigned* __restrict__ bitmap,
                      IndexList indices, int64_t n, num::NormParams prm,
                      RowsHeader* header) {

@@ -24,6 +24,13 @@ namespace dev {
 
 constexpr int kThreads = 256;  // threads per block for every kernel
 constexpr int kCache = 4;      // accesses per lane kept in registers
+// Blocks kept resident per SM by the kernels that run ProcessVector: the
+// compiler then caps registers at 65536 / (256 * 3) = 85 per thread (80 in
+// practice, with at most 12 bytes spilled on sm_90, against up to 108
+// registers and two blocks without the bound). Rows are scattered: the more
+// warps wait on memory at once, the closer a kernel gets to the memory's
+// bandwidth. A tuning knob, unmeasured (docs/CUDA.md).
+constexpr int kVectorBlocksPerSM = 3;
 
 // kVec consecutive elements moved by one load: 16 bytes, or one element.
 template <class S, int kVec>
@@ -104,6 +111,43 @@ __device__ __forceinline__ double GroupSum(double s, const Group& g) {
   return s;
 }
 
+// The scaled float64 pass (the CPU's ScaledNorm) over in[0 : accesses *
+// kVec): for p outside {1, 2, inf}, and for sums beyond float range. Rare,
+// so it reads the vector again rather than keep a third pass over the
+// register cache, and it is not inlined: CUDA's float64 pow alone would
+// otherwise raise the register count of every row kernel, costing
+// occupancy on the common path.
+template <class Tr, int kVec>
+__device__ __noinline__ double FallbackNorm(const typename Tr::Storage* in, int64_t accesses, Group g,
+                                            double m, num::NormParams prm) {
+  using P = Pack<typename Tr::Storage, kVec>;
+  double s = 0.0;
+  for (int64_t a = g.lane; a < accesses; a += g.size) {
+    const P v = P::Load(in + a * kVec);
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) {
+      s = s + num::ScaledTerm(static_cast<double>(Tr::Widen(v.u.e[e])), m, prm.kind, prm.p);
+    }
+  }
+  return num::FinishScaled(m, GroupSum(s, g), prm.kind, prm.p);
+}
+
+// Scaling by a factor outside float32's normal range (or, for float64, with
+// a power-of-two shift): float64 arithmetic per element. Rare; reads the
+// input again and is kept out of line so that its registers do not weigh on
+// the common path.
+template <class Tr, int kVec>
+__device__ __noinline__ void ScaleSlow(const typename Tr::Storage* in, typename Tr::Storage* out,
+                                       int64_t accesses, Group g, num::Scale scale) {
+  using P = Pack<typename Tr::Storage, kVec>;
+  for (int64_t a = g.lane; a < accesses; a += g.size) {
+    P v = P::Load(in + a * kVec);
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) v.u.e[e] = Tr::Scaled(v.u.e[e], scale);
+    v.Store(out + a * kVec);
+  }
+}
+
 // What happened to one vector.
 enum class Outcome : int { kLeft = 0, kScaled = 1, kNonFinite = 2, kZero = 3 };
 
@@ -145,23 +189,12 @@ __device__ __forceinline__ Outcome ProcessVector(const typename Tr::Storage* in,
   acc = GroupReduce(acc, g);
   const num::FastNorm fast = num::FinishFast(acc, prm.kind);
   double norm = fast.value;
-  if (fast.fallback) {
-    // Rare (p outside {1, 2, inf}, or sums beyond float range): read the
-    // vector again rather than unroll a third pass over the register cache.
-    const double m = num::AccMax(acc);
-    double s = 0.0;
-    for (int64_t a = g.lane; a < accesses; a += g.size) {
-      const P v = P::Load(in + a * kVec);
-#pragma unroll
-      for (int e = 0; e < kVec; ++e) {
-        s = s + num::ScaledTerm(static_cast<double>(Tr::Widen(v.u.e[e])), m, prm.kind, prm.p);
-      }
-    }
-    norm = num::FinishScaled(m, GroupSum(s, g), prm.kind, prm.p);
-  }
+  if (fast.fallback) norm = FallbackNorm<Tr, kVec>(in, accesses, g, num::AccMax(acc), prm);
   const num::Scale scale = num::PlanFor(norm, fast.finite, prm);
   const bool scaling = scale.action == num::Action::kScale;
-  if (scaling || in != out) {
+  if (scaling && !Tr::Fast(scale)) {
+    ScaleSlow<Tr, kVec>(in, out, accesses, g, scale);
+  } else if (scaling || in != out) {
     if (cached) {
 #pragma unroll
       for (int j = 0; j < kCache; ++j) {
@@ -170,7 +203,7 @@ __device__ __forceinline__ Outcome ProcessVector(const typename Tr::Storage* in,
           P v = cache[j];
           if (scaling) {
 #pragma unroll
-            for (int e = 0; e < kVec; ++e) v.u.e[e] = Tr::Scaled(v.u.e[e], scale);
+            for (int e = 0; e < kVec; ++e) v.u.e[e] = Tr::ScaledFast(v.u.e[e], scale);
           }
           v.Store(out + a * kVec);
         }
@@ -180,7 +213,7 @@ __device__ __forceinline__ Outcome ProcessVector(const typename Tr::Storage* in,
         P v = P::Load(in + a * kVec);
         if (scaling) {
 #pragma unroll
-          for (int e = 0; e < kVec; ++e) v.u.e[e] = Tr::Scaled(v.u.e[e], scale);
+          for (int e = 0; e < kVec; ++e) v.u.e[e] = Tr::ScaledFast(v.u.e[e], scale);
         }
         v.Store(out + a * kVec);
       }
