@@ -1,0 +1,655 @@
+// Per-SIMD-target kernels of the matrix normalization, dispatched at run time
+// like the row operator's (rows_kernels.cc). They stream contiguous memory:
+//   - dense rows (axis 1): the row operator's norm and scaling on every row;
+//   - dense columns (axis 0): float64 column accumulators updated one row at
+//     a time over a block of columns (vertical SIMD, no transposition), then
+//     every row multiplied lane-wise by the per-column scales;
+//   - sparse segments whose values are contiguous (CSR rows, CSC columns):
+//     the row operator's norm and scaling on each segment;
+//   - the validation of minor indices, flat over the index array;
+//   - the scattered scaling of sparse entries by the scale of their minor
+//     index (CSR axis 0), with gathers.
+// Rare cases (repeated coordinates, scales outside float32's normal range,
+// permuted COO entries) leave the SIMD loops for scalar code.
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "cpu/matrix_kernels.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+
+#include <hwy/highway.h>
+
+#include <atomic>
+
+#include "cpu/matrix_cpu.h"
+#include "cpu/vector_math-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace sparsenorm::cpu {
+namespace HWY_NAMESPACE {
+namespace matrix_impl {
+namespace hn = hwy::HWY_NAMESPACE;
+
+template <class Fn>
+HWY_INLINE auto WithStorage(DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::kFloat64:
+      return fn(static_cast<double*>(nullptr));
+    case DType::kFloat16:
+      return fn(static_cast<hwy::float16_t*>(nullptr));
+    case DType::kBFloat16:
+      return fn(static_cast<hwy::bfloat16_t*>(nullptr));
+    case DType::kFloat32:
+    default:  // the front end has rejected every other value
+      return fn(static_cast<float*>(nullptr));
+  }
+}
+
+template <class Fn>
+HWY_INLINE auto WithIndex(IndexType type, Fn&& fn) {
+  if (type == IndexType::kInt32) return fn(static_cast<std::int32_t*>(nullptr));
+  return fn(static_cast<std::int64_t*>(nullptr));
+}
+
+// ---------------------------------------------------------------------------
+// Scalar element helpers (tails and rare cases), twins of the SIMD paths.
+
+template <class T>
+HWY_INLINE double WideScalar(T v) {
+  return static_cast<double>(ToFloat(v));
+}
+
+// One element scaled by the decision `code` (EncodePlan).
+template <class T>
+HWY_INLINE void ScaleOneByCode(T* p, double code, double target) {
+  if (CodeLeaves(code)) return;
+  ScaleVector(p, p, 1, DecodeScale(code, target));
+}
+
+// Zeroes the elements of a row with |x| < tau; returns how many were not
+// zero already.
+template <class T>
+HWY_INLINE std::int64_t PruneRow(T* row, std::int64_t n, double tau) {
+  std::int64_t pruned = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double x = WideScalar(row[i]);
+    if (std::fabs(x) < tau) {
+      if (x != 0.0) {
+        ++pruned;
+        row[i] = T{};  // +0 in every storage type
+      }
+    }
+  }
+  return pruned;
+}
+
+template <class T>
+HWY_INLINE T* RowAt(const DenseJob& job, std::int64_t r) {
+  return reinterpret_cast<T*>(job.data + r * job.stride_bytes);
+}
+
+// ---------------------------------------------------------------------------
+// Dense, axis 1.
+
+template <class T>
+void DenseRowsT(const DenseJob& job, std::int64_t r0, std::int64_t r1, MatrixCounts* counts) {
+  const size_t n = static_cast<size_t>(job.cols);
+  for (std::int64_t r = r0; r < r1; ++r) {
+    T* row = RowAt<T>(job, r);
+    if (job.subset == nullptr || TestBit(job.subset, r)) {
+      const detail::VectorNorm norm = NormOf(row, n, job.kind, job.options.p);
+      const detail::Plan plan = detail::PlanFor(norm, job.options);
+      Count(plan, norm.value, counts);
+      if (plan.action == detail::Action::kScale) {
+        ScaleVector(row, row, n, detail::MakeScale(plan.scale, plan.shift));
+      }
+    }
+    if (job.prune_below > 0.0) counts->pruned += PruneRow(row, job.cols, job.prune_below);
+  }
+}
+
+template <class T>
+std::int64_t DenseFirstNonFiniteRowT(const DenseJob& job, std::int64_t r0, std::int64_t r1) {
+  for (std::int64_t r = r0; r < r1; ++r) {
+    if (job.subset != nullptr && !TestBit(job.subset, r)) continue;
+    if (!AllFinite(RowAt<T>(job, r), static_cast<size_t>(job.cols))) return r;
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------------------
+// Dense, axis 0: column reductions.
+
+using D64 = hn::ScalableTag<double>;
+
+// N float64 lanes of the row, widened exactly.
+template <class T>
+HWY_INLINE hn::Vec<D64> LoadAsDouble(D64 d, const T* HWY_RESTRICT p) {
+  if constexpr (sizeof(T) == 8) {
+    return hn::LoadU(d, p);
+  } else {
+    const hn::Rebind<float, D64> df;
+    return hn::PromoteTo(d, LoadWide(df, p));
+  }
+}
+
+template <class T>
+HWY_INLINE double ReduceScalar(Reduce op, double a, double x, double m, double p) {
+  switch (op) {
+    case Reduce::kSumSquares: {
+      double q = x * x;
+      if constexpr (sizeof(T) == 8) {
+        if (q < 0x1p-1000 && x != 0.0) q = HUGE_VAL;
+      }
+      return a + q;
+    }
+    case Reduce::kSumAbs:
+      return a + std::fabs(x);
+    case Reduce::kMaxAbs: {
+      const double ax = std::fabs(x);
+      std::uint64_t ba, bx;
+      std::memcpy(&ba, &a, 8);
+      std::memcpy(&bx, &ax, 8);
+      return bx > ba ? ax : a;
+    }
+    case Reduce::kSumPowScaled:
+      return m > 0.0 ? a + std::pow(std::fabs(x) / m, p) : a;
+  }
+  return a;
+}
+
+template <class T>
+void DenseReduceColumnsT(const DenseJob& job, Reduce op, const double* m, std::int64_t r0,
+                         std::int64_t r1, std::int64_t c0, std::int64_t c1, double* acc) {
+  const std::int64_t width = c1 - c0;
+  const double p = job.options.p;
+  if (op == Reduce::kSumPowScaled) {  // rare: pow has no SIMD form here
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const T* x = RowAt<T>(job, r) + c0;
+      for (std::int64_t j = 0; j < width; ++j) {
+        acc[j] = ReduceScalar<T>(op, acc[j], WideScalar(x[j]), m[c0 + j], p);
+      }
+    }
+    return;
+  }
+  const D64 d;
+  const hn::RebindToSigned<D64> di;
+  const std::int64_t N = static_cast<std::int64_t>(hn::Lanes(d));
+  const auto inf = hn::Set(d, HUGE_VAL);
+  const auto tiny = hn::Set(d, 0x1p-1000);
+  for (std::int64_t r = r0; r < r1; ++r) {
+    const T* x = RowAt<T>(job, r) + c0;
+    std::int64_t j = 0;
+    switch (op) {
+      case Reduce::kSumSquares:
+        for (; j + N <= width; j += N) {
+          const auto v = LoadAsDouble(d, x + j);
+          auto q = hn::Mul(v, v);
+          if constexpr (sizeof(T) == 8) {
+            const auto flag = hn::And(hn::Lt(q, tiny), hn::Ne(v, hn::Zero(d)));
+            q = hn::IfThenElse(flag, inf, q);
+          }
+          hn::StoreU(hn::Add(hn::LoadU(d, acc + j), q), d, acc + j);
+        }
+        break;
+      case Reduce::kSumAbs:
+        for (; j + N <= width; j += N) {
+          const auto v = LoadAsDouble(d, x + j);
+          hn::StoreU(hn::Add(hn::LoadU(d, acc + j), hn::Abs(v)), d, acc + j);
+        }
+        break;
+      case Reduce::kMaxAbs:
+        for (; j + N <= width; j += N) {
+          const auto v = hn::BitCast(di, hn::Abs(LoadAsDouble(d, x + j)));
+          const auto a = hn::BitCast(di, hn::LoadU(d, acc + j));
+          hn::StoreU(hn::BitCast(d, hn::Max(a, v)), d, acc + j);
+        }
+        break;
+      case Reduce::kSumPowScaled:
+        break;
+    }
+    for (; j < width; ++j) acc[j] = ReduceScalar<T>(op, acc[j], WideScalar(x[j]), 0.0, p);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Dense, axis 0: scaling by per-column factors.
+
+// The narrowed 16-bit patterns of float32 lanes, as a uint16 vector.
+template <class DF>
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> NarrowBits(DF df, hn::Vec<DF> v, hwy::float16_t*) {
+  const hn::Rebind<uint16_t, DF> du16;
+  if constexpr (kHardwareFloat16) {
+    const hn::Rebind<hwy::float16_t, DF> df16;
+    return hn::BitCast(du16, hn::DemoteTo(df16, v));
+  }
+  const hn::RebindToSigned<DF> di;
+  return hn::DemoteTo(du16, hn::BitCast(di, HalfBits(df, v)));
+}
+template <class DF>
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> NarrowBits(DF df, hn::Vec<DF> v, hwy::bfloat16_t*) {
+  const hn::Rebind<uint16_t, DF> du16;
+  const hn::RebindToSigned<DF> di;
+  return hn::DemoteTo(du16, hn::BitCast(di, BFloat16Bits(df, v)));
+}
+
+// x * s rounded once to T for the lanes where `leave` is false; the original
+// bits elsewhere. `s` holds float32 scales (narrow T).
+// The lanes of `s` that are NaN keep their original bits: for 16-bit types
+// the blend happens on the 16-bit patterns, so NaN payloads survive.
+template <class DF, class T>
+HWY_INLINE void StoreScaledNarrow(DF df, const T* in, T* out, hn::Vec<DF> s) {
+  const auto leave = hn::IsNaN(s);
+  if constexpr (std::is_same_v<T, float>) {
+    const auto x = hn::LoadU(df, in);
+    hn::StoreU(hn::IfThenElse(leave, x, hn::Mul(x, s)), df, out);
+  } else {
+    const hn::RebindToUnsigned<DF> du;
+    const hn::RebindToSigned<DF> di;
+    const hn::Rebind<uint16_t, DF> du16;
+    const hn::Rebind<int16_t, DF> di16;
+    const auto hi = hn::BitCast(df, hn::And(hn::BitCast(du, s), hn::Set(du, 0xfffff000u)));
+    const auto lo = hn::Sub(s, hi);
+    const auto x = LoadWide(df, in);
+    const auto bits = NarrowBits(df, ProductRoundToOdd(df, x, s, hi, lo), static_cast<T*>(nullptr));
+    const auto orig = hn::LoadU(du16, reinterpret_cast<const uint16_t*>(in));
+    // The 32-bit mask narrowed to 16-bit lanes (-1 stays -1 when saturating).
+    const auto keep16 = hn::MaskFromVec(
+        hn::BitCast(du16, hn::DemoteTo(di16, hn::BitCast(di, hn::VecFromMask(df, leave)))));
+    hn::StoreU(hn::IfThenElse(keep16, orig, bits), du16, reinterpret_cast<uint16_t*>(out));
+  }
+}
+
+template <class T>
+void DenseScaleColumnsT(const DenseJob& job, const ColumnScales& scales, std::int64_t r0,
+                        std::int64_t r1, MatrixCounts* counts) {
+  const std::int64_t cols = job.cols;
+  const double target = job.options.target;
+  for (std::int64_t r = r0; r < r1; ++r) {
+    T* row = RowAt<T>(job, r);
+    std::int64_t c = 0;
+    if constexpr (sizeof(T) == 8) {
+      const D64 d;
+      const std::int64_t N = static_cast<std::int64_t>(hn::Lanes(d));
+      for (; c + N <= cols; c += N) {
+        const auto s = hn::LoadU(d, scales.code + c);
+        const auto leave = hn::Or(hn::IsNaN(s), hn::Lt(s, hn::Zero(d)));
+        const auto x = hn::LoadU(d, row + c);
+        hn::StoreU(hn::IfThenElse(leave, x, hn::Mul(x, s)), d, row + c);
+      }
+    } else {
+      const hn::ScalableTag<float> df;
+      const std::int64_t N = static_cast<std::int64_t>(hn::Lanes(df));
+      for (; c + N <= cols; c += N) {
+        StoreScaledNarrow(df, row + c, row + c, hn::LoadU(df, scales.f + c));
+      }
+    }
+    for (; c < cols; ++c) {
+      if (!CodeIsSpecial(scales.code[c], job.dtype)) ScaleOneByCode(row + c, scales.code[c], target);
+    }
+    for (std::int64_t i = 0; i < scales.special_count; ++i) {
+      const std::int64_t sc = scales.special[i];
+      ScaleOneByCode(row + sc, scales.code[sc], target);
+    }
+    if (job.prune_below > 0.0) counts->pruned += PruneRow(row, cols, job.prune_below);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Sparse: validation of the minor indices.
+
+// Entries per validation chunk: its indices stay in L2 between the flat scan
+// and the look at the segment starts.
+constexpr std::int64_t kValidateChunk = 16384;
+
+// Over [b, e): returns whether any index is outside [0, limit) and counts the
+// positions k in (b, e) with a[k] > a[k - 1] (when `strict_ascent`) or
+// a[k] >= a[k - 1].
+template <class I>
+HWY_INLINE bool ScanIndices(const I* HWY_RESTRICT a, std::int64_t b, std::int64_t e,
+                            std::int64_t limit, bool strict_ascent, std::int64_t* ascents) {
+  const hn::ScalableTag<I> d;
+  const std::int64_t N = static_cast<std::int64_t>(hn::Lanes(d));
+  const I max_valid = static_cast<I>(std::min<std::int64_t>(limit - 1, std::numeric_limits<I>::max()));
+  const auto vmax = hn::Set(d, max_valid);
+  const auto zero = hn::Zero(d);
+  auto bad = hn::Zero(d);
+  auto count = hn::Zero(d);
+  bool any_bad = false;
+  std::int64_t asc = 0;
+  std::int64_t k = b;
+  if (limit <= 0) return e > b;
+  // a[b] has no predecessor in the range: its range check is scalar.
+  if (k < e) {
+    any_bad |= a[k] < 0 || static_cast<std::int64_t>(a[k]) >= limit;
+    ++k;
+  }
+  while (k + N <= e) {
+    // Blocks of at most 2^20 vectors, so that the per-lane counts never wrap.
+    const std::int64_t block_end = std::min(e, k + (N << 20));
+    for (; k + N <= block_end; k += N) {
+      const auto v = hn::LoadU(d, a + k);
+      const auto prev = hn::LoadU(d, a + k - 1);
+      bad = hn::Or(bad, hn::VecFromMask(d, hn::Or(hn::Lt(v, zero), hn::Gt(v, vmax))));
+      const auto up = strict_ascent ? hn::Gt(v, prev) : hn::Not(hn::Lt(v, prev));
+      count = hn::Sub(count, hn::VecFromMask(d, up));
+    }
+    asc += static_cast<std::int64_t>(hn::GetLane(hn::SumOfLanes(d, count)));
+    count = hn::Zero(d);
+  }
+  any_bad |= !hn::AllTrue(d, hn::Eq(bad, zero));
+  for (; k < e; ++k) {
+    any_bad |= a[k] < 0 || static_cast<std::int64_t>(a[k]) >= limit;
+    asc += strict_ascent ? (a[k] > a[k - 1]) : (a[k] >= a[k - 1]);
+  }
+  *ascents += asc;
+  return any_bad;
+}
+
+template <class I>
+HWY_INLINE std::int64_t FirstOutOfRange(const I* a, std::int64_t b, std::int64_t e, std::int64_t limit) {
+  for (std::int64_t k = b; k < e; ++k) {
+    if (a[k] < 0 || static_cast<std::int64_t>(a[k]) >= limit) return k;
+  }
+  return -1;
+}
+
+template <class I, class O>
+std::int64_t ValidateSegmentsT(const SparseJob& job, std::int64_t s0, std::int64_t s1,
+                               std::int64_t limit, std::uint64_t* unsorted,
+                               std::int64_t* max_unsorted_len) {
+  const O* off = static_cast<const O*>(job.offsets);
+  const I* a = static_cast<const I*>(job.minor);
+  std::int64_t s = s0;
+  while (s < s1) {
+    // A chunk of whole segments [s, t) of about kValidateChunk entries.
+    const std::int64_t kb = off[s];
+    std::int64_t t = s + 1;
+    while (t < s1 && static_cast<std::int64_t>(off[t + 1]) - kb <= kValidateChunk) ++t;
+    const std::int64_t ke = off[t];
+    std::int64_t ascents = 0;
+    if (ScanIndices(a, kb, ke, limit, /*strict_ascent=*/true, &ascents)) {
+      return FirstOutOfRange(a, kb, ke, limit);
+    }
+    // Inside a segment whose indices strictly increase every step is an
+    // ascent; so the chunk is sorted when the steps that are not ascents
+    // all fall on segment starts.
+    std::int64_t non_ascents = (ke - kb - 1) - ascents;
+    if (ke - kb <= 1) non_ascents = 0;
+    std::int64_t start_non_ascents = 0;
+    for (std::int64_t q = s + 1; q < t; ++q) {
+      const std::int64_t p = off[q];
+      if (p > kb && p < ke && p < static_cast<std::int64_t>(off[q + 1]) && !(a[p] > a[p - 1])) {
+        ++start_non_ascents;
+      }
+    }
+    if (non_ascents != start_non_ascents) {
+      for (std::int64_t q = s; q < t; ++q) {
+        const std::int64_t b = off[q], e = off[q + 1];
+        for (std::int64_t k = b + 1; k < e; ++k) {
+          if (!(a[k] > a[k - 1])) {
+            std::atomic_ref<std::uint64_t> word(unsorted[q >> 6]);
+            word.fetch_or(std::uint64_t{1} << (q & 63), std::memory_order_relaxed);
+            if (e - b > *max_unsorted_len) *max_unsorted_len = e - b;
+            break;
+          }
+        }
+      }
+    }
+    s = t;
+  }
+  return -1;
+}
+
+template <class I>
+std::int64_t CheckCoordinatesT(const I* a, std::int64_t b, std::int64_t e, std::int64_t limit,
+                               std::int64_t* decreases) {
+  std::int64_t ascents = 0;  // here: steps with a[k] >= a[k - 1]
+  if (ScanIndices(a, b, e, limit, /*strict_ascent=*/false, &ascents)) {
+    return FirstOutOfRange(a, b, e, limit);
+  }
+  if (e - b > 1) *decreases += (e - b - 1) - ascents;
+  return -1;
+}
+
+// ---------------------------------------------------------------------------
+// Sparse: segment-wise normalization.
+
+template <class T, class O>
+HWY_INLINE detail::VectorNorm SegmentNorm(const SparseJob& job, std::int64_t s,
+                                          GroupedScratch* scratch) {
+  if (job.perm != nullptr || (job.unsorted != nullptr && TestBit(job.unsorted, s))) {
+    return GroupedSegmentNorm(job, s, scratch);
+  }
+  const O* off = static_cast<const O*>(job.offsets);
+  const T* values = static_cast<const T*>(job.values);
+  const std::int64_t b = off[s];
+  return NormOf(values + b, static_cast<size_t>(off[s + 1] - b), job.kind, job.options.p);
+}
+
+template <class T, class O>
+void NormalizeSegmentsT(const SparseJob& job, std::int64_t s0, std::int64_t s1,
+                        GroupedScratch* scratch, MatrixCounts* counts) {
+  const O* off = static_cast<const O*>(job.offsets);
+  T* values = static_cast<T*>(job.values);
+  for (std::int64_t s = s0; s < s1; ++s) {
+    if (job.subset != nullptr && !TestBit(job.subset, s)) continue;
+    const detail::VectorNorm norm = SegmentNorm<T, O>(job, s, scratch);
+    const detail::Plan plan = detail::PlanFor(norm, job.options);
+    Count(plan, norm.value, counts);
+    if (plan.action != detail::Action::kScale) continue;
+    const detail::ScaleFactor scale = detail::MakeScale(plan.scale, plan.shift);
+    if (job.perm != nullptr) {
+      ScaleSegmentScalar(job, s, scale);
+    } else {
+      const std::int64_t b = off[s];
+      ScaleVector(values + b, values + b, static_cast<size_t>(off[s + 1] - b), scale);
+    }
+  }
+}
+
+template <class T, class O>
+std::int64_t FirstNonFiniteSegmentT(const SparseJob& job, std::int64_t s0, std::int64_t s1,
+                                    GroupedScratch* scratch) {
+  for (std::int64_t s = s0; s < s1; ++s) {
+    if (job.subset != nullptr && !TestBit(job.subset, s)) continue;
+    if (!SegmentNorm<T, O>(job, s, scratch).finite) return s;
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------------------
+// Sparse: scattered scaling by the minor index's decision.
+
+template <class T, class I>
+void ScaleByMinorT(const SparseJob& job, const double* HWY_RESTRICT code, std::int64_t k0,
+                   std::int64_t k1) {
+  T* HWY_RESTRICT values = static_cast<T*>(job.values);
+  const I* HWY_RESTRICT minor = static_cast<const I*>(job.minor);
+  const double target = job.options.target;
+  const D64 d;
+  const hn::RebindToSigned<D64> di;
+  const hn::Rebind<float, D64> df;
+  const std::int64_t N = static_cast<std::int64_t>(hn::Lanes(d));
+  std::int64_t k = k0;
+  for (; k + N <= k1; k += N) {
+    hn::Vec<decltype(di)> idx;
+    if constexpr (sizeof(I) == 4) {
+      idx = hn::PromoteTo(di, hn::LoadU(hn::Rebind<std::int32_t, D64>(), minor + k));
+    } else {
+      idx = hn::LoadU(di, reinterpret_cast<const std::int64_t*>(minor) + k);
+    }
+    const auto s = hn::GatherIndex(d, code, idx);
+    const auto leave = hn::IsNaN(s);
+    if constexpr (sizeof(T) == 8) {
+      if (HWY_UNLIKELY(!hn::AllFalse(d, hn::Lt(s, hn::Zero(d))))) {
+        for (std::int64_t j = 0; j < N; ++j) ScaleOneByCode(values + k + j, code[minor[k + j]], target);
+        continue;
+      }
+      const auto x = hn::LoadU(d, values + k);
+      hn::StoreU(hn::IfThenElse(leave, x, hn::Mul(x, s)), d, values + k);
+    } else {
+      // Lanes whose scale is not a normal float32 (nor zero) take the
+      // float64 path of MakeScale; NaN lanes compare false and stay.
+      const auto fits = hn::Or(hn::Eq(s, hn::Zero(d)),
+                               hn::And(hn::Ge(s, hn::Set(d, static_cast<double>(FLT_MIN))),
+                                       hn::Le(s, hn::Set(d, static_cast<double>(FLT_MAX)))));
+      if (HWY_UNLIKELY(!hn::AllTrue(d, hn::Or(fits, leave)))) {
+        for (std::int64_t j = 0; j < N; ++j) ScaleOneByCode(values + k + j, code[minor[k + j]], target);
+        continue;
+      }
+      StoreScaledNarrow(df, values + k, values + k, hn::DemoteTo(df, s));
+    }
+  }
+  for (; k < k1; ++k) ScaleOneByCode(values + k, code[minor[k]], target);
+}
+
+}  // namespace matrix_impl
+
+// ---------------------------------------------------------------------------
+// Entry points, one per exported function.
+
+void MatrixDenseRows(const DenseJob& job, std::int64_t b, std::int64_t e, MatrixCounts* counts) {
+  matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    matrix_impl::DenseRowsT<T>(job, b, e, counts);
+  });
+}
+
+std::int64_t MatrixDenseFirstNonFiniteRow(const DenseJob& job, std::int64_t b, std::int64_t e) {
+  return matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    return matrix_impl::DenseFirstNonFiniteRowT<T>(job, b, e);
+  });
+}
+
+void MatrixDenseReduceColumns(const DenseJob& job, Reduce op, const double* m, std::int64_t r0,
+                              std::int64_t r1, std::int64_t c0, std::int64_t c1, double* acc) {
+  matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    matrix_impl::DenseReduceColumnsT<T>(job, op, m, r0, r1, c0, c1, acc);
+  });
+}
+
+void MatrixDenseScaleColumns(const DenseJob& job, const ColumnScales& scales, std::int64_t r0,
+                             std::int64_t r1, MatrixCounts* counts) {
+  matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    matrix_impl::DenseScaleColumnsT<T>(job, scales, r0, r1, counts);
+  });
+}
+
+std::int64_t MatrixValidateSegments(const SparseJob& job, std::int64_t s0, std::int64_t s1,
+                                    std::int64_t limit, std::uint64_t* unsorted,
+                                    std::int64_t* max_unsorted_len) {
+  return matrix_impl::WithIndex(job.minor_type, [&](auto* itag) {
+    using I = std::remove_pointer_t<decltype(itag)>;
+    return matrix_impl::WithIndex(job.offsets_type, [&](auto* otag) {
+      using O = std::remove_pointer_t<decltype(otag)>;
+      return matrix_impl::ValidateSegmentsT<I, O>(job, s0, s1, limit, unsorted, max_unsorted_len);
+    });
+  });
+}
+
+std::int64_t MatrixCheckCoordinates(const void* a, IndexType type, std::int64_t b, std::int64_t e,
+                                    std::int64_t limit, std::int64_t* decreases) {
+  return matrix_impl::WithIndex(type, [&](auto* itag) {
+    using I = std::remove_pointer_t<decltype(itag)>;
+    return matrix_impl::CheckCoordinatesT(static_cast<const I*>(a), b, e, limit, decreases);
+  });
+}
+
+void MatrixNormalizeSegments(const SparseJob& job, std::int64_t s0, std::int64_t s1,
+                             GroupedScratch* scratch, MatrixCounts* counts) {
+  matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    matrix_impl::WithIndex(job.offsets_type, [&](auto* otag) {
+      using O = std::remove_pointer_t<decltype(otag)>;
+      matrix_impl::NormalizeSegmentsT<T, O>(job, s0, s1, scratch, counts);
+    });
+  });
+}
+
+std::int64_t MatrixFirstNonFiniteSegment(const SparseJob& job, std::int64_t s0, std::int64_t s1,
+                                         GroupedScratch* scratch) {
+  return matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    return matrix_impl::WithIndex(job.offsets_type, [&](auto* otag) {
+      using O = std::remove_pointer_t<decltype(otag)>;
+      return matrix_impl::FirstNonFiniteSegmentT<T, O>(job, s0, s1, scratch);
+    });
+  });
+}
+
+void MatrixScaleByMinor(const SparseJob& job, const double* code, std::int64_t k0, std::int64_t k1) {
+  matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    matrix_impl::WithIndex(job.minor_type, [&](auto* itag) {
+      using I = std::remove_pointer_t<decltype(itag)>;
+      matrix_impl::ScaleByMinorT<T, I>(job, code, k0, k1);
+    });
+  });
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace sparsenorm::cpu
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace sparsenorm::cpu {
+
+HWY_EXPORT(MatrixDenseRows);
+HWY_EXPORT(MatrixDenseFirstNonFiniteRow);
+HWY_EXPORT(MatrixDenseReduceColumns);
+HWY_EXPORT(MatrixDenseScaleColumns);
+HWY_EXPORT(MatrixValidateSegments);
+HWY_EXPORT(MatrixCheckCoordinates);
+HWY_EXPORT(MatrixNormalizeSegments);
+HWY_EXPORT(MatrixFirstNonFiniteSegment);
+HWY_EXPORT(MatrixScaleByMinor);
+
+void DenseRows(const DenseJob& job, std::int64_t row_begin, std::int64_t row_end,
+               MatrixCounts* counts) {
+  HWY_DYNAMIC_DISPATCH(MatrixDenseRows)(job, row_begin, row_end, counts);
+}
+
+std::int64_t DenseFirstNonFiniteRow(const DenseJob& job, std::int64_t begin, std::int64_t end) {
+  return HWY_DYNAMIC_DISPATCH(MatrixDenseFirstNonFiniteRow)(job, begin, end);
+}
+
+void DenseReduceColumns(const DenseJob& job, Reduce op, const double* m, std::int64_t r0,
+                        std::int64_t r1, std::int64_t c0, std::int64_t c1, double* acc) {
+  HWY_DYNAMIC_DISPATCH(MatrixDenseReduceColumns)(job, op, m, r0, r1, c0, c1, acc);
+}
+
+void DenseScaleColumns(const DenseJob& job, const ColumnScales& scales, std::int64_t r0,
+                       std::int64_t r1, MatrixCounts* counts) {
+  HWY_DYNAMIC_DISPATCH(MatrixDenseScaleColumns)(job, scales, r0, r1, counts);
+}
+
+std::int64_t ValidateSegments(const SparseJob& job, std::int64_t s0, std::int64_t s1,
+                              std::int64_t limit, std::uint64_t* unsorted,
+                              std::int64_t* max_unsorted_len) {
+  return HWY_DYNAMIC_DISPATCH(MatrixValidateSegments)(job, s0, s1, limit, unsorted, max_unsorted_len);
+}
+
+std::int64_t CheckCoordinates(const void* a, IndexType type, std::int64_t begin, std::int64_t end,
+                              std::int64_t limit, std::int64_t* decreases) {
+  return HWY_DYNAMIC_DISPATCH(MatrixCheckCoordinates)(a, type, begin, end, limit, decreases);
+}
+
+void NormalizeSegments(const SparseJob& job, std::int64_t s0, std::int64_t s1,
+                       GroupedScratch* scratch, MatrixCounts* counts) {
+  HWY_DYNAMIC_DISPATCH(MatrixNormalizeSegments)(job, s0, s1, scratch, counts);
+}
+
+std::int64_t FirstNonFiniteSegment(const SparseJob& job, std::int64_t s0, std::int64_t s1,
+                                   GroupedScratch* scratch) {
+  return HWY_DYNAMIC_DISPATCH(MatrixFirstNonFiniteSegment)(job, s0, s1, scratch);
+}
+
+void ScaleByMinor(const SparseJob& job, const double* code, std::int64_t k0, std::int64_t k1) {
+  HWY_DYNAMIC_DISPATCH(MatrixScaleByMinor)(job, code, k0, k1);
+}
+
+}  // namespace sparsenorm::cpu
+#endif  // HWY_ONCE
