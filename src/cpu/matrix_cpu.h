@@ -196,6 +196,11 @@ std::int64_t FirstNonFiniteSegment(const SparseJob& job, std::int64_t s0, std::i
 // code[minor[k]]).
 void ScaleByMinor(const SparseJob& job, const double* code, std::int64_t k0, std::int64_t k1);
 
+// The same for narrow dtypes when every code is NaN or fits float32 (no
+// CodeIsSpecial): `f` holds the codes as float32 (NaN: leave), which halves
+// the table the gathers hit. minor_dim must be below 2^31.
+void ScaleByMinorFloat(const SparseJob& job, const float* f, std::int64_t k0, std::int64_t k1);
+
 // ---------------------------------------------------------------------------
 // Scalar parts (sparse_columns.cc).
 

@@ -90,9 +90,27 @@ HWY_INLINE T* RowAt(const DenseJob& job, std::int64_t r) {
 // ---------------------------------------------------------------------------
 // Dense, axis 1.
 
+template <class T, class OffFn, class SlowFn, class IsSlowFn>
+void BatchedVectors(T* HWY_RESTRICT values, std::int64_t s0, std::int64_t s1, OffFn off,
+                    IsSlowFn is_slow, SlowFn slow_norm, const std::uint64_t* subset,
+                    detail::NormKind kind, const NormalizeOptions& o, double prune_below,
+                    MatrixCounts* counts);
+inline bool Batchable(DType dtype, detail::NormKind kind);
+constexpr std::int64_t kShortRow = 256;  // elements: below, dense rows go in batches
+
 template <class T>
 void DenseRowsT(const DenseJob& job, std::int64_t r0, std::int64_t r1, MatrixCounts* counts) {
   const size_t n = static_cast<size_t>(job.cols);
+  const std::int64_t row_elements = job.stride_bytes / static_cast<std::int64_t>(sizeof(T));
+  if (row_elements == job.cols && job.cols < kShortRow && Batchable(job.dtype, job.kind)) {
+    // Packed short rows: the batched path (rows back to back).
+    const std::int64_t cols = job.cols;
+    BatchedVectors(
+        RowAt<T>(job, 0), r0, r1, [cols](std::int64_t q) { return q * cols; },
+        [](std::int64_t) { return false; }, [](std::int64_t) { return detail::VectorNorm{0.0, true}; },
+        job.subset, job.kind, job.options, job.prune_below, counts);
+    return;
+  }
   for (std::int64_t r = r0; r < r1; ++r) {
     T* row = RowAt<T>(job, r);
     if (job.subset == nullptr || TestBit(job.subset, r)) {
@@ -426,11 +444,171 @@ HWY_INLINE detail::VectorNorm SegmentNorm(const SparseJob& job, std::int64_t s,
   return NormOf(values + b, static_cast<size_t>(off[s + 1] - b), job.kind, job.options.p);
 }
 
+// ---------------------------------------------------------------------------
+// Short vectors in batches.
+//
+// One vector at a time, a short row (the benchmark's CSR rows hold 20
+// values) is bound by the latency of its dependent chain: sum, sqrt,
+// divide, scale. Batched, the sums of up to kBatchSegments vectors are
+// taken first (independent, so they overlap), then their plans in a tight
+// loop, then the values of the whole batch are multiplied in one flat pass
+// against a per-entry scale buffer.
+
+constexpr std::int64_t kBatchSegments = 64;
+constexpr std::int64_t kBatchEntries = 4096;
+
+inline bool Batchable(DType dtype, detail::NormKind kind) {
+  if (kind == detail::NormKind::kL2 || kind == detail::NormKind::kL1) return true;
+  return kind == detail::NormKind::kLInf && dtype != DType::kFloat64;
+}
+
+// The plain reduction of a short vector in its compute type; false when the
+// result cannot be trusted (overflow, underflow, NaN/inf): NormOf decides.
+template <class T>
+HWY_INLINE bool ShortNorm(const T* HWY_RESTRICT x, size_t n, detail::NormKind kind, double* norm) {
+  using C = Compute<T>;
+  const hn::ScalableTag<C> d;
+  const size_t N = hn::Lanes(d);
+  if (kind == detail::NormKind::kLInf) {
+    if constexpr (sizeof(C) == 4) {
+      const uint32_t bits = MaxAbsBits(x, n);
+      if (bits >= 0x7f800000u) return false;
+      float m;
+      std::memcpy(&m, &bits, sizeof m);
+      *norm = m;
+      return true;
+    }
+    return false;
+  }
+  auto acc = hn::Zero(d);
+  size_t i = 0;
+  C s;
+  if (kind == detail::NormKind::kL2) {
+    for (; i + N <= n; i += N) {
+      const auto v = LoadWide(d, x + i);
+      acc = hn::MulAdd(v, v, acc);
+    }
+    s = hn::GetLane(hn::SumOfLanes(d, acc));
+    for (; i < n; ++i) {
+      const C v = ToFloat(x[i]);
+      s += v * v;
+    }
+    if (!(s <= std::numeric_limits<C>::max() && s >= SmallestTrustedSum(C()))) return false;
+    *norm = std::sqrt(static_cast<double>(s));
+    return true;
+  }
+  for (; i + N <= n; i += N) acc = hn::Add(acc, hn::Abs(LoadWide(d, x + i)));
+  s = hn::GetLane(hn::SumOfLanes(d, acc));
+  for (; i < n; ++i) s += std::fabs(static_cast<C>(ToFloat(x[i])));
+  if (!(s <= std::numeric_limits<C>::max())) return false;
+  *norm = static_cast<double>(s);
+  return true;
+}
+
+// Vectors [s0, s1) whose values lie at [off(s), off(s + 1)) of `values`,
+// back to back. slow_norm(s) gives the norm where the plain sum cannot (a
+// vector with repeated coordinates); `is_slow(s)` says which.
+template <class T, class OffFn, class SlowFn, class IsSlowFn>
+void BatchedVectors(T* HWY_RESTRICT values, std::int64_t s0, std::int64_t s1, OffFn off,
+                    IsSlowFn is_slow, SlowFn slow_norm, const std::uint64_t* subset,
+                    detail::NormKind kind, const NormalizeOptions& o, double prune_below,
+                    MatrixCounts* counts) {
+  using C = Compute<T>;
+  const hn::ScalableTag<C> d;
+  const std::int64_t N = static_cast<std::int64_t>(hn::Lanes(d));
+  constexpr bool kNarrow = sizeof(T) != 8;
+  HWY_ALIGN C buf[kBatchEntries + HWY_MAX_BYTES / sizeof(C)];
+  double code[kBatchSegments];
+  const C nan = std::numeric_limits<C>::quiet_NaN();
+  std::int64_t s = s0;
+  while (s < s1) {
+    const std::int64_t base = off(s);
+    if (off(s + 1) - base > kBatchEntries) {
+      // A long vector on its own: no chain to hide.
+      const std::int64_t len = off(s + 1) - base;
+      if (subset == nullptr || TestBit(subset, s)) {
+        const detail::VectorNorm norm =
+            is_slow(s) ? slow_norm(s) : NormOf(values + base, static_cast<size_t>(len), kind, o.p);
+        const detail::Plan plan = detail::PlanFor(norm, o);
+        Count(plan, norm.value, counts);
+        if (plan.action == detail::Action::kScale) {
+          ScaleVector(values + base, values + base, static_cast<size_t>(len), detail::MakeScale(plan.scale, plan.shift));
+        }
+      }
+      if (prune_below > 0.0) counts->pruned += PruneRow(values + base, len, prune_below);
+      ++s;
+      continue;
+    }
+    std::int64_t e = s + 1;
+    while (e < s1 && e - s < kBatchSegments && off(e + 1) - base <= kBatchEntries) ++e;
+    // 1. Norms and plans.
+    bool any_special = false;
+    for (std::int64_t q = s; q < e; ++q) {
+      double& c = code[q - s];
+      c = std::numeric_limits<double>::quiet_NaN();
+      if (subset != nullptr && !TestBit(subset, q)) continue;
+      const std::int64_t b = off(q), len = off(q + 1) - b;
+      detail::VectorNorm norm{0.0, true};
+      if (is_slow(q)) {
+        norm = slow_norm(q);
+      } else if (len > 0 && !ShortNorm(values + b, static_cast<size_t>(len), kind, &norm.value)) {
+        norm = NormOf(values + b, static_cast<size_t>(len), kind, o.p);
+      }
+      const detail::Plan plan = detail::PlanFor(norm, o);
+      Count(plan, norm.value, counts);
+      c = EncodePlan(plan, norm.value, o.eps);
+      any_special |= CodeIsSpecial(c, kNarrow ? DType::kFloat32 : DType::kFloat64);
+    }
+    // 2. The per-entry scale buffer (NaN: leave; special codes too, fixed
+    // below). Each vector's stores may spill past its end into the next
+    // vector's slots, which that vector then overwrites.
+    for (std::int64_t q = s; q < e; ++q) {
+      const double c = code[q - s];
+      const C v = CodeIsSpecial(c, kNarrow ? DType::kFloat32 : DType::kFloat64) ? nan : static_cast<C>(c);
+      const auto vs = hn::Set(d, v);
+      for (std::int64_t j = off(q) - base; j < off(q + 1) - base; j += N) hn::StoreU(vs, d, buf + j);
+    }
+    // 3. One flat pass over the batch's values.
+    const std::int64_t end = off(e) - base;
+    std::int64_t j = 0;
+    for (; j + N <= end; j += N) {
+      if constexpr (kNarrow) {
+        StoreScaledNarrow(d, values + base + j, values + base + j, hn::LoadU(d, buf + j));
+      } else {
+        const auto sv = hn::LoadU(d, buf + j);
+        const auto x = hn::LoadU(d, values + base + j);
+        hn::StoreU(hn::IfThenElse(hn::IsNaN(sv), x, hn::Mul(x, sv)), d, values + base + j);
+      }
+    }
+    for (; j < end; ++j) {
+      if (!std::isnan(buf[j])) ScaleVector(values + base + j, values + base + j, 1, detail::MakeScale(buf[j]));
+    }
+    if (any_special) {
+      for (std::int64_t q = s; q < e; ++q) {
+        const double c = code[q - s];
+        if (!CodeIsSpecial(c, kNarrow ? DType::kFloat32 : DType::kFloat64)) continue;
+        const std::int64_t b = off(q);
+        ScaleVector(values + b, values + b, static_cast<size_t>(off(q + 1) - b), DecodeScale(c, o.target));
+      }
+    }
+    if (prune_below > 0.0) counts->pruned += PruneRow(values + base, end, prune_below);
+    s = e;
+  }
+}
+
 template <class T, class O>
 void NormalizeSegmentsT(const SparseJob& job, std::int64_t s0, std::int64_t s1,
                         GroupedScratch* scratch, MatrixCounts* counts) {
   const O* off = static_cast<const O*>(job.offsets);
   T* values = static_cast<T*>(job.values);
+  if (job.perm == nullptr && Batchable(job.dtype, job.kind)) {
+    BatchedVectors(
+        values, s0, s1, [off](std::int64_t q) { return static_cast<std::int64_t>(off[q]); },
+        [&job](std::int64_t q) { return job.unsorted != nullptr && TestBit(job.unsorted, q); },
+        [&](std::int64_t q) { return GroupedSegmentNorm(job, q, scratch); }, job.subset, job.kind,
+        job.options, 0.0, counts);
+    return;
+  }
   for (std::int64_t s = s0; s < s1; ++s) {
     if (job.subset != nullptr && !TestBit(job.subset, s)) continue;
     const detail::VectorNorm norm = SegmentNorm<T, O>(job, s, scratch);
@@ -501,6 +679,35 @@ void ScaleByMinorT(const SparseJob& job, const double* HWY_RESTRICT code, std::i
     }
   }
   for (; k < k1; ++k) ScaleOneByCode(values + k, code[minor[k]], target);
+}
+
+template <class T, class I>
+void ScaleByMinorFloatT(const SparseJob& job, const float* HWY_RESTRICT f, std::int64_t k0,
+                        std::int64_t k1) {
+  T* HWY_RESTRICT values = static_cast<T*>(job.values);
+  const I* HWY_RESTRICT minor = static_cast<const I*>(job.minor);
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const std::int64_t N = static_cast<std::int64_t>(hn::Lanes(df));
+  std::int64_t k = k0;
+  for (; k + N <= k1; k += N) {
+    hn::Vec<decltype(di)> idx;
+    if constexpr (sizeof(I) == 4) {
+      idx = hn::LoadU(di, minor + k);
+    } else {
+      // Highway 1.0.3 has no int64 -> int32 demotion: narrow through the
+      // stack (minor_dim < 2^31, so the values fit).
+      HWY_ALIGN std::int32_t narrow[HWY_MAX_BYTES / 4];
+      for (std::int64_t j = 0; j < N; ++j) narrow[j] = static_cast<std::int32_t>(minor[k + j]);
+      idx = hn::Load(di, narrow);
+    }
+    StoreScaledNarrow(df, values + k, values + k, hn::GatherIndex(df, f, idx));
+  }
+  const double target = job.options.target;
+  for (; k < k1; ++k) {
+    const float s = f[minor[k]];
+    ScaleOneByCode(values + k, std::isnan(s) ? std::nan("") : static_cast<double>(s), target);
+  }
 }
 
 }  // namespace matrix_impl
@@ -590,6 +797,18 @@ void MatrixScaleByMinor(const SparseJob& job, const double* code, std::int64_t k
   });
 }
 
+void MatrixScaleByMinorFloat(const SparseJob& job, const float* f, std::int64_t k0, std::int64_t k1) {
+  matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if constexpr (sizeof(T) != 8) {
+      matrix_impl::WithIndex(job.minor_type, [&](auto* itag) {
+        using I = std::remove_pointer_t<decltype(itag)>;
+        matrix_impl::ScaleByMinorFloatT<T, I>(job, f, k0, k1);
+      });
+    }
+  });
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace sparsenorm::cpu
 HWY_AFTER_NAMESPACE();
@@ -606,6 +825,7 @@ HWY_EXPORT(MatrixCheckCoordinates);
 HWY_EXPORT(MatrixNormalizeSegments);
 HWY_EXPORT(MatrixFirstNonFiniteSegment);
 HWY_EXPORT(MatrixScaleByMinor);
+HWY_EXPORT(MatrixScaleByMinorFloat);
 
 void DenseRows(const DenseJob& job, std::int64_t row_begin, std::int64_t row_end,
                MatrixCounts* counts) {
@@ -649,6 +869,10 @@ std::int64_t FirstNonFiniteSegment(const SparseJob& job, std::int64_t s0, std::i
 
 void ScaleByMinor(const SparseJob& job, const double* code, std::int64_t k0, std::int64_t k1) {
   HWY_DYNAMIC_DISPATCH(MatrixScaleByMinor)(job, code, k0, k1);
+}
+
+void ScaleByMinorFloat(const SparseJob& job, const float* f, std::int64_t k0, std::int64_t k1) {
+  HWY_DYNAMIC_DISPATCH(MatrixScaleByMinorFloat)(job, f, k0, k1);
 }
 
 }  // namespace sparsenorm::cpu
