@@ -91,8 +91,8 @@ HWY_INLINE T* RowAt(const DenseJob& job, std::int64_t r) {
 // Dense, axis 1.
 
 template <class T, class OffFn, class SlowFn, class IsSlowFn>
-void BatchedVectors(T* HWY_RESTRICT values, std::int64_t s0, std::int64_t s1, OffFn off,
-                    IsSlowFn is_slow, SlowFn slow_norm, const std::uint64_t* subset,
+void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t s0, std::int64_t s1,
+                    OffFn off, IsSlowFn is_slow, SlowFn slow_norm, const std::uint64_t* subset,
                     detail::NormKind kind, const NormalizeOptions& o, double prune_below,
                     MatrixCounts* counts);
 inline bool Batchable(DType dtype, detail::NormKind kind);
@@ -106,7 +106,7 @@ void DenseRowsT(const DenseJob& job, std::int64_t r0, std::int64_t r1, MatrixCou
     // Packed short rows: the batched path (rows back to back).
     const std::int64_t cols = job.cols;
     BatchedVectors(
-        RowAt<T>(job, 0), r0, r1, [cols](std::int64_t q) { return q * cols; },
+        RowAt<T>(job, 0), job.rows * cols, r0, r1, [cols](std::int64_t q) { return q * cols; },
         [](std::int64_t) { return false; }, [](std::int64_t) { return detail::VectorNorm{0.0, true}; },
         job.subset, job.kind, job.options, job.prune_below, counts);
     return;
@@ -505,19 +505,64 @@ HWY_INLINE bool ShortNorm(const T* HWY_RESTRICT x, size_t n, detail::NormKind ki
   return true;
 }
 
+// ShortNorm for n <= 4 vectors of lanes, without a branch on n: a batch of
+// rows of varying length would otherwise mispredict each row's loop exits.
+// Reads up to 4 full vectors from x (masked lanes are not used), so
+// x + 4 * lanes must lie within the array.
+template <class T>
+HWY_INLINE bool ShortNorm4(const T* HWY_RESTRICT x, size_t n, detail::NormKind kind, double* norm) {
+  using C = Compute<T>;
+  const hn::ScalableTag<C> d;
+  const size_t N = hn::Lanes(d);
+  auto lanes = [&](size_t j) { return std::min(N, n - std::min(n, j * N)); };
+  auto load = [&](size_t j) {
+    const auto v = LoadWide(d, x + j * N);
+    return hn::IfThenElseZero(hn::FirstN(d, lanes(j)), v);
+  };
+  const auto v0 = load(0), v1 = load(1), v2 = load(2), v3 = load(3);
+  if (kind == detail::NormKind::kL2) {
+    const auto acc = hn::MulAdd(v3, v3, hn::MulAdd(v2, v2, hn::MulAdd(v1, v1, hn::Mul(v0, v0))));
+    const C s = hn::GetLane(hn::SumOfLanes(d, acc));
+    if (!(s <= std::numeric_limits<C>::max() && s >= SmallestTrustedSum(C()))) return false;
+    *norm = std::sqrt(static_cast<double>(s));
+    return true;
+  }
+  if (kind == detail::NormKind::kL1) {
+    const auto acc = hn::Add(hn::Add(hn::Abs(v0), hn::Abs(v1)), hn::Add(hn::Abs(v2), hn::Abs(v3)));
+    const C s = hn::GetLane(hn::SumOfLanes(d, acc));
+    if (!(s <= std::numeric_limits<C>::max())) return false;
+    *norm = static_cast<double>(s);
+    return true;
+  }
+  if constexpr (sizeof(C) == 4) {  // kLInf: max |x| as bits, NaN/inf at or above 0x7f800000
+    const hn::RebindToSigned<decltype(d)> di;
+    const auto mag = hn::Set(di, 0x7fffffff);
+    auto bits = [&](hn::Vec<decltype(d)> v) { return hn::And(hn::BitCast(di, v), mag); };
+    const auto m = hn::Max(hn::Max(bits(v0), bits(v1)), hn::Max(bits(v2), bits(v3)));
+    const auto top = static_cast<uint32_t>(hn::GetLane(hn::MaxOfLanes(di, m)));
+    if (top >= 0x7f800000u) return false;
+    float f;
+    std::memcpy(&f, &top, sizeof f);
+    *norm = f;
+    return true;
+  }
+  return false;
+}
+
 // Vectors [s0, s1) whose values lie at [off(s), off(s + 1)) of `values`,
 // back to back. slow_norm(s) gives the norm where the plain sum cannot (a
 // vector with repeated coordinates); `is_slow(s)` says which.
 template <class T, class OffFn, class SlowFn, class IsSlowFn>
-void BatchedVectors(T* HWY_RESTRICT values, std::int64_t s0, std::int64_t s1, OffFn off,
-                    IsSlowFn is_slow, SlowFn slow_norm, const std::uint64_t* subset,
+void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t s0, std::int64_t s1,
+                    OffFn off, IsSlowFn is_slow, SlowFn slow_norm, const std::uint64_t* subset,
                     detail::NormKind kind, const NormalizeOptions& o, double prune_below,
                     MatrixCounts* counts) {
   using C = Compute<T>;
   const hn::ScalableTag<C> d;
   const std::int64_t N = static_cast<std::int64_t>(hn::Lanes(d));
   constexpr bool kNarrow = sizeof(T) != 8;
-  HWY_ALIGN C buf[kBatchEntries + HWY_MAX_BYTES / sizeof(C)];
+  // Slack for the fixed four stores of the last short vector.
+  HWY_ALIGN C buf[kBatchEntries + 4 * HWY_MAX_BYTES / sizeof(C)];
   double code[kBatchSegments];
   const C nan = std::numeric_limits<C>::quiet_NaN();
   std::int64_t s = s0;
@@ -551,6 +596,10 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t s0, std::int64_t s1, Of
       detail::VectorNorm norm{0.0, true};
       if (is_slow(q)) {
         norm = slow_norm(q);
+      } else if (len <= 4 * N && b + 4 * N <= array_end) {
+        if (!ShortNorm4(values + b, static_cast<size_t>(len), kind, &norm.value)) {
+          norm = NormOf(values + b, static_cast<size_t>(len), kind, o.p);
+        }
       } else if (len > 0 && !ShortNorm(values + b, static_cast<size_t>(len), kind, &norm.value)) {
         norm = NormOf(values + b, static_cast<size_t>(len), kind, o.p);
       }
@@ -566,7 +615,15 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t s0, std::int64_t s1, Of
       const double c = code[q - s];
       const C v = CodeIsSpecial(c, kNarrow ? DType::kFloat32 : DType::kFloat64) ? nan : static_cast<C>(c);
       const auto vs = hn::Set(d, v);
-      for (std::int64_t j = off(q) - base; j < off(q + 1) - base; j += N) hn::StoreU(vs, d, buf + j);
+      const std::int64_t b = off(q) - base, len = off(q + 1) - off(q);
+      if (len <= 4 * N) {  // fixed count: no loop exit to mispredict
+        hn::StoreU(vs, d, buf + b);
+        hn::StoreU(vs, d, buf + b + N);
+        hn::StoreU(vs, d, buf + b + 2 * N);
+        hn::StoreU(vs, d, buf + b + 3 * N);
+      } else {
+        for (std::int64_t j = b; j < b + len; j += N) hn::StoreU(vs, d, buf + j);
+      }
     }
     // 3. One flat pass over the batch's values.
     const std::int64_t end = off(e) - base;
@@ -603,7 +660,7 @@ void NormalizeSegmentsT(const SparseJob& job, std::int64_t s0, std::int64_t s1,
   T* values = static_cast<T*>(job.values);
   if (job.perm == nullptr && Batchable(job.dtype, job.kind)) {
     BatchedVectors(
-        values, s0, s1, [off](std::int64_t q) { return static_cast<std::int64_t>(off[q]); },
+        values, job.nnz, s0, s1, [off](std::int64_t q) { return static_cast<std::int64_t>(off[q]); },
         [&job](std::int64_t q) { return job.unsorted != nullptr && TestBit(job.unsorted, q); },
         [&](std::int64_t q) { return GroupedSegmentNorm(job, q, scratch); }, job.subset, job.kind,
         job.options, 0.0, counts);
