@@ -398,7 +398,9 @@ TEST(MatrixSparse, ThreadCountsAreDeterministicAndCloseToEachOther) {
 // Forces one way of combining the column sums for the scope.
 class ForceColumnSumMode {
  public:
-  explicit ForceColumnSumMode(cpu::ColumnSumMode m) { cpu::SetColumnSumModeForTest(m); }
+  ForceColumnSumMode(cpu::ColumnSumMode m, std::int64_t epoch_entries) {
+    cpu::SetColumnSumModeForTest(m, epoch_entries);
+  }
   ~ForceColumnSumMode() { cpu::SetColumnSumModeForTest(cpu::ColumnSumMode::kAuto); }
 };
 
@@ -406,21 +408,24 @@ TEST(MatrixSparse, BothColumnSumModesMatchTheReferenceAndAreDeterministic) {
   testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(39);
   RandomSpec spec;
-  spec.density = 0.02;
+  spec.density = 0.03;
   spec.duplicate_fraction = 0.05;
-  // Enough entries for several epochs of the striped mode (32768 per part).
-  const auto triplets = testing::RandomTriplets(3000, 2500, spec, rng);
+  const auto triplets = testing::RandomTriplets(700, 500, spec, rng);
+  // Epochs of 100 pairs: a part goes through several of them, and the
+  // parts run out at different epochs.
   for (cpu::ColumnSumMode mode : {cpu::ColumnSumMode::kPrivateArrays, cpu::ColumnSumMode::kStripedBuckets}) {
-    ForceColumnSumMode force(mode);
-    for (SparseFormat format : {SparseFormat::kCSR, SparseFormat::kCSC, SparseFormat::kCOO}) {
-      const TestSparse base = BuildSparse(format, 3000, 2500, triplets, DType::kFloat32, IndexType::kInt64,
+    ForceColumnSumMode force(mode, 100);
+    for (SparseFormat format : kFormats) {
+      const TestSparse base = BuildSparse(format, 700, 500, triplets, DType::kFloat32, IndexType::kInt64,
                                           format == SparseFormat::kCOO ? Order::kByRow : Order::kShuffled, rng);
       const int axis = format == SparseFormat::kCSC ? 1 : 0;  // the scattered axis
       for (double p : {2.0, 1.0, kInfinity, 3.0}) {
         for (int threads : {1, 2, 7}) {
           MatrixOptions o = Options(axis, NormMode::kConstantNorm, p, threads);
           const std::string what = Describe(base, o, mode == cpu::ColumnSumMode::kPrivateArrays ? "private" : "striped");
-          const TestSparse first = CompareSparse(base, o, what);
+          TestSparse first = base;
+          ASSERT_TRUE(NormalizeMatrix(first.view(), o).ok()) << what;
+          if (threads == 7 || p == 2.0) CompareSparse(base, o, what);
           TestSparse again = base;
           ASSERT_TRUE(NormalizeMatrix(again.view(), o).ok());
           ASSERT_TRUE(again.SameBytes(first)) << what;

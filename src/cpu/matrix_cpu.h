@@ -247,10 +247,11 @@ bool ReduceColumns(const SparseJob& job, const ColumnReduceSpec& spec, int parts
 void SetMinBytesPerThreadForTest(std::int64_t bytes);
 std::int64_t MinBytesPerThread();
 
-// How ReduceColumns keeps its partial sums; kAuto picks per call (tests force
-// each mode).
+// How ReduceColumns keeps its partial sums; kAuto picks per call. Tests force
+// each mode, and may shorten the striped mode's epochs (0: the default) to
+// go through many of them on a small matrix.
 enum class ColumnSumMode : std::uint8_t { kAuto, kPrivateArrays, kStripedBuckets };
-void SetColumnSumModeForTest(ColumnSumMode mode);
+void SetColumnSumModeForTest(ColumnSumMode mode, std::int64_t epoch_entries = 0);
 ColumnSumMode ColumnSumModeFor(std::int64_t minor_dim, int parts);
 
 // Slices [0, segments) into `parts` contiguous ranges of about equal

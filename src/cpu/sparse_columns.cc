@@ -61,6 +61,7 @@ namespace {
 
 constexpr std::int64_t kPrivateArrayBytes = std::int64_t{4} << 20;
 constexpr std::int64_t kEpochEntries = 32768;
+std::atomic<std::int64_t> g_epoch_entries{kEpochEntries};
 
 std::atomic<ColumnSumMode> g_forced_mode{ColumnSumMode::kAuto};
 std::atomic<std::int64_t> g_min_bytes_per_thread{std::int64_t{1} << 17};
@@ -382,14 +383,15 @@ bool ReduceStriped(const SparseJob& job, const Op& op, int parts,
   std::vector<std::int32_t> owner(static_cast<std::size_t>(stripes));
   for (std::int64_t i = 0; i < stripes; ++i) owner[i] = static_cast<std::int32_t>(i * parts / stripes);
 
+  const std::int64_t epoch_entries = g_epoch_entries.load();
   std::vector<PartBuffers> buf(static_cast<std::size_t>(parts));
   std::vector<GroupedScratch> scratch(static_cast<std::size_t>(parts));
   for (int p = 0; p < parts; ++p) {
     auto& b = buf[p];
-    b.stage_c.reset(new (std::nothrow) std::int64_t[kEpochEntries]);
-    b.bucket_c.reset(new (std::nothrow) std::int64_t[kEpochEntries]);
-    b.stage_v.reset(new (std::nothrow) double[kEpochEntries]);
-    b.bucket_v.reset(new (std::nothrow) double[kEpochEntries]);
+    b.stage_c.reset(new (std::nothrow) std::int64_t[epoch_entries]);
+    b.bucket_c.reset(new (std::nothrow) std::int64_t[epoch_entries]);
+    b.stage_v.reset(new (std::nothrow) double[epoch_entries]);
+    b.bucket_v.reset(new (std::nothrow) double[epoch_entries]);
     if (!b.stage_c || !b.bucket_c || !b.stage_v || !b.bucket_v) return false;
     b.bucket_start.assign(static_cast<std::size_t>(parts) + 1, 0);
     if (!scratch[p].Reserve(job.max_grouped_len)) return false;
@@ -402,7 +404,7 @@ bool ReduceStriped(const SparseJob& job, const Op& op, int parts,
   auto produce = [&](int p, std::int64_t epoch) {
     PartBuffers& b = buf[p];
     std::int64_t count = 0;
-    emitters[p].Emit(kEpochEntries, [&](std::int64_t c, double y) {
+    emitters[p].Emit(epoch_entries, [&](std::int64_t c, double y) {
       double v = 0.0;
       if (op.Partial(c, y, &v)) {
         b.stage_c[count] = c;
@@ -622,7 +624,10 @@ void ScaleSegmentScalar(const SparseJob& job, std::int64_t s, const detail::Scal
   });
 }
 
-void SetColumnSumModeForTest(ColumnSumMode mode) { g_forced_mode.store(mode); }
+void SetColumnSumModeForTest(ColumnSumMode mode, std::int64_t epoch_entries) {
+  g_forced_mode.store(mode);
+  g_epoch_entries.store(epoch_entries > 0 ? epoch_entries : kEpochEntries);
+}
 
 void SetMinBytesPerThreadForTest(std::int64_t bytes) { g_min_bytes_per_thread.store(bytes); }
 std::int64_t MinBytesPerThread() { return g_min_bytes_per_thread.load(); }
