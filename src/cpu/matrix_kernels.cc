@@ -371,19 +371,19 @@ HWY_INLINE std::int64_t FirstOutOfRange(const I* a, std::int64_t b, std::int64_t
   return -1;
 }
 
-template <class I, class O>
+template <class I>
 std::int64_t ValidateSegmentsT(const SparseJob& job, std::int64_t s0, std::int64_t s1,
                                std::int64_t limit, std::uint64_t* unsorted,
                                std::int64_t* max_unsorted_len) {
-  const O* off = static_cast<const O*>(job.offsets);
+  auto off = [&job](std::int64_t q) { return OffsetAt(job, q); };  // per segment, not per entry
   const I* a = static_cast<const I*>(job.minor);
   std::int64_t s = s0;
   while (s < s1) {
     // A chunk of whole segments [s, t) of about kValidateChunk entries.
-    const std::int64_t kb = off[s];
+    const std::int64_t kb = off(s);
     std::int64_t t = s + 1;
-    while (t < s1 && static_cast<std::int64_t>(off[t + 1]) - kb <= kValidateChunk) ++t;
-    const std::int64_t ke = off[t];
+    while (t < s1 && off(t + 1) - kb <= kValidateChunk) ++t;
+    const std::int64_t ke = off(t);
     std::int64_t ascents = 0;
     if (ScanIndices(a, kb, ke, limit, /*strict_ascent=*/true, &ascents)) {
       return FirstOutOfRange(a, kb, ke, limit);
@@ -395,14 +395,14 @@ std::int64_t ValidateSegmentsT(const SparseJob& job, std::int64_t s0, std::int64
     if (ke - kb <= 1) non_ascents = 0;
     std::int64_t start_non_ascents = 0;
     for (std::int64_t q = s + 1; q < t; ++q) {
-      const std::int64_t p = off[q];
-      if (p > kb && p < ke && p < static_cast<std::int64_t>(off[q + 1]) && !(a[p] > a[p - 1])) {
+      const std::int64_t p = off(q);
+      if (p > kb && p < ke && p < off(q + 1) && !(a[p] > a[p - 1])) {
         ++start_non_ascents;
       }
     }
     if (non_ascents != start_non_ascents) {
       for (std::int64_t q = s; q < t; ++q) {
-        const std::int64_t b = off[q], e = off[q + 1];
+        const std::int64_t b = off(q), e = off(q + 1);
         for (std::int64_t k = b + 1; k < e; ++k) {
           if (!(a[k] > a[k - 1])) {
             std::atomic_ref<std::uint64_t> word(unsorted[q >> 6]);
@@ -432,16 +432,15 @@ std::int64_t CheckCoordinatesT(const I* a, std::int64_t b, std::int64_t e, std::
 // ---------------------------------------------------------------------------
 // Sparse: segment-wise normalization.
 
-template <class T, class O>
+template <class T>
 HWY_INLINE detail::VectorNorm SegmentNorm(const SparseJob& job, std::int64_t s,
                                           GroupedScratch* scratch) {
   if (job.perm != nullptr || (job.unsorted != nullptr && TestBit(job.unsorted, s))) {
     return GroupedSegmentNorm(job, s, scratch);
   }
-  const O* off = static_cast<const O*>(job.offsets);
   const T* values = static_cast<const T*>(job.values);
-  const std::int64_t b = off[s];
-  return NormOf(values + b, static_cast<size_t>(off[s + 1] - b), job.kind, job.options.p);
+  const std::int64_t b = OffsetAt(job, s);
+  return NormOf(values + b, static_cast<size_t>(OffsetAt(job, s + 1) - b), job.kind, job.options.p);
 }
 
 // ---------------------------------------------------------------------------
@@ -653,14 +652,16 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t
   }
 }
 
-template <class T, class O>
+template <class T>
 void NormalizeSegmentsT(const SparseJob& job, std::int64_t s0, std::int64_t s1,
                         GroupedScratch* scratch, MatrixCounts* counts) {
-  const O* off = static_cast<const O*>(job.offsets);
   T* values = static_cast<T*>(job.values);
+  // The offsets are read a few times per segment, never per entry: a run-time
+  // switch on their type costs nothing and halves the instantiations.
+  auto off = [&job](std::int64_t q) { return OffsetAt(job, q); };
   if (job.perm == nullptr && Batchable(job.dtype, job.kind)) {
     BatchedVectors(
-        values, job.nnz, s0, s1, [off](std::int64_t q) { return static_cast<std::int64_t>(off[q]); },
+        values, job.nnz, s0, s1, off,
         [&job](std::int64_t q) { return job.unsorted != nullptr && TestBit(job.unsorted, q); },
         [&](std::int64_t q) { return GroupedSegmentNorm(job, q, scratch); }, job.subset, job.kind,
         job.options, 0.0, counts);
@@ -668,7 +669,7 @@ void NormalizeSegmentsT(const SparseJob& job, std::int64_t s0, std::int64_t s1,
   }
   for (std::int64_t s = s0; s < s1; ++s) {
     if (job.subset != nullptr && !TestBit(job.subset, s)) continue;
-    const detail::VectorNorm norm = SegmentNorm<T, O>(job, s, scratch);
+    const detail::VectorNorm norm = SegmentNorm<T>(job, s, scratch);
     const detail::Plan plan = detail::PlanFor(norm, job.options);
     Count(plan, norm.value, counts);
     if (plan.action != detail::Action::kScale) continue;
@@ -676,18 +677,18 @@ void NormalizeSegmentsT(const SparseJob& job, std::int64_t s0, std::int64_t s1,
     if (job.perm != nullptr) {
       ScaleSegmentScalar(job, s, scale);
     } else {
-      const std::int64_t b = off[s];
-      ScaleVector(values + b, values + b, static_cast<size_t>(off[s + 1] - b), scale);
+      const std::int64_t b = off(s);
+      ScaleVector(values + b, values + b, static_cast<size_t>(off(s + 1) - b), scale);
     }
   }
 }
 
-template <class T, class O>
+template <class T>
 std::int64_t FirstNonFiniteSegmentT(const SparseJob& job, std::int64_t s0, std::int64_t s1,
                                     GroupedScratch* scratch) {
   for (std::int64_t s = s0; s < s1; ++s) {
     if (job.subset != nullptr && !TestBit(job.subset, s)) continue;
-    if (!SegmentNorm<T, O>(job, s, scratch).finite) return s;
+    if (!SegmentNorm<T>(job, s, scratch).finite) return s;
   }
   return -1;
 }
@@ -807,10 +808,7 @@ std::int64_t MatrixValidateSegments(const SparseJob& job, std::int64_t s0, std::
                                     std::int64_t* max_unsorted_len) {
   return matrix_impl::WithIndex(job.minor_type, [&](auto* itag) {
     using I = std::remove_pointer_t<decltype(itag)>;
-    return matrix_impl::WithIndex(job.offsets_type, [&](auto* otag) {
-      using O = std::remove_pointer_t<decltype(otag)>;
-      return matrix_impl::ValidateSegmentsT<I, O>(job, s0, s1, limit, unsorted, max_unsorted_len);
-    });
+    return matrix_impl::ValidateSegmentsT<I>(job, s0, s1, limit, unsorted, max_unsorted_len);
   });
 }
 
@@ -826,10 +824,7 @@ void MatrixNormalizeSegments(const SparseJob& job, std::int64_t s0, std::int64_t
                              GroupedScratch* scratch, MatrixCounts* counts) {
   matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    matrix_impl::WithIndex(job.offsets_type, [&](auto* otag) {
-      using O = std::remove_pointer_t<decltype(otag)>;
-      matrix_impl::NormalizeSegmentsT<T, O>(job, s0, s1, scratch, counts);
-    });
+    matrix_impl::NormalizeSegmentsT<T>(job, s0, s1, scratch, counts);
   });
 }
 
@@ -837,10 +832,7 @@ std::int64_t MatrixFirstNonFiniteSegment(const SparseJob& job, std::int64_t s0, 
                                          GroupedScratch* scratch) {
   return matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    return matrix_impl::WithIndex(job.offsets_type, [&](auto* otag) {
-      using O = std::remove_pointer_t<decltype(otag)>;
-      return matrix_impl::FirstNonFiniteSegmentT<T, O>(job, s0, s1, scratch);
-    });
+    return matrix_impl::FirstNonFiniteSegmentT<T>(job, s0, s1, scratch);
   });
 }
 

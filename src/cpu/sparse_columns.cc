@@ -115,13 +115,11 @@ auto WithIndexType(IndexType type, Fn&& fn) {
   return fn(static_cast<std::int64_t*>(nullptr));
 }
 
-// Calls fn with typed (value, minor, offsets) pointer tags.
+// Calls fn with typed (value, minor index) pointer tags.
 template <class Fn>
 auto WithSparseTypes(const SparseJob& job, Fn&& fn) {
   return WithValue(job.dtype, [&](auto* vt) {
-    return WithIndexType(job.minor_type, [&](auto* it) {
-      return WithIndexType(job.offsets_type, [&](auto* ot) { return fn(vt, it, ot); });
-    });
+    return WithIndexType(job.minor_type, [&](auto* it) { return fn(vt, it); });
   });
 }
 
@@ -138,12 +136,11 @@ inline double BitsMax(double a, double b) {
 // Fills scratch->pairs[0, g) with the distinct minor indices of segment s in
 // increasing order and scratch->sums[0, g) with the sum, in storage order,
 // of the values stored at each. Returns g.
-template <class T, class I, class O>
+template <class T, class I>
 std::int64_t BuildGroups(const SparseJob& job, std::int64_t s, GroupedScratch* scratch) {
-  const O* off = static_cast<const O*>(job.offsets);
   const I* minor = static_cast<const I*>(job.minor);
   const T* values = static_cast<const T*>(job.values);
-  const std::int64_t b = off[s], e = off[s + 1];
+  const std::int64_t b = OffsetAt(job, s), e = OffsetAt(job, s + 1);
   auto& pairs = scratch->pairs;
   pairs.resize(static_cast<std::size_t>(e - b));  // within the reserved capacity
   bool increasing = true;
@@ -172,12 +169,11 @@ std::int64_t BuildGroups(const SparseJob& job, std::int64_t s, GroupedScratch* s
 // ---------------------------------------------------------------------------
 // Emission of (column, value) pairs over a slice of segments, resumable.
 
-template <class T, class I, class O>
+template <class T, class I>
 class Emitter {
  public:
   Emitter(const SparseJob& job, std::int64_t s0, std::int64_t s1, GroupedScratch* scratch)
       : job_(job),
-        off_(static_cast<const O*>(job.offsets)),
         minor_(static_cast<const I*>(job.minor)),
         values_(static_cast<const T*>(job.values)),
         s_(s0),
@@ -211,12 +207,12 @@ class Emitter {
       if (s_ >= s1_) break;
       const std::int64_t u = NextUnsorted(s_);
       if (u > s_) {  // segments [s_, u) are sorted: their entries in one run
-        k_ = off_[s_];
-        kend_ = off_[u];
+        k_ = OffsetAt(job_, s_);
+        kend_ = OffsetAt(job_, u);
         s_ = u;
         continue;
       }
-      gend_ = BuildGroups<T, I, O>(job_, s_, scratch_);
+      gend_ = BuildGroups<T, I>(job_, s_, scratch_);
       g_ = 0;
       ++s_;
     }
@@ -238,7 +234,6 @@ class Emitter {
   }
 
   const SparseJob& job_;
-  const O* off_;
   const I* minor_;
   const T* values_;
   std::int64_t s_, s1_;
@@ -282,12 +277,14 @@ struct MaxAbsOp {
   }
 };
 
-// Restricted to some columns and/or divided by the column maxima.
-template <bool kMaxCombine>
+// Restricted to some columns and/or divided by the column maxima; its
+// combination (sum or max) is chosen at run time.
 struct GeneralOp {
-  static constexpr bool kMax = kMaxCombine;
+  static constexpr bool kMax = false;
+  static constexpr bool kRuntimeMax = true;
   ColumnReduceSpec spec;
   double p;
+  bool max;
   bool Partial(std::int64_t c, double y, double* v) const {
     if (spec.only != nullptr && !TestBit(spec.only, c)) return false;
     double a = std::fabs(y);
@@ -313,8 +310,19 @@ struct GeneralOp {
 };
 
 template <class Op>
-inline void Combine(double* slot, double v) {
-  if constexpr (Op::kMax) {
+constexpr bool RuntimeMax() {
+  if constexpr (requires { Op::kRuntimeMax; }) {
+    return Op::kRuntimeMax;
+  } else {
+    return false;
+  }
+}
+
+template <class Op>
+inline void Combine(const Op& op, double* slot, double v) {
+  if constexpr (RuntimeMax<Op>()) {
+    *slot = op.max ? BitsMax(*slot, v) : *slot + v;
+  } else if constexpr (Op::kMax) {
     *slot = BitsMax(*slot, v);
   } else {
     *slot += v;
@@ -324,7 +332,7 @@ inline void Combine(double* slot, double v) {
 // ---------------------------------------------------------------------------
 // Private arrays.
 
-template <class T, class I, class O, class Op>
+template <class T, class I, class Op>
 bool ReducePrivate(const SparseJob& job, const Op& op, int parts,
                    const std::vector<std::int64_t>& slices, double* out) {
   const std::int64_t n = job.minor_dim;
@@ -344,10 +352,10 @@ bool ReducePrivate(const SparseJob& job, const Op& op, int parts,
   detail::ParallelFor(parts, parts, [&](std::int64_t b, std::int64_t e, int) {
     for (std::int64_t p = b; p < e; ++p) {
       double* __restrict a = acc[p];
-      Emitter<T, I, O> em(job, slices[p], slices[p + 1], &scratch[p]);
+      Emitter<T, I> em(job, slices[p], slices[p + 1], &scratch[p]);
       em.Emit(std::numeric_limits<std::int64_t>::max(), [&](std::int64_t c, double y) {
         double v = 0.0;
-        if (op.Partial(c, y, &v)) Combine<Op>(a + c, v);
+        if (op.Partial(c, y, &v)) Combine(op, a + c, v);
       });
     }
   });
@@ -355,7 +363,7 @@ bool ReducePrivate(const SparseJob& job, const Op& op, int parts,
     detail::ParallelFor(parts, n, [&](std::int64_t b, std::int64_t e, int) {
       for (int p = 1; p < parts; ++p) {
         const double* src = acc[p];
-        for (std::int64_t c = b; c < e; ++c) Combine<Op>(out + c, src[c]);
+        for (std::int64_t c = b; c < e; ++c) Combine(op, out + c, src[c]);
       }
     });
   }
@@ -371,7 +379,7 @@ struct PartBuffers {
   std::vector<std::int64_t> bucket_start;  // parts + 1
 };
 
-template <class T, class I, class O, class Op>
+template <class T, class I, class Op>
 bool ReduceStriped(const SparseJob& job, const Op& op, int parts,
                    const std::vector<std::int64_t>& slices, double* out) {
   const std::int64_t n = job.minor_dim;
@@ -396,7 +404,7 @@ bool ReduceStriped(const SparseJob& job, const Op& op, int parts,
     b.bucket_start.assign(static_cast<std::size_t>(parts) + 1, 0);
     if (!scratch[p].Reserve(job.max_grouped_len)) return false;
   }
-  std::vector<Emitter<T, I, O>> emitters;
+  std::vector<Emitter<T, I>> emitters;
   emitters.reserve(static_cast<std::size_t>(parts));
   for (int p = 0; p < parts; ++p) emitters.emplace_back(job, slices[p], slices[p + 1], &scratch[p]);
   std::vector<std::uint8_t> done(2 * static_cast<std::size_t>(parts), 0);
@@ -431,7 +439,7 @@ bool ReduceStriped(const SparseJob& job, const Op& op, int parts,
     for (int q = 0; q < parts; ++q) {
       const PartBuffers& b = buf[q];
       for (std::int64_t i = b.bucket_start[o]; i < b.bucket_start[o + 1]; ++i) {
-        Combine<Op>(out + b.bucket_c[i], b.bucket_v[i]);
+        Combine(op, out + b.bucket_c[i], b.bucket_v[i]);
       }
     }
   };
@@ -467,13 +475,13 @@ bool ReduceStriped(const SparseJob& job, const Op& op, int parts,
   return true;
 }
 
-template <class T, class I, class O, class Op>
+template <class T, class I, class Op>
 bool ReduceWith(const SparseJob& job, const Op& op, int parts, double* out) {
   const std::vector<std::int64_t> slices = BalancedSlices(job, parts);
   if (ColumnSumModeFor(job.minor_dim, parts) == ColumnSumMode::kStripedBuckets) {
-    return ReduceStriped<T, I, O>(job, op, parts, slices, out);
+    return ReduceStriped<T, I>(job, op, parts, slices, out);
   }
-  return ReducePrivate<T, I, O>(job, op, parts, slices, out);
+  return ReducePrivate<T, I>(job, op, parts, slices, out);
 }
 
 // ---------------------------------------------------------------------------
@@ -606,11 +614,10 @@ detail::VectorNorm RobustNorm(const double* y, std::int64_t n, detail::NormKind 
 }
 
 detail::VectorNorm GroupedSegmentNorm(const SparseJob& job, std::int64_t s, GroupedScratch* scratch) {
-  return WithSparseTypes(job, [&](auto* vt, auto* it, auto* ot) {
+  return WithSparseTypes(job, [&](auto* vt, auto* it) {
     using T = std::remove_pointer_t<decltype(vt)>;
     using I = std::remove_pointer_t<decltype(it)>;
-    using O = std::remove_pointer_t<decltype(ot)>;
-    const std::int64_t g = BuildGroups<T, I, O>(job, s, scratch);
+    const std::int64_t g = BuildGroups<T, I>(job, s, scratch);
     return RobustNorm(scratch->sums.data(), g, job.kind, job.options.p);
   });
 }
@@ -667,26 +674,20 @@ std::vector<std::int64_t> BalancedSlices(const SparseJob& job, int parts) {
 
 bool ReduceColumns(const SparseJob& job, const ColumnReduceSpec& spec, int parts, double* out) {
   parts = std::max(parts, 1);
-  return WithSparseTypes(job, [&](auto* vt, auto* it, auto* ot) {
+  return WithSparseTypes(job, [&](auto* vt, auto* it) {
     using T = std::remove_pointer_t<decltype(vt)>;
     using I = std::remove_pointer_t<decltype(it)>;
-    using O = std::remove_pointer_t<decltype(ot)>;
     const bool general = spec.only != nullptr || spec.divide_by_m || spec.op == Reduce::kSumPowScaled;
     if (general) {
-      if (spec.op == Reduce::kMaxAbs) return ReduceWith<T, I, O>(job, GeneralOp<true>{spec, job.options.p}, parts, out);
-      return ReduceWith<T, I, O>(job, GeneralOp<false>{spec, job.options.p}, parts, out);
+      return ReduceWith<T, I>(job, GeneralOp{spec, job.options.p, spec.op == Reduce::kMaxAbs}, parts, out);
     }
     switch (spec.op) {
       case Reduce::kSumAbs:
-        return ReduceWith<T, I, O>(job, SumAbsOp{}, parts, out);
+        return ReduceWith<T, I>(job, SumAbsOp{}, parts, out);
       case Reduce::kMaxAbs:
-        return ReduceWith<T, I, O>(job, MaxAbsOp{}, parts, out);
+        return ReduceWith<T, I>(job, MaxAbsOp{}, parts, out);
       default:
-        if constexpr (std::is_same_v<T, double>) {
-          return ReduceWith<T, I, O>(job, SumSquaresOp<true>{}, parts, out);
-        } else {
-          return ReduceWith<T, I, O>(job, SumSquaresOp<false>{}, parts, out);
-        }
+        return ReduceWith<T, I>(job, SumSquaresOp<std::is_same_v<T, double>>{}, parts, out);
     }
   });
 }
