@@ -125,7 +125,10 @@ TEST(MatrixSparse, MatchesReferenceOverTheGrid) {
           for (int axis : {0, 1}) {
             for (NormMode mode : {NormMode::kMaxNorm, NormMode::kConstantNorm}) {
               for (double p : {2.0, 1.0, kInfinity, 3.0, 0.5}) {
-                for (int threads : p == 2.0 ? std::vector<int>{1, 2, 7} : std::vector<int>{2}) {
+                // Threads vary where it matters most (the dedicated tests
+                // below cover them in depth): p = 2 on float32 and bfloat16.
+                const bool vary = p == 2.0 && (dtype == DType::kFloat32 || dtype == DType::kBFloat16);
+                for (int threads : vary ? std::vector<int>{1, 2, 7} : std::vector<int>{1}) {
                   MatrixOptions o = Options(axis, mode, p, threads, p == 2.0 ? 1.0 : 0.75);
                   CompareSparse(base, o, Describe(base, o, order == Order::kSorted ? "sorted" : "shuffled"));
                   ++cases;
@@ -138,7 +141,7 @@ TEST(MatrixSparse, MatchesReferenceOverTheGrid) {
       }
     }
   }
-  EXPECT_GT(cases, 1000);
+  EXPECT_GT(cases, 900);
 }
 
 TEST(MatrixSparse, CooEntryOrdersAllAgree) {
@@ -616,7 +619,8 @@ TEST(MatrixDense, MatchesReferenceOverTheGrid) {
       for (int axis : {0, 1}) {
         for (NormMode mode : {NormMode::kMaxNorm, NormMode::kConstantNorm}) {
           for (double p : {2.0, 1.0, kInfinity, 3.0, 0.5}) {
-            for (int threads : p == 2.0 ? std::vector<int>{1, 2, 7} : std::vector<int>{2}) {
+            const bool vary = p == 2.0 && (dtype == DType::kFloat32 || dtype == DType::kBFloat16);
+            for (int threads : vary ? std::vector<int>{1, 2, 7} : std::vector<int>{1}) {
               MatrixOptions o = Options(axis, mode, p, threads, p == 2.0 ? 1.0 : 0.75);
               CompareDense(base, o, testing::Describe(dtype, rows, cols) + " axis " + std::to_string(axis) +
                                         " mode " + std::to_string(static_cast<int>(mode)) + " p " +
@@ -629,7 +633,7 @@ TEST(MatrixDense, MatchesReferenceOverTheGrid) {
       }
     }
   }
-  EXPECT_GT(cases, 500);
+  EXPECT_GT(cases, 400);
 }
 
 TEST(MatrixDense, ZeroColumnsAndRowsAreLeftAlone) {
