@@ -455,13 +455,15 @@ Status CheckIndexPointers(const SparseMatrix& m, std::int64_t segments, int thre
                            " but index pointers must start at 0.");
   }
   std::vector<std::int64_t> found(static_cast<std::size_t>(std::max(threads, 1)), -1);
-  detail::ParallelFor(threads, segments, [&](std::int64_t b, std::int64_t e, int th) {
+  auto first_decrease = [](const auto* a, std::int64_t b, std::int64_t e) -> std::int64_t {
     for (std::int64_t i = b + 1; i <= e; ++i) {
-      if (detail::IndexAt(p, t, i) < detail::IndexAt(p, t, i - 1)) {
-        found[th] = i;
-        return;
-      }
+      if (a[i] < a[i - 1]) return i;
     }
+    return -1;
+  };
+  detail::ParallelFor(threads, segments, [&](std::int64_t b, std::int64_t e, int th) {
+    found[th] = t == IndexType::kInt32 ? first_decrease(static_cast<const std::int32_t*>(p), b, e)
+                                       : first_decrease(static_cast<const std::int64_t*>(p), b, e);
   });
   if (const std::int64_t i = FirstFound(found); i >= 0) {
     return InvalidArgument("matrix.indptr[", i, "] = ", detail::IndexAt(p, t, i),
