@@ -483,10 +483,18 @@ Status CheckIndexPointers(const SparseMatrix& m, std::int64_t segments, int thre
 struct SparsePlan {
   cpu::SparseJob job;
   bool segment_wise = false;  // the normalized vectors are the segments
+  // CSR/CSC column sums validate the indices chunk by chunk as they go
+  // (ReduceColumnsValidating); the names are those of the error message.
+  bool fold_validation = false;
+  const char* segment_name = "row";
+  const char* minor_name = "column";
   std::unique_ptr<std::uint64_t[]> unsorted;
   std::unique_ptr<std::int64_t[]> offsets;  // COO
   std::unique_ptr<std::int64_t[]> perm;     // COO, unsorted
 };
+
+Status MinorIndexError(const cpu::SparseJob& job, std::int64_t k, const char* array,
+                       const char* segment_name, const char* minor_name);
 
 // Validates the minor indices of a CSR-like job (fills job.unsorted and
 // job.max_grouped_len). `array` and the names are for the message.
@@ -506,6 +514,19 @@ Status ValidateMinor(SparsePlan* plan, int threads, const char* array, const cha
     }
   });
   if (const std::int64_t k = FirstFound(bad); k >= 0) {
+    return MinorIndexError(job, k, array, segment_name, minor_name);
+  }
+  job.max_grouped_len = *std::max_element(longest.begin(), longest.end());
+  bool any = false;
+  for (std::int64_t w = 0; w < words && !any; ++w) any = plan->unsorted[w] != 0;
+  job.unsorted = any ? plan->unsorted.get() : nullptr;
+  return Status::Ok();
+}
+
+// The message for a minor index out of range at storage position k.
+Status MinorIndexError(const cpu::SparseJob& job, std::int64_t k, const char* array,
+                       const char* segment_name, const char* minor_name) {
+  {
     // The segment holding position k: the last s with offsets[s] <= k.
     std::int64_t lo = 0, hi = job.segments;
     while (hi - lo > 1) {
@@ -527,11 +548,6 @@ Status ValidateMinor(SparsePlan* plan, int threads, const char* array, const cha
                               lo, ") is out of range for ", limit, " ", minor_name,
                               "s (valid indices are 0 to ", limit - 1, ").");
   }
-  job.max_grouped_len = *std::max_element(longest.begin(), longest.end());
-  bool any = false;
-  for (std::int64_t w = 0; w < words && !any; ++w) any = plan->unsorted[w] != 0;
-  job.unsorted = any ? plan->unsorted.get() : nullptr;
-  return Status::Ok();
 }
 
 // COO: validates both coordinate arrays, then picks the segment structure.
@@ -598,6 +614,23 @@ Status PrepareCoo(const SparseMatrix& m, int axis, int threads, SparsePlan* plan
   return Status::Ok();
 }
 
+// The first column reduction of the scattered axis, validating the indices
+// on the way when the plan says so.
+Status FirstReduce(SparsePlan* plan, const cpu::ColumnReduceSpec& spec, int parts, double* out) {
+  if (!plan->fold_validation) {
+    if (!cpu::ReduceColumns(plan->job, spec, parts, out)) return detail::OutOfMemory("the column sums");
+    return Status::Ok();
+  }
+  std::int64_t bad = -1, longest = 0;
+  if (!cpu::ReduceColumnsValidating(plan->job, spec, parts, out, &bad, &longest)) {
+    return detail::OutOfMemory("the column sums");
+  }
+  if (bad >= 0) return MinorIndexError(plan->job, bad, "indices", plan->segment_name, plan->minor_name);
+  plan->job.max_grouped_len = longest;
+  plan->fold_validation = false;  // done: later passes need not validate again
+  return Status::Ok();
+}
+
 Status RunSparseFast(SparseMatrix* m, const MatrixOptions& o, SparsePlan* plan,
                      const std::uint64_t* subset, int threads, MatrixStats* stats) {
   cpu::SparseJob& job = plan->job;
@@ -646,7 +679,7 @@ Status RunSparseFast(SparseMatrix* m, const MatrixOptions& o, SparsePlan* plan,
     case detail::NormKind::kL2:
     case detail::NormKind::kL1:
       spec.op = job.kind == detail::NormKind::kL2 ? cpu::Reduce::kSumSquares : cpu::Reduce::kSumAbs;
-      if (!cpu::ReduceColumns(job, spec, parts, acc.get())) return detail::OutOfMemory("the column sums");
+      if (Status s = FirstReduce(plan, spec, parts, acc.get()); !s.ok()) return s;
       if (m->dtype == DType::kFloat64) {
         recomputed = NonFiniteSums(acc.get(), n);
         if (recomputed) {
@@ -670,13 +703,13 @@ Status RunSparseFast(SparseMatrix* m, const MatrixOptions& o, SparsePlan* plan,
       break;
     case detail::NormKind::kLInf:
       spec.op = cpu::Reduce::kMaxAbs;
-      if (!cpu::ReduceColumns(job, spec, parts, acc.get())) return detail::OutOfMemory("the column maxima");
+      if (Status s = FirstReduce(plan, spec, parts, acc.get()); !s.ok()) return s;
       break;
     case detail::NormKind::kLp: {
       acc2 = ZeroedDoubles(n);
       if (!acc2) return detail::OutOfMemory("the column sums");
       spec.op = cpu::Reduce::kMaxAbs;
-      if (!cpu::ReduceColumns(job, spec, parts, acc.get())) return detail::OutOfMemory("the column maxima");
+      if (Status s = FirstReduce(plan, spec, parts, acc.get()); !s.ok()) return s;
       cpu::ColumnReduceSpec pow_spec;
       pow_spec.op = cpu::Reduce::kSumPowScaled;
       pow_spec.m = acc.get();
@@ -746,8 +779,18 @@ Status RunSparse(SparseMatrix* m, const MatrixOptions& o, MatrixStats* stats_out
     if (Status s = PrepareCoo(*m, o.axis, threads, &plan); !s.ok()) return s;
   } else {
     const bool csr = m->format == SparseFormat::kCSR;
-    if (Status s = ValidateMinor(&plan, threads, "indices", csr ? "row" : "column", csr ? "column" : "row");
-        !s.ok()) {
+    plan.segment_name = csr ? "row" : "column";
+    plan.minor_name = csr ? "column" : "row";
+    plan.fold_validation = !UseReference(o) && !plan.segment_wise &&
+                           cpu::ColumnSumModeFor(plan.job.minor_dim, std::max(threads, 1)) ==
+                               cpu::ColumnSumMode::kPrivateArrays;
+    if (plan.fold_validation) {
+      const std::int64_t words = (plan.job.segments + 63) / 64;
+      plan.unsorted.reset(new (std::nothrow) std::uint64_t[static_cast<std::size_t>(std::max<std::int64_t>(words, 1))]());
+      if (!plan.unsorted) return detail::OutOfMemory("the unsorted-segment bitmap");
+      plan.job.unsorted = plan.unsorted.get();
+    } else if (Status s = ValidateMinor(&plan, threads, "indices", plan.segment_name, plan.minor_name);
+               !s.ok()) {
       return s;
     }
   }

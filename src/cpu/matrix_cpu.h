@@ -242,6 +242,19 @@ struct ColumnReduceSpec {
 };
 bool ReduceColumns(const SparseJob& job, const ColumnReduceSpec& spec, int parts, double* out);
 
+// The first pass of the column sums with the validation of the minor indices
+// folded in (private-array mode only; see ColumnSumModeFor): each part
+// validates a chunk of its segments (ValidateSegments: range, and the
+// unsorted bits in job.unsorted, which must point to a zeroed bitmap) just
+// before it accumulates that chunk, whose indices are then still in cache,
+// instead of a separate pass over all indices. Accumulating writes only
+// `out`, so the matrix is still untouched when an index turns out bad.
+// Returns false when out of memory; otherwise *bad is the first position
+// holding an index outside [0, minor_dim) (or -1) and *longest_unsorted the
+// length of the longest unsorted segment.
+bool ReduceColumnsValidating(const SparseJob& job, const ColumnReduceSpec& spec, int parts,
+                             double* out, std::int64_t* bad, std::int64_t* longest_unsorted);
+
 // The work a thread must have before a call uses another one (bytes);
 // tests lower it to 1 so that small matrices run on every thread asked for.
 void SetMinBytesPerThreadForTest(std::int64_t bytes);

@@ -371,11 +371,12 @@ HWY_INLINE std::int64_t FirstOutOfRange(const I* a, std::int64_t b, std::int64_t
   return -1;
 }
 
-template <class I>
+template <class I, class O>
 std::int64_t ValidateSegmentsT(const SparseJob& job, std::int64_t s0, std::int64_t s1,
                                std::int64_t limit, std::uint64_t* unsorted,
                                std::int64_t* max_unsorted_len) {
-  auto off = [&job](std::int64_t q) { return OffsetAt(job, q); };  // per segment, not per entry
+  const O* offsets = static_cast<const O*>(job.offsets);
+  auto off = [offsets](std::int64_t q) { return static_cast<std::int64_t>(offsets[q]); };
   const I* a = static_cast<const I*>(job.minor);
   std::int64_t s = s0;
   while (s < s1) {
@@ -509,14 +510,31 @@ HWY_INLINE bool ShortNorm(const T* HWY_RESTRICT x, size_t n, detail::NormKind ki
 // Reads up to 4 full vectors from x (masked lanes are not used), so
 // x + 4 * lanes must lie within the array.
 template <class T>
-HWY_INLINE bool ShortNorm4(const T* HWY_RESTRICT x, size_t n, detail::NormKind kind, double* norm) {
+struct LaneIndices {
+  using C = Compute<T>;
+  using D = hn::ScalableTag<C>;
+  using DI = hn::RebindToSigned<D>;
+  using I = hn::TFromD<DI>;
+  hn::Vec<DI> iota[4];
+  LaneIndices() {
+    const DI di;
+    const std::int64_t N = static_cast<std::int64_t>(hn::Lanes(di));
+    for (int j = 0; j < 4; ++j) iota[j] = hn::Iota(di, static_cast<I>(j * N));
+  }
+};
+
+template <class T>
+HWY_INLINE bool ShortNorm4(const T* HWY_RESTRICT x, std::int64_t n, detail::NormKind kind,
+                           const LaneIndices<T>& lanes, double* norm) {
   using C = Compute<T>;
   const hn::ScalableTag<C> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  using I = hn::TFromD<decltype(di)>;
   const size_t N = hn::Lanes(d);
-  auto lanes = [&](size_t j) { return std::min(N, n - std::min(n, j * N)); };
-  auto load = [&](size_t j) {
+  const auto vn = hn::Set(di, static_cast<I>(n));
+  auto load = [&](int j) {
     const auto v = LoadWide(d, x + j * N);
-    return hn::IfThenElseZero(hn::FirstN(d, lanes(j)), v);
+    return hn::IfThenElseZero(hn::RebindMask(d, hn::Lt(lanes.iota[j], vn)), v);
   };
   const auto v0 = load(0), v1 = load(1), v2 = load(2), v3 = load(3);
   if (kind == detail::NormKind::kL2) {
@@ -534,7 +552,6 @@ HWY_INLINE bool ShortNorm4(const T* HWY_RESTRICT x, size_t n, detail::NormKind k
     return true;
   }
   if constexpr (sizeof(C) == 4) {  // kLInf: max |x| as bits, NaN/inf at or above 0x7f800000
-    const hn::RebindToSigned<decltype(d)> di;
     const auto mag = hn::Set(di, 0x7fffffff);
     auto bits = [&](hn::Vec<decltype(d)> v) { return hn::And(hn::BitCast(di, v), mag); };
     const auto m = hn::Max(hn::Max(bits(v0), bits(v1)), hn::Max(bits(v2), bits(v3)));
@@ -559,17 +576,22 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t
   using C = Compute<T>;
   const hn::ScalableTag<C> d;
   const std::int64_t N = static_cast<std::int64_t>(hn::Lanes(d));
-  constexpr bool kNarrow = sizeof(T) != 8;
+  constexpr DType kCodeType = sizeof(T) != 8 ? DType::kFloat32 : DType::kFloat64;
+  const LaneIndices<T> lanes;
   // Slack for the fixed four stores of the last short vector.
   HWY_ALIGN C buf[kBatchEntries + 4 * HWY_MAX_BYTES / sizeof(C)];
+  std::int64_t ob[kBatchSegments + 1];  // the batch's offsets, read once
   double code[kBatchSegments];
+  C fill[kBatchSegments];
   const C nan = std::numeric_limits<C>::quiet_NaN();
   std::int64_t s = s0;
   while (s < s1) {
     const std::int64_t base = off(s);
-    if (off(s + 1) - base > kBatchEntries) {
+    ob[0] = base;
+    ob[1] = off(s + 1);
+    if (ob[1] - base > kBatchEntries) {
       // A long vector on its own: no chain to hide.
-      const std::int64_t len = off(s + 1) - base;
+      const std::int64_t len = ob[1] - base;
       if (subset == nullptr || TestBit(subset, s)) {
         const detail::VectorNorm norm =
             is_slow(s) ? slow_norm(s) : NormOf(values + base, static_cast<size_t>(len), kind, o.p);
@@ -583,20 +605,25 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t
       ++s;
       continue;
     }
-    std::int64_t e = s + 1;
-    while (e < s1 && e - s < kBatchSegments && off(e + 1) - base <= kBatchEntries) ++e;
+    std::int64_t n = 1;  // vectors in the batch
+    while (s + n < s1 && n < kBatchSegments) {
+      const std::int64_t next = off(s + n + 1);
+      if (next - base > kBatchEntries) break;
+      ob[++n] = next;
+    }
     // 1. Norms and plans.
     bool any_special = false;
-    for (std::int64_t q = s; q < e; ++q) {
-      double& c = code[q - s];
-      c = std::numeric_limits<double>::quiet_NaN();
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t q = s + i;
+      code[i] = std::numeric_limits<double>::quiet_NaN();
+      fill[i] = nan;
       if (subset != nullptr && !TestBit(subset, q)) continue;
-      const std::int64_t b = off(q), len = off(q + 1) - b;
+      const std::int64_t b = ob[i], len = ob[i + 1] - b;
       detail::VectorNorm norm{0.0, true};
       if (is_slow(q)) {
         norm = slow_norm(q);
       } else if (len <= 4 * N && b + 4 * N <= array_end) {
-        if (!ShortNorm4(values + b, static_cast<size_t>(len), kind, &norm.value)) {
+        if (!ShortNorm4(values + b, len, kind, lanes, &norm.value)) {
           norm = NormOf(values + b, static_cast<size_t>(len), kind, o.p);
         }
       } else if (len > 0 && !ShortNorm(values + b, static_cast<size_t>(len), kind, &norm.value)) {
@@ -604,17 +631,18 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t
       }
       const detail::Plan plan = detail::PlanFor(norm, o);
       Count(plan, norm.value, counts);
-      c = EncodePlan(plan, norm.value, o.eps);
-      any_special |= CodeIsSpecial(c, kNarrow ? DType::kFloat32 : DType::kFloat64);
+      const double c = EncodePlan(plan, norm.value, o.eps);
+      code[i] = c;
+      const bool special = CodeIsSpecial(c, kCodeType);
+      any_special |= special;
+      if (!special) fill[i] = static_cast<C>(c);
     }
     // 2. The per-entry scale buffer (NaN: leave; special codes too, fixed
     // below). Each vector's stores may spill past its end into the next
     // vector's slots, which that vector then overwrites.
-    for (std::int64_t q = s; q < e; ++q) {
-      const double c = code[q - s];
-      const C v = CodeIsSpecial(c, kNarrow ? DType::kFloat32 : DType::kFloat64) ? nan : static_cast<C>(c);
-      const auto vs = hn::Set(d, v);
-      const std::int64_t b = off(q) - base, len = off(q + 1) - off(q);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const auto vs = hn::Set(d, fill[i]);
+      const std::int64_t b = ob[i] - base, len = ob[i + 1] - ob[i];
       if (len <= 4 * N) {  // fixed count: no loop exit to mispredict
         hn::StoreU(vs, d, buf + b);
         hn::StoreU(vs, d, buf + b + N);
@@ -625,10 +653,10 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t
       }
     }
     // 3. One flat pass over the batch's values.
-    const std::int64_t end = off(e) - base;
+    const std::int64_t end = ob[n] - base;
     std::int64_t j = 0;
     for (; j + N <= end; j += N) {
-      if constexpr (kNarrow) {
+      if constexpr (sizeof(T) != 8) {
         StoreScaledNarrow(d, values + base + j, values + base + j, hn::LoadU(d, buf + j));
       } else {
         const auto sv = hn::LoadU(d, buf + j);
@@ -640,15 +668,14 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t
       if (!std::isnan(buf[j])) ScaleVector(values + base + j, values + base + j, 1, detail::MakeScale(buf[j]));
     }
     if (any_special) {
-      for (std::int64_t q = s; q < e; ++q) {
-        const double c = code[q - s];
-        if (!CodeIsSpecial(c, kNarrow ? DType::kFloat32 : DType::kFloat64)) continue;
-        const std::int64_t b = off(q);
-        ScaleVector(values + b, values + b, static_cast<size_t>(off(q + 1) - b), DecodeScale(c, o.target));
+      for (std::int64_t i = 0; i < n; ++i) {
+        if (!CodeIsSpecial(code[i], kCodeType)) continue;
+        const std::int64_t b = ob[i];
+        ScaleVector(values + b, values + b, static_cast<size_t>(ob[i + 1] - b), DecodeScale(code[i], o.target));
       }
     }
     if (prune_below > 0.0) counts->pruned += PruneRow(values + base, end, prune_below);
-    s = e;
+    s += n;
   }
 }
 
@@ -808,7 +835,10 @@ std::int64_t MatrixValidateSegments(const SparseJob& job, std::int64_t s0, std::
                                     std::int64_t* max_unsorted_len) {
   return matrix_impl::WithIndex(job.minor_type, [&](auto* itag) {
     using I = std::remove_pointer_t<decltype(itag)>;
-    return matrix_impl::ValidateSegmentsT<I>(job, s0, s1, limit, unsorted, max_unsorted_len);
+    if (job.offsets_type == IndexType::kInt32) {
+      return matrix_impl::ValidateSegmentsT<I, std::int32_t>(job, s0, s1, limit, unsorted, max_unsorted_len);
+    }
+    return matrix_impl::ValidateSegmentsT<I, std::int64_t>(job, s0, s1, limit, unsorted, max_unsorted_len);
   });
 }
 

@@ -332,9 +332,19 @@ inline void Combine(const Op& op, double* slot, double v) {
 // ---------------------------------------------------------------------------
 // Private arrays.
 
+// Validation folded into the first pass (ReduceColumnsValidating).
+struct FoldedValidation {
+  std::vector<std::int64_t> bad, longest;
+  std::vector<std::uint8_t> out_of_memory;
+};
+
+// Segments per validated chunk: about this many entries.
+constexpr std::int64_t kFoldChunkEntries = 16384;
+
 template <class T, class I, class Op>
 bool ReducePrivate(const SparseJob& job, const Op& op, int parts,
-                   const std::vector<std::int64_t>& slices, double* out) {
+                   const std::vector<std::int64_t>& slices, double* out,
+                   FoldedValidation* fold = nullptr) {
   const std::int64_t n = job.minor_dim;
   std::vector<std::unique_ptr<double, decltype(&std::free)>> owned;
   std::vector<double*> acc(static_cast<std::size_t>(parts), nullptr);
@@ -352,13 +362,45 @@ bool ReducePrivate(const SparseJob& job, const Op& op, int parts,
   detail::ParallelFor(parts, parts, [&](std::int64_t b, std::int64_t e, int) {
     for (std::int64_t p = b; p < e; ++p) {
       double* __restrict a = acc[p];
-      Emitter<T, I> em(job, slices[p], slices[p + 1], &scratch[p]);
-      em.Emit(std::numeric_limits<std::int64_t>::max(), [&](std::int64_t c, double y) {
+      auto sink = [&](std::int64_t c, double y) {
         double v = 0.0;
         if (op.Partial(c, y, &v)) Combine(op, a + c, v);
-      });
+      };
+      if (fold == nullptr) {
+        Emitter<T, I> em(job, slices[p], slices[p + 1], &scratch[p]);
+        em.Emit(std::numeric_limits<std::int64_t>::max(), sink);
+        continue;
+      }
+      // Chunk by chunk: validate, then accumulate while the indices are hot.
+      for (std::int64_t s = slices[p]; s < slices[p + 1];) {
+        const std::int64_t kb = OffsetAt(job, s);
+        std::int64_t t = s + 1;
+        while (t < slices[p + 1] && OffsetAt(job, t + 1) - kb <= kFoldChunkEntries) ++t;
+        const std::int64_t found = ValidateSegments(job, s, t, job.minor_dim,
+                                                    const_cast<std::uint64_t*>(job.unsorted),
+                                                    &fold->longest[p]);
+        if (found >= 0) {
+          fold->bad[p] = found;
+          break;
+        }
+        if (!scratch[p].Reserve(fold->longest[p])) {
+          fold->out_of_memory[p] = 1;
+          break;
+        }
+        Emitter<T, I> em(job, s, t, &scratch[p]);
+        em.Emit(std::numeric_limits<std::int64_t>::max(), sink);
+        s = t;
+      }
     }
   });
+  if (fold != nullptr) {
+    for (int p = 0; p < parts; ++p) {
+      if (fold->out_of_memory[p]) return false;
+    }
+    for (int p = 0; p < parts; ++p) {
+      if (fold->bad[p] >= 0) return true;  // the caller reports it; `out` is garbage
+    }
+  }
   if (parts > 1) {
     detail::ParallelFor(parts, n, [&](std::int64_t b, std::int64_t e, int) {
       for (int p = 1; p < parts; ++p) {
@@ -670,6 +712,37 @@ std::vector<std::int64_t> BalancedSlices(const SparseJob& job, int parts) {
   }
   bound[parts] = segments;
   return bound;
+}
+
+bool ReduceColumnsValidating(const SparseJob& job, const ColumnReduceSpec& spec, int parts,
+                             double* out, std::int64_t* bad, std::int64_t* longest_unsorted) {
+  parts = std::max(parts, 1);
+  FoldedValidation fold;
+  fold.bad.assign(static_cast<std::size_t>(parts), -1);
+  fold.longest.assign(static_cast<std::size_t>(parts), 0);
+  fold.out_of_memory.assign(static_cast<std::size_t>(parts), 0);
+  const std::vector<std::int64_t> slices = BalancedSlices(job, parts);
+  const bool ok = WithSparseTypes(job, [&](auto* vt, auto* it) {
+    using T = std::remove_pointer_t<decltype(vt)>;
+    using I = std::remove_pointer_t<decltype(it)>;
+    switch (spec.op) {
+      case Reduce::kSumAbs:
+        return ReducePrivate<T, I>(job, SumAbsOp{}, parts, slices, out, &fold);
+      case Reduce::kMaxAbs:
+        return ReducePrivate<T, I>(job, MaxAbsOp{}, parts, slices, out, &fold);
+      default:
+        return ReducePrivate<T, I>(job, SumSquaresOp<std::is_same_v<T, double>>{}, parts, slices, out, &fold);
+    }
+  });
+  *bad = -1;
+  for (std::int64_t f : fold.bad) {
+    if (f >= 0) {
+      *bad = f;  // parts are in storage order: the first part with one has the first
+      break;
+    }
+  }
+  *longest_unsorted = *std::max_element(fold.longest.begin(), fold.longest.end());
+  return ok;
 }
 
 bool ReduceColumns(const SparseJob& job, const ColumnReduceSpec& spec, int parts, double* out) {
