@@ -753,7 +753,10 @@ Status RunSparse(SparseMatrix* m, const MatrixOptions& o, MatrixStats* stats_out
   if (Status s = ValidateMatrixOptions(o); !s.ok()) return s;
   if (Status s = CheckSparseShape(*m); !s.ok()) return s;
   const std::size_t index_size = m->index_type == IndexType::kInt32 ? 4 : 8;
-  const std::int64_t bytes = m->nnz * static_cast<std::int64_t>(DTypeSize(m->dtype) + 2 * index_size);
+  std::int64_t bytes = 0;  // only sizes the thread count: saturate
+  if (__builtin_mul_overflow(m->nnz, static_cast<std::int64_t>(DTypeSize(m->dtype) + 2 * index_size), &bytes)) {
+    bytes = std::numeric_limits<std::int64_t>::max();
+  }
   const int threads = detail::ThreadsFor(o.norm.num_threads, bytes, cpu::MinBytesPerThread());
 
   SparsePlan plan;
