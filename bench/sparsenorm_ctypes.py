@@ -19,6 +19,24 @@ class RowStats(ctypes.Structure):
                 ("rows_scaled", ctypes.c_int64), ("nonfinite_rows", ctypes.c_int64)]
 
 
+class MatrixOptions(ctypes.Structure):
+    _fields_ = [("norm", Options), ("axis", ctypes.c_int32), ("has_subset", ctypes.c_int32),
+                ("subset", ctypes.c_void_p), ("subset_index_type", ctypes.c_int32),
+                ("subset_size", ctypes.c_int64), ("prune_below", ctypes.c_double)]
+
+
+class MatrixStats(ctypes.Structure):
+    _fields_ = [("vectors", ctypes.c_int64), ("vectors_scaled", ctypes.c_int64),
+                ("zero_vectors", ctypes.c_int64), ("nonfinite_vectors", ctypes.c_int64),
+                ("pruned", ctypes.c_int64), ("nnz_before", ctypes.c_int64),
+                ("nnz_after", ctypes.c_int64)]
+
+
+# sklearn.preprocessing.normalize's norm names as norm orders.
+NORM_ORDERS = {"l1": 1.0, "l2": 2.0, "max": float("inf")}
+FORMAT_CODES = {"csr": 0, "csc": 1, "coo": 2}
+
+
 class SparsenormError(Exception):
     def __init__(self, code, message):
         super().__init__(message)
@@ -35,6 +53,19 @@ class Library:
                       ctypes.POINTER(Options), ctypes.POINTER(RowStats), ctypes.c_char_p,
                       ctypes.c_size_t]
         self.lib.sparsenorm_default_options.argtypes = [ctypes.POINTER(Options)]
+        self.lib.sparsenorm_default_matrix_options.argtypes = [ctypes.POINTER(MatrixOptions)]
+        f = self.lib.sparsenorm_normalize_dense
+        f.restype = ctypes.c_int
+        f.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+                      ctypes.POINTER(MatrixOptions), ctypes.POINTER(MatrixStats), ctypes.c_char_p,
+                      ctypes.c_size_t]
+        f = self.lib.sparsenorm_normalize_sparse
+        f.restype = ctypes.c_int
+        f.argtypes = [ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64),
+                      ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p,
+                      ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                      ctypes.POINTER(MatrixOptions), ctypes.POINTER(MatrixStats), ctypes.c_char_p,
+                      ctypes.c_size_t]
         self.lib.sparsenorm_version.restype = ctypes.c_char_p
 
     def version(self):
@@ -66,3 +97,89 @@ class Library:
             table.data_ptr(), str(table.dtype).replace("torch.", ""), table.shape[0],
             table.shape[1], table.stride(0), indices.data_ptr(),
             str(indices.dtype).replace("torch.", ""), indices.numel(), o)
+
+    # ------------------------------------------------------------------
+    # Matrix normalization, on NumPy arrays and SciPy sparse matrices.
+
+    def matrix_options(self, axis=0, norm="l2", mode="constant", target=1.0, eps=0.0, subset=None,
+                       prune_below=0.0, num_threads=0, nonfinite_error=False, backend=0):
+        """MatrixOptions with sklearn-style names: norm is "l1", "l2", "max" or
+        a norm order p; mode "constant" scales every vector to `target`,
+        "max" only those whose norm exceeds it. The subset array (if any) must
+        stay alive while the options are used: it is kept on the object."""
+        o = MatrixOptions()
+        self.lib.sparsenorm_default_matrix_options(ctypes.byref(o))
+        o.axis = axis
+        o.norm.p = NORM_ORDERS[norm] if isinstance(norm, str) else float(norm)
+        o.norm.mode = 1 if mode == "constant" else 0
+        o.norm.target = target
+        o.norm.eps = eps
+        o.norm.num_threads = num_threads
+        o.norm.nonfinite_error = 1 if nonfinite_error else 0
+        o.norm.backend = backend
+        o.prune_below = prune_below
+        if subset is not None:
+            import numpy as np
+            subset = np.ascontiguousarray(subset)
+            if subset.dtype not in (np.int32, np.int64):
+                subset = subset.astype(np.int64)
+            o.has_subset = 1
+            o.subset = subset.ctypes.data
+            o.subset_index_type = INDEX_CODES[str(subset.dtype)]
+            o.subset_size = subset.size
+            o._subset_keepalive = subset
+        return o
+
+    def _check(self, code, error):
+        if code != 0:
+            raise SparsenormError(code, error.value.decode())
+
+    def normalize_dense_(self, a, dtype=None, **options):
+        """In place on a 2-D NumPy array whose rows may be strided (its
+        elements within a row contiguous). dtype overrides the element type,
+        e.g. "bfloat16" for a uint16 array holding bfloat16 bits."""
+        if a.ndim != 2 or (a.shape[1] > 1 and a.strides[1] != a.itemsize) or a.strides[0] % a.itemsize:
+            raise TypeError("expected a 2-D array with contiguous rows")
+        o = options.pop("options", None) or self.matrix_options(**options)
+        stats = MatrixStats()
+        error = ctypes.create_string_buffer(1024)
+        code = self.lib.sparsenorm_normalize_dense(
+            a.ctypes.data, DTYPE_CODES[dtype or str(a.dtype)], a.shape[0], a.shape[1],
+            a.strides[0] // a.itemsize, ctypes.byref(o), ctypes.byref(stats), error, len(error))
+        self._check(code, error)
+        return stats
+
+    def normalize_sparse_(self, m, dtype=None, **options):
+        """In place on a SciPy CSR, CSC or COO matrix (its index arrays must
+        share one dtype). With pruning the arrays are compacted in place and
+        the matrix is shortened to the entries kept."""
+        fmt = m.format
+        o = options.pop("options", None) or self.matrix_options(**options)
+        stats = MatrixStats()
+        error = ctypes.create_string_buffer(1024)
+        nnz = ctypes.c_int64(m.nnz if fmt != "coo" else m.data.size)
+        if fmt == "coo":
+            index_dtype = m.row.dtype
+            if m.col.dtype != index_dtype:
+                raise TypeError("row and col must have the same dtype")
+            arrays = (None, None, m.row.ctypes.data, m.col.ctypes.data)
+        elif fmt in ("csr", "csc"):
+            index_dtype = m.indices.dtype
+            if m.indptr.dtype != index_dtype:
+                raise TypeError("indptr and indices must have the same dtype")
+            arrays = (m.indptr.ctypes.data, m.indices.ctypes.data, None, None)
+        else:
+            raise TypeError(f"unsupported sparse format {fmt}")
+        code = self.lib.sparsenorm_normalize_sparse(
+            FORMAT_CODES[fmt], m.shape[0], m.shape[1], ctypes.byref(nnz), m.data.ctypes.data,
+            DTYPE_CODES[dtype or str(m.data.dtype)], INDEX_CODES[str(index_dtype)], *arrays,
+            ctypes.byref(o), ctypes.byref(stats), error, len(error))
+        self._check(code, error)
+        kept = nnz.value
+        if kept != m.data.size:
+            m.data = m.data[:kept]
+            if fmt == "coo":
+                m.row, m.col = m.row[:kept], m.col[:kept]
+            else:
+                m.indices = m.indices[:kept]
+        return stats

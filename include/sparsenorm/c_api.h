@@ -1,6 +1,7 @@
-/* A C interface to the row operator, for foreign-function callers (ctypes,
- * cffi, Julia, Rust) that cannot use the C++ API. Same semantics and
- * errors as sparsenorm::NormalizeRows in rows.h. */
+/* A C interface to the row operator and the matrix normalization, for
+ * foreign-function callers (ctypes, cffi, Julia, Rust) that cannot use the
+ * C++ API. Same semantics and errors as sparsenorm::NormalizeRows in rows.h
+ * and sparsenorm::NormalizeMatrix in matrix.h. */
 #ifndef SPARSENORM_C_API_H_
 #define SPARSENORM_C_API_H_
 
@@ -47,6 +48,52 @@ SPARSENORM_API int sparsenorm_normalize_rows(void* data, int32_t dtype, int64_t 
                                              const sparsenorm_options* options,
                                              sparsenorm_row_stats* stats, char* error,
                                              size_t error_size);
+
+/* Matrix normalization (sparsenorm::NormalizeMatrix in matrix.h): every
+ * column (axis 0) or row (axis 1) of a dense or sparse matrix, in place. */
+typedef struct sparsenorm_matrix_options {
+  sparsenorm_options norm; /* defaults here: constant-norm, target 1, p 2, eps 0 */
+  int32_t axis;            /* 0: columns, 1: rows */
+  int32_t has_subset;      /* non-zero: only the vectors listed in subset */
+  const void* subset;
+  int32_t subset_index_type;
+  int64_t subset_size;
+  double prune_below; /* > 0: values with |w| below it are zeroed or removed */
+} sparsenorm_matrix_options;
+
+typedef struct sparsenorm_matrix_stats {
+  int64_t vectors;
+  int64_t vectors_scaled;
+  int64_t zero_vectors;
+  int64_t nonfinite_vectors;
+  int64_t pruned;
+  int64_t nnz_before;
+  int64_t nnz_after;
+} sparsenorm_matrix_stats;
+
+/* Fills `options` with sparsenorm::MatrixOptions' defaults. */
+SPARSENORM_API void sparsenorm_default_matrix_options(sparsenorm_matrix_options* options);
+
+/* A dense row-major matrix; row_stride in elements (0: cols). Return value,
+ * stats and error as sparsenorm_normalize_rows. */
+SPARSENORM_API int sparsenorm_normalize_dense(void* data, int32_t dtype, int64_t rows, int64_t cols,
+                                              int64_t row_stride,
+                                              const sparsenorm_matrix_options* options,
+                                              sparsenorm_matrix_stats* stats, char* error,
+                                              size_t error_size);
+
+/* A sparse matrix in SciPy's layout. format: 0 CSR, 1 CSC, 2 COO. Every
+ * index array has the type index_type. CSR/CSC use indptr and indices (row
+ * and col may be null); COO uses row and col. *nnz is the number of stored
+ * entries on entry and, after pruning, the number kept: values and the index
+ * arrays are compacted in place and, for CSR/CSC, indptr is rewritten. */
+SPARSENORM_API int sparsenorm_normalize_sparse(int32_t format, int64_t rows, int64_t cols,
+                                               int64_t* nnz, void* values, int32_t dtype,
+                                               int32_t index_type, void* indptr, void* indices,
+                                               void* row, void* col,
+                                               const sparsenorm_matrix_options* options,
+                                               sparsenorm_matrix_stats* stats, char* error,
+                                               size_t error_size);
 
 /* The library version, "major.minor.patch". */
 SPARSENORM_API const char* sparsenorm_version(void);

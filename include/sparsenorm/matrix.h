@@ -20,16 +20,71 @@
 // W_norm[i, j] = W[i, j] / sqrt(sum_i W[i, j]^2), the formula of
 // sklearn.preprocessing.normalize(W, axis=0).
 //
-// Numerics, dtypes and index types are those of the row operator (rows.h).
-// Results are deterministic for a given input and thread count.
+// Numerics: dtypes, index types, the scale (target / (n + eps) in float64,
+// rounded to float32 for narrow dtypes when that is a normal float32) and the
+// single rounding of each element are those of the row operator (rows.h).
+// The norms:
+//   - vectors whose values are contiguous in storage (dense rows, CSR rows
+//     on axis 1, CSC columns on axis 0, and likewise for a COO matrix whose
+//     entries are sorted by row or by column) are reduced like the row
+//     operator's rows: float32 sums for float32/float16/bfloat16, float64
+//     for float64;
+//   - vectors whose values are scattered (dense columns, CSR columns, CSC
+//     rows, other COO matrices) are reduced in float64 whatever the dtype;
+//   - repeated coordinates are summed in float64, in storage order, before
+//     their contribution to the norm is taken;
+//   - sums that would overflow or underflow are recomputed after dividing
+//     by the vector's max |x|, so every finite vector gets its norm; p other
+//     than 1, 2 and infinity always takes that path.
+// Results are deterministic for a given input and thread count; vectors that
+// are contiguous, and dense columns with at least 2048 x threads columns,
+// do not depend on the thread count at all.
 //
-// Errors (nothing is modified when a call fails): those of rows.h for the
-// options and the subset list, plus kInvalidArgument for an axis other than
-// 0 or 1, negative sizes, index pointers that do not start at 0, decrease or
-// do not end at nnz, mismatched array lengths, sizes whose byte counts
-// overflow, a negative or NaN prune_below; kOutOfRange for a stored row or
-// column index outside the matrix (the message names the array, the
-// position and the value).
+// Repeated coordinates: a COO matrix may store a coordinate more than once,
+// and so may a non-canonical CSR/CSC matrix (repeated indices within a row or
+// column); both mean the sum of the stored values, as in SciPy (toarray,
+// sum_duplicates). The norms are those of that sum, and every stored value of
+// the coordinate is multiplied by the same factor, so the sum is scaled too.
+// (sklearn.preprocessing.normalize treats the stored values of a
+// non-canonical CSR matrix as separate entries instead.) Indices within a
+// CSR row or CSC column may be in any order.
+//
+// Pruning applies to every stored value after scaling, including the values
+// of vectors outside the subset or left alone; NaN is never pruned. A sparse
+// matrix is compacted in place, keeping the storage order of the survivors;
+// the slots past the new nnz are left with unspecified contents. `pruned`
+// counts the entries removed (sparse) or the nonzero values set to +0
+// (dense).
+//
+// Extra memory, besides a few bytes per thread:
+//   - the scattered axis of a sparse matrix: 8 bytes per vector, plus a
+//     private copy of that table for each thread while it is at most 4 MiB,
+//     or else 1 MiB of buffers per thread (so 100 million columns take
+//     800 MB, not 800 MB per thread); 8 more bytes per vector for p outside
+//     {1, 2, inf} and for float64 vectors whose plain sums overflow or
+//     underflow;
+//   - dense axis 0: 12 bytes per column (16 for the cases above), and below
+//     2048 columns per thread a private copy per thread;
+//   - sparse: one bit per row (CSR) or column (CSC) to mark unsorted ones,
+//     and 24 bytes per entry of the longest unsorted one per thread;
+//   - COO: 8 bytes per row (or column) of index pointers when the entries
+//     are sorted by row (or column), otherwise also an 8-byte permutation per
+//     stored entry.
+//
+// Errors (nothing is modified when a call fails, and the statistics are not
+// written): those of rows.h for the options and the subset list, plus
+//   kInvalidArgument  an axis other than 0 or 1, a negative or NaN
+//                     prune_below, a null matrix, negative sizes, null
+//                     arrays with entries to hold, sizes whose byte counts
+//                     overflow, index pointers that do not start at 0,
+//                     decrease, or do not end at nnz
+//   kOutOfRange       a stored row or column index outside the matrix (the
+//                     message names the array, the position, the value and,
+//                     for CSR/CSC, the row or column holding it)
+//   kUnsupported      a format, dtype or index type outside the enumerations
+//   kNonFinite        with NonFinitePolicy::kError, a vector considered that
+//                     holds NaN or infinity (the lowest such one is named)
+//   kOutOfMemory      scratch memory could not be allocated
 #ifndef SPARSENORM_MATRIX_H_
 #define SPARSENORM_MATRIX_H_
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "sparsenorm/matrix.h"
 #include "sparsenorm/types.h"
 
 namespace sparsenorm::reference {
@@ -46,6 +47,18 @@ std::int64_t FirstNonFiniteRow(const ConstTable& table, const Indices& indices);
 
 // Copies every row of `in` into `out` (same shape and dtype).
 void CopyTable(const ConstTable& in, const Table& out);
+
+// Matrix normalization (matrix.h), in place. Vectors are gathered one at a
+// time; repeated sparse coordinates are summed in long double, in storage
+// order, before the norm. With NonFinitePolicy::kError and a non-finite
+// vector among those considered, nothing is written and first_nonfinite is
+// the lowest such vector.
+struct MatrixResult {
+  MatrixStats stats;
+  std::int64_t first_nonfinite = -1;
+};
+MatrixResult NormalizeDenseMatrix(const Table& matrix, const MatrixOptions& options);
+MatrixResult NormalizeSparseMatrix(SparseMatrix* matrix, const MatrixOptions& options);
 
 }  // namespace sparsenorm::reference
 
