@@ -26,8 +26,6 @@ __version__ = _core.__version__
 
 NonFiniteError = _core.NonFiniteError
 
-has_matrix = _core.HAS_MATRIX
-"""True when this build includes the matrix normalization (`normalize`)."""
 has_cuda = _core.HAS_CUDA
 """True when this build can work on CUDA arrays."""
 
@@ -53,7 +51,6 @@ __all__ = [
     "default_thread_count",
     "embedding_renorm_",
     "has_cuda",
-    "has_matrix",
     "normalize",
     "normalize_rows_",
     "set_row_norms_",

@@ -32,13 +32,6 @@ class MatrixStats(NamedTuple):
     """Stored entries after the call."""
 
 
-def _unavailable():
-    return NotImplementedError(
-        "sparsenorm.normalize needs the library's matrix normalization "
-        "(sparsenorm::NormalizeMatrix), which this build does not include; rebuild with "
-        "-DSPARSENORM_PYTHON_MATRIX=ON once the library implements it.")
-
-
 def _is_scipy_sparse(X):
     return type(X).__module__.startswith("scipy.sparse")
 
@@ -188,8 +181,6 @@ def normalize(X, norm="l2", *, axis=0, copy=False, max_norm=None, eps=0.0, subse
         in place.
     NonFiniteError
         With ``non_finite='error'``.
-    NotImplementedError
-        This build of sparsenorm has no matrix normalization.
 
     When an exception is raised, nothing has been modified.
 
@@ -211,8 +202,6 @@ def normalize(X, norm="l2", *, axis=0, copy=False, max_norm=None, eps=0.0, subse
     >>> X[1]
     array([0.5, 1. ])
     """
-    if not _core.HAS_MATRIX:
-        raise _unavailable()
     if isinstance(norm, str):
         p = choice(norm, _NORMS, "norm")
     else:

@@ -17,13 +17,11 @@
 #include <vector>
 
 #include "dlpack_import.h"
+#include "sparsenorm/matrix.h"
 #include "sparsenorm/rows.h"
 #include "sparsenorm/types.h"
 #include "sparsenorm/version.h"
 
-#if SPARSENORM_PYTHON_MATRIX
-#include "sparsenorm/matrix.h"
-#endif
 #if SPARSENORM_PYTHON_CUDA
 #include "cuda_seam.h"
 #endif
@@ -132,8 +130,6 @@ py::tuple TimedNormalizeRowsPy(py::handle table_capsule, py::handle indices_caps
                                       0, 0, -1, &seconds);
   return py::make_tuple(seconds, stats);
 }
-
-#if SPARSENORM_PYTHON_MATRIX
 
 py::tuple MatrixStatsTuple(const MatrixStats& s) {
   return py::make_tuple(s.vectors, s.vectors_scaled, s.zero_vectors, s.nonfinite_vectors,
@@ -247,8 +243,6 @@ py::tuple NormalizeSparsePy(int format, std::int64_t rows, std::int64_t cols, st
   return MatrixStatsTuple(stats);
 }
 
-#endif  // SPARSENORM_PYTHON_MATRIX
-
 }  // namespace
 }  // namespace sparsenorm::python
 
@@ -265,14 +259,11 @@ PYBIND11_MODULE(_core, m) {
   m.attr("NonFiniteError") = py::handle(sp::non_finite_error);
 
   m.attr("__version__") = SPARSENORM_VERSION_STRING;
-  m.attr("HAS_MATRIX") = static_cast<bool>(SPARSENORM_PYTHON_MATRIX);
   m.attr("HAS_CUDA") = static_cast<bool>(SPARSENORM_PYTHON_CUDA);
   m.def("default_thread_count", &sparsenorm::DefaultThreadCount);
   m.def("simd_target", &sparsenorm::ActiveSimdTarget);
   m.def("normalize_rows", &sp::NormalizeRowsPy);
   m.def("timed_normalize_rows", &sp::TimedNormalizeRowsPy);
-#if SPARSENORM_PYTHON_MATRIX
   m.def("normalize_dense", &sp::NormalizeDensePy);
   m.def("normalize_sparse", &sp::NormalizeSparsePy);
-#endif
 }

@@ -13,11 +13,6 @@ from sklearn.preprocessing import normalize as sk_normalize
 import sparsenorm
 from module_util import snapshot, ulps, unchanged
 
-pytestmark = pytest.mark.skipif(
-    not sparsenorm.has_matrix,
-    reason="this build has no matrix normalization: sparsenorm::NormalizeMatrix is not "
-           "implemented in the library yet (SPARSENORM_PYTHON_MATRIX is off)")
-
 SPARSE = [sp.csr_matrix, sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.csc_array, sp.coo_array]
 NORMS = ["l1", "l2", "max"]
 
@@ -182,14 +177,17 @@ def sparse_snapshot(X):
 
 
 @pytest.mark.parametrize("kwargs,exception,match", [
-    ({"axis": 2}, ValueError, r"axis"),
+    ({"axis": 2}, ValueError,
+     r"options.axis = 2 is invalid: use 0 to normalize columns or 1 to normalize rows\."),
     ({"norm": "l3"}, ValueError, r"norm='l3' is not one of 'l1', 'l2', 'max'"),
     ({"norm": 0.0}, ValueError, r"options.p = 0 is invalid"),
     ({"eps": -1.0}, ValueError, r"options.eps = -1 is invalid"),
     ({"max_norm": -1.0}, ValueError, r"options.target = -1 is invalid"),
-    ({"prune_below": -0.5}, ValueError, r"prune_below"),
-    ({"prune_below": math.nan}, ValueError, r"prune_below"),
-    ({"subset": [0, 99]}, IndexError, r"subset\[1\] = 99 is out of range"),
+    ({"prune_below": -0.5}, ValueError,
+     r"options.prune_below = -0.5 is invalid: the pruning threshold must be >= 0"),
+    ({"prune_below": math.nan}, ValueError, r"options.prune_below = nan is invalid"),
+    ({"subset": [0, 99]}, IndexError,
+     r"options.subset\[1\] = 99 is out of range for 10 columns \(valid indices are 0 to 9\)\."),
     ({"subset": [0.5]}, TypeError, r"subset must be an integer array"),
     ({"axis": "rows"}, TypeError, r"axis must be 0 or 1"),
 ])
@@ -210,7 +208,8 @@ def test_stored_index_out_of_range():
     X = sp.csr_matrix((np.array([1.0, 2.0, 3.0]), np.array([0, 5, 1]), np.array([0, 2, 3])),
                       shape=(2, 3))
     before = sparse_snapshot(X)
-    with pytest.raises(IndexError, match=r"indices\[1\] = 5"):
+    with pytest.raises(IndexError, match=r"matrix.indices\[1\] = 5 \(an entry of row 0\) is out of "
+                                         r"range for 3 columns"):
         sparsenorm.normalize(X)
     assert all(unchanged(a, b) for a, b in zip((X.data, *structure(X)), before))
 
@@ -221,7 +220,8 @@ def test_non_finite_vectors():
     assert stats.nonfinite_vectors == 1 and np.isnan(X[0, 1]) and X[1, 1] == 1.0
     X = np.array([[1.0, np.inf], [2.0, 1.0]])
     before = snapshot(X)
-    with pytest.raises(sparsenorm.NonFiniteError):
+    with pytest.raises(sparsenorm.NonFiniteError,
+                       match=r"column 1 holds NaN or infinity .*nothing was modified"):
         sparsenorm.normalize(X, non_finite="error")
     assert unchanged(X, before)
 

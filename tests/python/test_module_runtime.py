@@ -85,8 +85,6 @@ def test_calls_from_several_threads_at_once():
 @pytest.mark.parametrize("function", [sparsenorm.normalize_rows_, sparsenorm.set_row_norms_,
                                       sparsenorm.embedding_renorm_, sparsenorm.normalize])
 def test_docstring_examples(function):
-    if function is sparsenorm.normalize and not sparsenorm.has_matrix:
-        pytest.skip("this build has no matrix normalization (SPARSENORM_PYTHON_MATRIX is off)")
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
     tests = doctest.DocTestFinder().find(function, function.__name__, globs={})
     for test in tests:
