@@ -55,16 +55,6 @@ def fail(*args, rc=1):
     return lines[0]
 
 
-_VERSION = None
-
-
-def matrix_built():
-    global _VERSION
-    if _VERSION is None:
-        _VERSION = run("--version").stdout
-    return "matrix: yes" in _VERSION
-
-
 def sha(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()

@@ -1,6 +1,6 @@
 """sparsenorm bench: runs, reports the figures it claims, in both forms."""
 
-from conftest import fail, matrix_built, run, run_json
+from conftest import fail, run, run_json
 
 
 def test_quick_rows_benchmark_json():
@@ -23,15 +23,31 @@ def test_text_summary_line_and_dtypes():
         assert f"rows {dtype} 5000x7, 3000 idx over 100 rows" in p.stdout
 
 
-def test_matrix_case_follows_the_build():
-    args = ("bench", "--case", "matrix", "--matrix-rows", "512", "--matrix-cols", "256", "--reps", "2",
-            "--copy-mib", "8")
-    if matrix_built():
-        assert run_json(*args)["cases"][0]["case"].startswith("matrix float32 512x256")
-    else:
-        assert "SPARSENORM_CLI_MATRIX" in fail(*args, rc=3)
+def test_matrix_cases():
+    out = run_json("bench", "--case", "matrix", "--matrix-rows", "512", "--matrix-cols", "256",
+                   "--matrix-nnz", "8", "--reps", "2", "--copy-mib", "8")
+    dense, csr = out["cases"]
+    assert dense["key"] == "matrix-dense" and dense["case"].startswith("matrix float32 512x256 dense")
+    assert dense["bytes_moved"] == 2 * 512 * 256 * 4  # every value read and written once
+    assert csr["key"] == "matrix-csr" and csr["case"].startswith("matrix float32 512x512 csr, 8 per row")
+    for case in (dense, csr):
+        assert case["ms"] > 0 and case["fraction_of_copy"] > 0
+
+
+def test_default_runs_every_case():
+    p = run("bench", "--rows", "4000", "--cols", "16", "--indices", "1000", "--reps", "1",
+            "--copy-mib", "8", "--matrix-rows", "256", "--matrix-cols", "64", "--matrix-nnz", "4")
+    summary = [line.split(":")[0] for line in p.stdout.splitlines()[-3:]]
+    assert summary == ["rows-cli", "matrix-dense-cli", "matrix-csr-cli"]
+
+
+def test_version_names_no_build_switch():
+    line = run("--version").stdout.strip()
+    assert line.startswith("sparsenorm ") and "SIMD: " in line and "threads: " in line
+    assert "matrix" not in line
 
 
 def test_bad_arguments():
     assert "--dtype" in fail("bench", "--dtype", "int8", rc=2)
     assert "positive" in fail("bench", "--reps", "0", rc=2)
+    assert "--case must be rows, matrix or all, not 'auto'" in fail("bench", "--case", "auto", rc=2)

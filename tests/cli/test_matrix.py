@@ -1,10 +1,6 @@
 """sparsenorm matrix: dense .npy, SciPy .npz (CSR, CSC, COO) and Matrix Market
 files against scikit-learn's normalize and a float64 rule, read back with
-NumPy and SciPy.
-
-The command calls sparsenorm::NormalizeMatrix, which a binary built without
-SPARSENORM_CLI_MATRIX does not have; then these tests skip, except the one
-that checks how such a binary refuses (exit status 3, nothing written)."""
+NumPy and SciPy."""
 
 import os
 import zipfile
@@ -15,13 +11,8 @@ import scipy.io
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-from conftest import (fail, from_storage, load_table_npy, matrix_built, run, run_json,
-                      save_table_npy, snapshot, to_storage, ulps)
-
-needs_matrix = pytest.mark.skipif(
-    not matrix_built(),
-    reason="this sparsenorm was built without SPARSENORM_CLI_MATRIX (NormalizeMatrix is not "
-           "in the library yet); pending the merge of the matrix branch")
+from conftest import (fail, from_storage, load_table_npy, run, run_json, save_table_npy, snapshot,
+                      to_storage, ulps)
 
 P = {"l1": 1, "l2": 2, "max": np.inf}
 
@@ -53,19 +44,6 @@ def random_sparse(rng, rows, cols, density, fmt, dtype, index_dtype=np.int32):
     return m
 
 
-@pytest.mark.skipif(matrix_built(), reason="this binary has the matrix normalization")
-def test_without_the_library_the_command_refuses_after_checking(tmp_path):
-    sp.save_npz(tmp_path / "w.npz", sp.random(5, 4, density=0.5, format="csr", random_state=0))
-    before = snapshot(tmp_path)
-    line = fail("matrix", tmp_path / "w.npz", "--axis", "0", rc=3)
-    assert "SPARSENORM_CLI_MATRIX" in line
-    assert snapshot(tmp_path) == before
-    # Input errors are still found first.
-    (tmp_path / "bad.mtx").write_text("%%MatrixMarket matrix coordinate real general\n2 2 1\n3 1 1.0\n")
-    assert "line 3" in fail("matrix", tmp_path / "bad.mtx", "--axis", "0", rc=1)
-
-
-@needs_matrix
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("axis", [0, 1])
 @pytest.mark.parametrize("norm", ["l1", "l2", "max"])
@@ -85,7 +63,6 @@ def test_dense_npy_matches_sklearn(tmp_path, dtype, axis, norm, order):
     assert out["vectors"] == (23 if axis == 0 else 37) and out["zero_vectors"] >= 1
 
 
-@needs_matrix
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_dense_16_bit(tmp_path, dtype):
     rng = np.random.default_rng(1)
@@ -96,7 +73,6 @@ def test_dense_16_bit(tmp_path, dtype):
     assert ulps(got, oracle(from_storage(base, dtype), 0, mode="max", target=2.0), dtype) <= 1
 
 
-@needs_matrix
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
 @pytest.mark.parametrize("compressed", [True, False])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
@@ -120,7 +96,6 @@ def test_npz_matches_sklearn(tmp_path, fmt, compressed, index_dtype, axis):
     assert out["nnz_before"] == out["nnz_after"] == m.nnz
 
 
-@needs_matrix
 def test_npz_mixed_index_widths_and_float32(tmp_path):
     rng = np.random.default_rng(3)
     m = random_sparse(rng, 30, 30, 0.2, "csr", np.float32)
@@ -134,7 +109,6 @@ def test_npz_mixed_index_widths_and_float32(tmp_path):
         assert z["indices"].dtype == np.int32 and z["indptr"].dtype == np.int64
 
 
-@needs_matrix
 def test_npz_coo_duplicates_count_as_their_sum(tmp_path):
     m = sp.coo_matrix((np.array([1.0, 2.0, 4.0]), (np.array([0, 0, 1]), np.array([0, 0, 0]))), shape=(2, 1))
     sp.save_npz(tmp_path / "w.npz", m)
@@ -144,7 +118,6 @@ def test_npz_coo_duplicates_count_as_their_sum(tmp_path):
     assert np.allclose(got.toarray(), [[3 / 5], [4 / 5]])
 
 
-@needs_matrix
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
 def test_npz_max_norm_eps_and_prune(tmp_path, fmt):
     rng = np.random.default_rng(4)
@@ -172,7 +145,6 @@ MTX_GENERAL = """%%MatrixMarket matrix coordinate real general
 """
 
 
-@needs_matrix
 @pytest.mark.parametrize("axis", [0, 1])
 def test_mtx_general(tmp_path, axis):
     (tmp_path / "a.mtx").write_text(MTX_GENERAL)
@@ -184,7 +156,6 @@ def test_mtx_general(tmp_path, axis):
     assert np.allclose(got.toarray(), normalize(original.tocsr(), axis=axis).toarray(), rtol=1e-15)
 
 
-@needs_matrix
 @pytest.mark.parametrize("field,symmetry", [("integer", "general"), ("pattern", "general"),
                                             ("real", "symmetric"), ("integer", "skew-symmetric"),
                                             ("pattern", "symmetric")])
@@ -205,7 +176,6 @@ def test_mtx_fields_and_symmetries(tmp_path, field, symmetry):
     assert np.allclose(got, normalize(dense, axis=0), rtol=1e-15)
 
 
-@needs_matrix
 def test_in_place_dense_and_refusals(tmp_path):
     w = np.random.default_rng(6).standard_normal((10, 4)).astype(np.float32)
     np.save(tmp_path / "w.npy", w)
@@ -219,7 +189,6 @@ def test_in_place_dense_and_refusals(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-@needs_matrix
 def test_empty_and_zero_matrices(tmp_path):
     sp.save_npz(tmp_path / "e.npz", sp.csr_matrix((0, 5)))
     out = run_json("matrix", tmp_path / "e.npz", "--axis", "0")

@@ -19,11 +19,6 @@ Runner AddMatrixCommand(CLI::App& app, const Global& g);
 Runner AddStatsCommand(CLI::App& app, const Global& g);
 Runner AddBenchCommand(CLI::App& app, const Global& g);
 
-// Whether this binary can run `matrix` (and the matrix benchmark): built
-// with SPARSENORM_CLI_MATRIX, i.e. against a library that implements
-// sparsenorm::NormalizeMatrix.
-bool MatrixBuiltIn();
-
 }  // namespace sparsenorm::cli
 
 #endif  // SPARSENORM_TOOLS_CLI_COMMANDS_H_

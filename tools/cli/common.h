@@ -31,7 +31,6 @@ class Error : public std::runtime_error {
 // Exit statuses (docs/CLI.md).
 inline constexpr int kExitFailure = 1;      // bad input, failed computation, I/O error
 inline constexpr int kExitUsage = 2;        // the command line itself is wrong
-inline constexpr int kExitNotBuilt = 3;     // a feature this binary was built without
 
 struct Global {
   bool quiet = false;  // no progress bar, no notes on stderr

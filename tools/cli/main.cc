@@ -3,8 +3,8 @@
 // distribution of their norms, and benchmarks the library. See docs/CLI.md.
 //
 // Errors: one line on stderr, "sparsenorm: error: <sentence>", and a
-// non-zero exit status (1 bad input or failure, 2 bad command line, 3 a
-// feature this binary was built without). Nothing is written on failure.
+// non-zero exit status (1 bad input or failure, 2 bad command line).
+// Nothing is written on failure.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -31,9 +31,8 @@ int Fail(const std::string& message, int code) {
 }
 
 std::string Version() {
-  return fmt::format("sparsenorm {} (matrix: {}; SIMD: {}; threads: {})", SPARSENORM_VERSION_STRING,
-                     MatrixBuiltIn() ? "yes" : "no", sparsenorm::ActiveSimdTarget(),
-                     sparsenorm::DefaultThreadCount());
+  return fmt::format("sparsenorm {} (SIMD: {}; threads: {})", SPARSENORM_VERSION_STRING,
+                     sparsenorm::ActiveSimdTarget(), sparsenorm::DefaultThreadCount());
 }
 
 }  // namespace
@@ -64,7 +63,7 @@ int main(int argc, char** argv) {
 
 Results replace their target atomically (a new file, flushed, renamed into
 place) unless --in-place is given. Exit status: 0 success, 1 failure (bad
-file, bad value, I/O error), 2 bad command line, 3 not built into this binary.)");
+file, bad value, I/O error), 2 bad command line.)");
 
   // CLI11 would report an unknown command as a missing one.
   for (int i = 1; i < argc; ++i) {

@@ -1,12 +1,6 @@
 // sparsenorm matrix: whole-matrix normalization (sparsenorm::NormalizeMatrix)
 // of a dense .npy (or .safetensors) matrix, a SciPy .npz sparse matrix or a
 // Matrix Market coordinate file.
-//
-// Everything up to the library call (reading, checking, planning the output)
-// is always compiled. The call itself needs a library that implements
-// NormalizeMatrix: it is compiled when SPARSENORM_CLI_MATRIX is defined
-// (CMake option SPARSENORM_CLI_MATRIX); otherwise the command stops there
-// with exit status 3 after validating its input.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -41,32 +35,6 @@ struct MatrixArgs {
   bool npy_bfloat16 = false;
 };
 
-#if !defined(SPARSENORM_CLI_MATRIX)
-[[noreturn]] void NotBuilt() {
-  throw Error("this sparsenorm was built without the matrix normalization (CMake option "
-              "SPARSENORM_CLI_MATRIX=OFF); the input was read and checked, nothing was written.",
-              kExitNotBuilt);
-}
-#endif
-
-Status Normalize(Table matrix, const MatrixOptions& o, MatrixStats* stats) {
-#if defined(SPARSENORM_CLI_MATRIX)
-  return NormalizeMatrix(matrix, o, stats);
-#else
-  (void)matrix, (void)o, (void)stats;
-  NotBuilt();
-#endif
-}
-
-Status Normalize(SparseMatrix* matrix, const MatrixOptions& o, MatrixStats* stats) {
-#if defined(SPARSENORM_CLI_MATRIX)
-  return NormalizeMatrix(matrix, o, stats);
-#else
-  (void)matrix, (void)o, (void)stats;
-  NotBuilt();
-#endif
-}
-
 MatrixOptions MakeOptions(const Global& g, const MatrixArgs& a) {
   MatrixOptions o;
   if (a.axis != 0 && a.axis != 1) throw Error("--axis must be 0 (columns) or 1 (rows).", kExitUsage);
@@ -91,8 +59,10 @@ MatrixOptions MakeOptions(const Global& g, const MatrixArgs& a) {
   o.norm.non_finite = a.fail_on_nonfinite ? NonFinitePolicy::kError : NonFinitePolicy::kSkip;
   o.norm.num_threads = g.threads;
   o.prune_below = a.prune;
-  // The same limits the library enforces, checked here so that a bad value
-  // is refused before a file is read, with or without the library.
+  // The library's limits, checked here so that a bad value is refused in
+  // the words of the flag that gave it, before a file is read (and --prune
+  // also at infinity, which would remove every finite value); the library's
+  // own check below catches the rest.
   if (!std::isfinite(o.norm.target) || o.norm.target < 0) {
     throw Error("the target norm must be finite and >= 0, not " + fmt::format("{}", o.norm.target) + ".",
                 kExitUsage);
@@ -104,9 +74,7 @@ MatrixOptions MakeOptions(const Global& g, const MatrixArgs& a) {
     throw Error("--prune must be finite and >= 0, not " + fmt::format("{}", o.prune_below) + ".",
                 kExitUsage);
   }
-#if defined(SPARSENORM_CLI_MATRIX)
   if (Status s = NormalizeMatrix(Table{}, o); !s.ok()) throw Error(s.message(), kExitUsage);
-#endif
   return o;
 }
 
@@ -200,7 +168,7 @@ Result RunDense(const Global& g, const MatrixArgs& a, const MatrixOptions& optio
     }
     Table m{input.mutable_bytes().data() + t.offset, t.dtype, rows, cols, 0};
     Status s;
-    Progress::Run(g, "normalizing", [&] { s = Normalize(m, o, &r.stats); });
+    Progress::Run(g, "normalizing", [&] { s = NormalizeMatrix(m, o, &r.stats); });
     if (!s.ok()) throw Error(qfile + ": " + s.message());
     input.Sync();
     r.written = "modified in place";
@@ -210,7 +178,7 @@ Result RunDense(const Global& g, const MatrixArgs& a, const MatrixOptions& optio
   CopyWithProgress(g, "reading", copy.data, input.bytes().data() + t.offset, t.bytes);
   Table m{copy.data, t.dtype, rows, cols, 0};
   Status s;
-  Progress::Run(g, "normalizing", [&] { s = Normalize(m, o, &r.stats); });
+  Progress::Run(g, "normalizing", [&] { s = NormalizeMatrix(m, o, &r.stats); });
   if (!s.ok()) throw Error(qfile + ": " + s.message());
   const auto bytes = input.bytes();
   WriteAtomically(g, plan, bytes.size(), [&](formats::AtomicWriter& w) {
@@ -259,7 +227,7 @@ Result RunNpz(const Global& g, const MatrixArgs& a, const MatrixOptions& o,
   r.shape = fmt::format("{} {} x {}, {} stored entries, {} values", m.format_name, m.rows, m.cols,
                         m.nnz, DTypeName(sm.dtype));
   Status s;
-  Progress::Run(g, "normalizing", [&] { s = Normalize(&sm, o, &r.stats); });
+  Progress::Run(g, "normalizing", [&] { s = NormalizeMatrix(&sm, o, &r.stats); });
   if (!s.ok()) throw Error(qfile + ": " + s.message());
   idx.NarrowBack();
   std::uint64_t total = 0;
@@ -298,7 +266,7 @@ Result RunMtx(const Global& g, const MatrixArgs& a, const MatrixOptions& o,
   r.shape = fmt::format("coordinate {} x {}, {} entries in the file, {} stored", m.rows, m.cols,
                         m.entries_in_file, sm.nnz);
   Status s;
-  Progress::Run(g, "normalizing", [&] { s = Normalize(&sm, o, &r.stats); });
+  Progress::Run(g, "normalizing", [&] { s = NormalizeMatrix(&sm, o, &r.stats); });
   if (!s.ok()) throw Error(qfile + ": " + s.message());
   WriteAtomically(g, plan, 0, [&](formats::AtomicWriter& w) {
     formats::WriteMatrixMarket(m.rows, m.cols, sm.nnz, m.row.data(), m.col.data(), m.values.data(),
@@ -352,14 +320,6 @@ void Run(const Global& g, const MatrixArgs& a) {
 }
 
 }  // namespace
-
-bool MatrixBuiltIn() {
-#if defined(SPARSENORM_CLI_MATRIX)
-  return true;
-#else
-  return false;
-#endif
-}
 
 Runner AddMatrixCommand(CLI::App& app, const Global& g) {
   auto args = std::make_shared<MatrixArgs>();
