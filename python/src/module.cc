@@ -58,10 +58,12 @@ NormalizeOptions Options(int mode, double target, double p, double eps, int non_
   return o;
 }
 
+#if !SPARSENORM_PYTHON_CUDA
 [[noreturn]] void NoCuda(const Imported& a) {
   throw py::type_error(a.name() + " is on CUDA device " + std::to_string(a.device_id()) +
                        ", but this sparsenorm module was built without CUDA support.");
 }
+#endif
 
 void SameDevice(const Imported& a, const Imported& b) {
   if (a.place() != b.place() || (a.place() == Place::kCuda && a.device_id() != b.device_id())) {
