@@ -14,7 +14,8 @@ time: it is part of what a sklearn user pays to normalize columns.
 Bytes counted per call: every stored value read and written once, every
 column index and index pointer read once (they are read to validate the
 matrix, and on axis 0 to find each value's column). The copy moves 512 MiB
-with every thread (torch's copy_) and counts bytes read plus bytes written.
+with every thread (the faster of torch's copy_ and glibc's memcpy, bench/membw.py)
+and counts bytes read plus bytes written.
 The three are timed in turn within every repetition, so that the ratios
 compare measurements taken moments apart on a noisy machine; the figures are
 medians over the repetitions of the per-repetition ratios.
@@ -35,6 +36,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.preprocessing import normalize
 
+import membw
+from membw import Copy, Flush
 from sparsenorm_ctypes import Library
 
 
@@ -56,17 +59,14 @@ def benchmark_matrix(rows, cols, nnz, seed=0):
     return sp.csr_matrix((data, indices, indptr), shape=(rows, cols))
 
 
-def run_axis(sn, x, axis, copy_pair, flush, reps):
+def run_axis(sn, x, axis, copy, flush, reps):
     ours_m, theirs_m = x.copy(), x.copy()
     options = sn.matrix_options(axis=axis, norm="l2")
-    src, dst = copy_pair
     moved = x.nnz * (4 + 4 + 4) + x.indptr.size * 4
     speedups, fractions, ours_ms, theirs_ms, copy_rates = [], [], [], [], []
     for _ in range(reps):
-        t = time.perf_counter()
-        dst.copy_(src)
-        copy_rate = 2 * src.numel() * src.element_size() / (time.perf_counter() - t)
-        flush.sum()  # evict the copy's dirty lines before our call
+        copy_rate = copy.rate()
+        flush()  # evict the copy's dirty lines before our call
         t = time.perf_counter()
         stats = sn.normalize_sparse_(ours_m, options=options)
         ours = time.perf_counter() - t
@@ -105,22 +105,21 @@ def main():
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
     sn = Library(args.lib)
-    n = 128 << 20
-    copy_pair = (torch.from_numpy(np.ones(n, dtype=np.float32)), torch.from_numpy(np.zeros(n, dtype=np.float32)))
-    flush = np.ones(16 << 20, dtype=np.float32)  # 64 MiB, twice the L3 of the machines we use
+    copy = Copy(threads)
+    flush = Flush()
     t = time.perf_counter()
     x = benchmark_matrix(args.rows, args.cols, args.nnz)
     print(f"float32 CSR {args.rows} x {args.cols}, {x.nnz} stored values, int32 indices "
           f"(built in {time.perf_counter() - t:.1f} s); sparsenorm {sn.version()}, {threads} threads; "
-          f"sklearn normalize(copy=False); medians of {args.reps} repetitions; "
-          "copy = torch copy_ of 512 MiB, bytes read + written")
+          f"sklearn normalize(copy=False); medians of {args.reps} repetitions; " +
+          membw.DEFINITION)
     print(f"{'case':10s} {'ours ms':>8s} {'sklearn ms':>11s} {'speedup':>8s} {'MB moved':>9s} "
           f"{'ours GB/s':>10s} {'copy GB/s':>10s} {'of copy':>8s}")
     summary = []
     for axis in (0, 1):
-        ours, theirs, speedup, fraction, copy, moved = run_axis(sn, x, axis, copy_pair, flush, args.reps)
+        ours, theirs, speedup, fraction, copy_rate, moved = run_axis(sn, x, axis, copy, flush, args.reps)
         print(f"{'axis ' + str(axis):10s} {ours:8.1f} {theirs:11.1f} {speedup:8.1f} {moved / 1e6:9.0f} "
-              f"{moved / ours / 1e6:10.1f} {copy / 1e9:10.1f} {fraction:8.2f}", flush=True)
+              f"{moved / ours / 1e6:10.1f} {copy_rate / 1e9:10.1f} {fraction:8.2f}", flush=True)
         summary.append((axis, speedup, fraction))
     for axis, speedup, fraction in summary:
         print(f"matrix-cpu-axis{axis}: speedup_vs_sklearn={speedup:.1f} fraction_of_copy={fraction:.2f}")

@@ -23,8 +23,6 @@ for the headline case: float32, 1,000,000 x 128, 100,000 uniform indices.
 """
 
 import argparse
-import concurrent.futures
-import ctypes
 import os
 import statistics
 import sys
@@ -33,34 +31,8 @@ import time
 import numpy as np
 import torch
 
+from membw import Copy, Flush
 from sparsenorm_ctypes import Library
-
-
-class Copy:
-    """The machine's copy bandwidth, bytes read plus bytes written: the faster
-    of torch's multi-threaded copy_ and glibc's memcpy on every thread (large
-    memcpy uses non-temporal stores, so its bytes counted are the bytes that
-    cross the memory bus, as for an in-place update)."""
-
-    def __init__(self, threads, nbytes=512 << 20):
-        self.src = np.ones(nbytes, dtype=np.uint8)
-        self.dst = np.zeros(nbytes, dtype=np.uint8)
-        self.src_t, self.dst_t = torch.from_numpy(self.src), torch.from_numpy(self.dst)
-        self.pool = concurrent.futures.ThreadPoolExecutor(threads)
-        step = nbytes // threads
-        self.parts = [(self.dst.ctypes.data + k * step, self.src.ctypes.data + k * step,
-                       step if k < threads - 1 else nbytes - k * step) for k in range(threads)]
-
-    def rate(self):
-        n = 2 * self.src.nbytes
-        t = time.perf_counter()
-        self.dst_t.copy_(self.src_t)
-        torch_rate = n / (time.perf_counter() - t)
-        t = time.perf_counter()
-        # ctypes releases the GIL for the duration of each memmove.
-        list(self.pool.map(lambda part: ctypes.memmove(*part), self.parts))
-        memcpy_rate = n / (time.perf_counter() - t)
-        return max(torch_rate, memcpy_rate)
 
 
 def numpy_empty(shape, dtype):
@@ -83,7 +55,7 @@ def run_case(sn, copy, flush, dtype, rows, cols, count, reps, hot, rng):
         # Replace the copy's dirty cache lines with clean ones, so that our
         # call does not pay for writing back the copy's output. Our call runs
         # before torch's: torch leaves the same rows in the cache.
-        flush.sum()
+        flush()
         t = time.perf_counter()
         stats = sn.embedding_renorm_(ours_table, idx, max_norm)
         ours = time.perf_counter() - t
@@ -120,7 +92,7 @@ def main():
     sn = Library(args.lib)
     rng = np.random.default_rng(0)
     copy = Copy(threads)
-    flush = np.ones(16 << 20, dtype=np.float32)  # 64 MiB, twice the L3 of the machines we use
+    flush = Flush()
 
     f32, f16, bf16 = torch.float32, torch.float16, torch.bfloat16
     cases = [(f32, 1000000, 128, 100000, 0)]
