@@ -183,6 +183,54 @@ void ExpectUnitNormsOfSummedMatrix(const TestSparse& after, int axis, double p, 
   }
 }
 
+// Short rows go through the batched kernel, which takes PlanFor's common
+// case (finite, nonzero, scaled without shift) four rows at a time and sends
+// every other row through PlanFor: rows of every kind side by side in one
+// batch must give the reference's result.
+TEST(MatrixSparse, BatchedRowsOfEveryKindMatchTheReference) {
+  testing::AllThreadsAsked all_threads;
+  std::mt19937_64 rng(38);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  const std::int64_t rows = 300, cols = 50;
+  for (DType dtype : {DType::kFloat32, DType::kFloat64, DType::kBFloat16}) {
+    const double tiny = dtype == DType::kFloat64 ? 1e-200 : 1e-30;  // untrusted plain sums
+    std::vector<Triplet> t;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const int kind = static_cast<int>(r % 6);
+      if (kind == 0) continue;  // empty row
+      const std::int64_t len = 1 + static_cast<std::int64_t>(r * 7 % 37);
+      for (std::int64_t j = 0; j < len; ++j) {
+        const std::int64_t c = (r * 13 + j * 3) % cols;
+        if (j > 0 && c == (r * 13) % cols) break;  // keep coordinates distinct
+        double v = unit(rng);
+        if (kind == 1) v = 0.0;          // stored zeros: a zero norm
+        if (kind == 2) v *= tiny;        // tiny: through NormOf
+        if (kind == 3) v *= 1e-3;        // small: huge scales
+        if (kind == 4) v *= 40.0;        // above the max-norm target
+        t.push_back({r, c, v});
+      }
+    }
+    const TestSparse base = BuildSparse(SparseFormat::kCSR, rows, cols, t, dtype, IndexType::kInt32,
+                                        Order::kSorted, rng);
+    // target 1e300 makes target / norm overflow for the small rows (PlanFor's
+    // shift path); eps and the max-norm mode leave some rows alone.
+    for (double target : {1.0, 3.0, 1e300}) {
+      for (NormMode mode : {NormMode::kConstantNorm, NormMode::kMaxNorm}) {
+        for (double eps : {0.0, 1e-3}) {
+          for (double p : {2.0, 1.0, kInfinity}) {
+            for (int threads : {1, 2}) {
+              MatrixOptions o = Options(1, mode, p, threads, target);
+              o.norm.eps = eps;
+              CompareSparse(base, o, Describe(base, o, "eps " + std::to_string(eps)));
+              if (::testing::Test::HasFailure()) return;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(MatrixSparse, RepeatedCoordinatesMeanTheirSum) {
   testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(33);
