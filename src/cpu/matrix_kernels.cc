@@ -30,21 +30,6 @@ namespace matrix_impl {
 namespace hn = hwy::HWY_NAMESPACE;
 
 template <class Fn>
-HWY_INLINE auto WithStorage(DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat64:
-      return fn(static_cast<double*>(nullptr));
-    case DType::kFloat16:
-      return fn(static_cast<hwy::float16_t*>(nullptr));
-    case DType::kBFloat16:
-      return fn(static_cast<hwy::bfloat16_t*>(nullptr));
-    case DType::kFloat32:
-    default:  // the front end has rejected every other value
-      return fn(static_cast<float*>(nullptr));
-  }
-}
-
-template <class Fn>
 HWY_INLINE auto WithIndex(IndexType type, Fn&& fn) {
   if (type == IndexType::kInt32) return fn(static_cast<std::int32_t*>(nullptr));
   return fn(static_cast<std::int64_t*>(nullptr));
@@ -851,14 +836,14 @@ void ScaleByMinorFloatT(const SparseJob& job, const float* HWY_RESTRICT f, std::
 // Entry points, one per exported function.
 
 void MatrixDenseRows(const DenseJob& job, std::int64_t b, std::int64_t e, MatrixCounts* counts) {
-  matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+  WithStorage(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     matrix_impl::DenseRowsT<T>(job, b, e, counts);
   });
 }
 
 std::int64_t MatrixDenseFirstNonFiniteRow(const DenseJob& job, std::int64_t b, std::int64_t e) {
-  return matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+  return WithStorage(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     return matrix_impl::DenseFirstNonFiniteRowT<T>(job, b, e);
   });
@@ -866,7 +851,7 @@ std::int64_t MatrixDenseFirstNonFiniteRow(const DenseJob& job, std::int64_t b, s
 
 void MatrixDenseReduceColumns(const DenseJob& job, Reduce op, const double* m, std::int64_t r0,
                               std::int64_t r1, std::int64_t c0, std::int64_t c1, double* acc) {
-  matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+  WithStorage(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     matrix_impl::DenseReduceColumnsT<T>(job, op, m, r0, r1, c0, c1, acc);
   });
@@ -874,7 +859,7 @@ void MatrixDenseReduceColumns(const DenseJob& job, Reduce op, const double* m, s
 
 void MatrixDenseScaleColumns(const DenseJob& job, const ColumnScales& scales, std::int64_t r0,
                              std::int64_t r1, MatrixCounts* counts) {
-  matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+  WithStorage(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     matrix_impl::DenseScaleColumnsT<T>(job, scales, r0, r1, counts);
   });
@@ -902,7 +887,7 @@ std::int64_t MatrixCheckCoordinates(const void* a, IndexType type, std::int64_t 
 
 void MatrixNormalizeSegments(const SparseJob& job, std::int64_t s0, std::int64_t s1,
                              GroupedScratch* scratch, MatrixCounts* counts) {
-  matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+  WithStorage(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     matrix_impl::NormalizeSegmentsT<T>(job, s0, s1, scratch, counts);
   });
@@ -910,14 +895,14 @@ void MatrixNormalizeSegments(const SparseJob& job, std::int64_t s0, std::int64_t
 
 std::int64_t MatrixFirstNonFiniteSegment(const SparseJob& job, std::int64_t s0, std::int64_t s1,
                                          GroupedScratch* scratch) {
-  return matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+  return WithStorage(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     return matrix_impl::FirstNonFiniteSegmentT<T>(job, s0, s1, scratch);
   });
 }
 
 void MatrixScaleByMinor(const SparseJob& job, const double* code, std::int64_t k0, std::int64_t k1) {
-  matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+  WithStorage(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     matrix_impl::WithIndex(job.minor_type, [&](auto* itag) {
       using I = std::remove_pointer_t<decltype(itag)>;
@@ -927,7 +912,7 @@ void MatrixScaleByMinor(const SparseJob& job, const double* code, std::int64_t k
 }
 
 void MatrixScaleByMinorFloat(const SparseJob& job, const float* f, std::int64_t k0, std::int64_t k1) {
-  matrix_impl::WithStorage(job.dtype, [&](auto* tag) {
+  WithStorage(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if constexpr (sizeof(T) != 8) {
       matrix_impl::WithIndex(job.minor_type, [&](auto* itag) {

@@ -115,39 +115,23 @@ int64_t FirstNonFiniteT(const RowJob& job, const I* idx, int64_t begin, int64_t 
   return -1;
 }
 
-// One switch from the run-time dtype to the template instantiation.
-template <class Fn>
-HWY_INLINE auto WithStorageType(DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat64:
-      return fn(static_cast<double*>(nullptr));
-    case DType::kFloat16:
-      return fn(static_cast<hwy::float16_t*>(nullptr));
-    case DType::kBFloat16:
-      return fn(static_cast<hwy::bfloat16_t*>(nullptr));
-    case DType::kFloat32:
-    default:  // the front end has rejected every other value
-      return fn(static_cast<float*>(nullptr));
-  }
-}
-
 void MarkedRowsInPlace(const RowJob& job, int64_t word_begin, int64_t word_end,
                        RowCounts* counts) {
-  WithStorageType(job.dtype, [&](auto* tag) {
+  WithStorage(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     MarkedRowsInPlaceT<T>(job, word_begin, word_end, counts);
   });
 }
 
 void AllRowsOutOfPlace(const RowJob& job, int64_t row_begin, int64_t row_end, RowCounts* counts) {
-  WithStorageType(job.dtype, [&](auto* tag) {
+  WithStorage(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     AllRowsOutOfPlaceT<T>(job, row_begin, row_end, counts);
   });
 }
 
 void OwnedRowsInPlace(const RowJob& job, int64_t begin, int64_t end, RowCounts* counts) {
-  WithStorageType(job.dtype, [&](auto* tag) {
+  WithStorage(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (job.index_type == IndexType::kInt32) {
       OwnedRowsInPlaceT<T>(job, static_cast<const int32_t*>(job.indices), begin, end, counts);
@@ -158,7 +142,7 @@ void OwnedRowsInPlace(const RowJob& job, int64_t begin, int64_t end, RowCounts* 
 }
 
 int64_t FirstNonFinitePosition(const RowJob& job, int64_t begin, int64_t end) {
-  return WithStorageType(job.dtype, [&](auto* tag) {
+  return WithStorage(job.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     return job.index_type == IndexType::kInt32
                ? FirstNonFiniteT<T>(job, static_cast<const int32_t*>(job.indices), begin, end)
@@ -169,14 +153,14 @@ int64_t FirstNonFinitePosition(const RowJob& job, int64_t begin, int64_t end) {
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 
 detail::VectorNorm NormOfVectorForTest(DType dtype, const void* x, size_t n, double p) {
-  return WithStorageType(dtype, [&](auto* tag) {
+  return WithStorage(dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     return NormOf(static_cast<const T*>(x), n, detail::KindOf(p), p);
   });
 }
 
 void ScaleVectorForTest(DType dtype, const void* in, void* out, size_t n, double scale) {
-  WithStorageType(dtype, [&](auto* tag) {
+  WithStorage(dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     ScaleVector(static_cast<const T*>(in), static_cast<T*>(out), n, detail::MakeScale(scale));
   });

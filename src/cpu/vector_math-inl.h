@@ -27,11 +27,31 @@
 
 #include "common/numerics.h"
 #include "core/plan.h"
+#include "sparsenorm/types.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace sparsenorm::cpu {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
+
+// ---------------------------------------------------------------------------
+// One switch from the run-time dtype to the template instantiation: calls
+// fn with a null pointer of the storage type.
+
+template <class Fn>
+HWY_INLINE auto WithStorage(DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::kFloat64:
+      return fn(static_cast<double*>(nullptr));
+    case DType::kFloat16:
+      return fn(static_cast<hwy::float16_t*>(nullptr));
+    case DType::kBFloat16:
+      return fn(static_cast<hwy::bfloat16_t*>(nullptr));
+    case DType::kFloat32:
+    default:  // the front ends have rejected every other value
+      return fn(static_cast<float*>(nullptr));
+  }
+}
 
 // ---------------------------------------------------------------------------
 // Scalar element access.
