@@ -21,15 +21,9 @@
 extern "C" {
 #endif
 
-typedef struct sparsenorm_cuda_matrix_stats {
-  int64_t vectors;
-  int64_t vectors_scaled;
-  int64_t zero_vectors;
-  int64_t nonfinite_vectors;
-  int64_t pruned;
-  int64_t nnz_before;
-  int64_t nnz_after;
-} sparsenorm_cuda_matrix_stats;
+/* The CPU interface's matrix statistics (c_api.h), under the name this
+ * header first gave them. */
+typedef sparsenorm_matrix_stats sparsenorm_cuda_matrix_stats;
 
 /* The number of CUDA devices; 0 without a device or a driver. */
 SPARSENORM_API int sparsenorm_cuda_device_count(void);

@@ -1,27 +1,11 @@
 #include "sparsenorm/c_api.h"
 
-#include <algorithm>
-#include <cstring>
-#include <string>
-
+#include "core/c_api_internal.h"
 #include "sparsenorm/matrix.h"
 #include "sparsenorm/rows.h"
 #include "sparsenorm/version.h"
 
 namespace {
-
-sparsenorm::NormalizeOptions FromC(const sparsenorm_options& c) {
-  using namespace sparsenorm;
-  NormalizeOptions o;
-  o.mode = static_cast<NormMode>(c.mode);
-  o.target = c.target;
-  o.p = c.p;
-  o.eps = c.eps;
-  o.non_finite = c.nonfinite_error != 0 ? NonFinitePolicy::kError : NonFinitePolicy::kSkip;
-  o.num_threads = c.num_threads;
-  o.backend = static_cast<Backend>(c.backend);
-  return o;
-}
 
 void ToC(const sparsenorm::NormalizeOptions& o, sparsenorm_options* c) {
   c->mode = static_cast<int32_t>(o.mode);
@@ -36,7 +20,7 @@ void ToC(const sparsenorm::NormalizeOptions& o, sparsenorm_options* c) {
 sparsenorm::MatrixOptions FromC(const sparsenorm_matrix_options* c) {
   sparsenorm::MatrixOptions o;
   if (c == nullptr) return o;
-  o.norm = FromC(c->norm);
+  o.norm = sparsenorm::c_api::OptionsFromC(c->norm);
   o.axis = c->axis;
   if (c->has_subset != 0) {
     o.subset = sparsenorm::Indices(c->subset, static_cast<sparsenorm::IndexType>(c->subset_index_type),
@@ -48,17 +32,8 @@ sparsenorm::MatrixOptions FromC(const sparsenorm_matrix_options* c) {
 
 int Finish(const sparsenorm::Status& status, const sparsenorm::MatrixStats& s,
            sparsenorm_matrix_stats* stats, char* error, size_t error_size) {
-  if (stats != nullptr && status.ok()) {
-    *stats = sparsenorm_matrix_stats{s.vectors,  s.vectors_scaled, s.zero_vectors, s.nonfinite_vectors,
-                                     s.pruned,   s.nnz_before,     s.nnz_after};
-  }
-  if (error != nullptr && error_size > 0) {
-    const std::string& m = status.message();
-    const std::size_t n = std::min(m.size(), error_size - 1);
-    std::memcpy(error, m.data(), n);
-    error[n] = '\0';
-  }
-  return static_cast<int>(status.code());
+  if (stats != nullptr && status.ok()) *stats = sparsenorm::c_api::MatrixStatsToC(s);
+  return sparsenorm::c_api::Report(status, error, error_size);
 }
 
 }  // namespace
@@ -84,21 +59,13 @@ int sparsenorm_normalize_rows(void* data, int32_t dtype, int64_t rows, int64_t c
                               sparsenorm_row_stats* stats, char* error, size_t error_size) {
   using namespace sparsenorm;
   NormalizeOptions o;
-  if (options != nullptr) o = FromC(*options);
+  if (options != nullptr) o = c_api::OptionsFromC(*options);
   Table table{data, static_cast<DType>(dtype), rows, cols, row_stride};
   RowStats s;
   const Status status =
       NormalizeRows(table, Indices(indices, static_cast<IndexType>(index_type), num_indices), o, &s);
-  if (stats != nullptr && status.ok()) {
-    *stats = sparsenorm_row_stats{s.indices_seen, s.distinct_rows, s.rows_scaled, s.nonfinite_rows};
-  }
-  if (error != nullptr && error_size > 0) {
-    const std::string& m = status.message();
-    const std::size_t n = std::min(m.size(), error_size - 1);
-    std::memcpy(error, m.data(), n);
-    error[n] = '\0';
-  }
-  return static_cast<int>(status.code());
+  if (stats != nullptr && status.ok()) *stats = c_api::RowStatsToC(s);
+  return c_api::Report(status, error, error_size);
 }
 
 void sparsenorm_default_matrix_options(sparsenorm_matrix_options* options) {
@@ -135,18 +102,8 @@ int sparsenorm_normalize_sparse(int32_t format, int64_t rows, int64_t cols, int6
                          "nnz is null: pass the address of the number of stored entries."),
                   s, stats, error, error_size);
   }
-  SparseMatrix m;
-  m.format = static_cast<SparseFormat>(format);
-  m.rows = rows;
-  m.cols = cols;
-  m.nnz = *nnz;
-  m.values = values;
-  m.dtype = static_cast<DType>(dtype);
-  m.index_type = static_cast<IndexType>(index_type);
-  m.indptr = indptr;
-  m.indices = indices;
-  m.row = row;
-  m.col = col;
+  SparseMatrix m = c_api::SparseFromC(format, rows, cols, *nnz, values, dtype, index_type, indptr,
+                                      indices, row, col);
   const Status status = NormalizeMatrix(&m, FromC(options), &s);
   if (status.ok()) *nnz = m.nnz;
   return Finish(status, s, stats, error, error_size);
