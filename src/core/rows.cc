@@ -23,51 +23,16 @@
 namespace sparsenorm {
 namespace {
 
-using detail::CheckedLayout;
-
-struct Prepared {
-  CheckedLayout in_layout;
-  CheckedLayout out_layout;
-  bool in_place = true;
-};
+using detail::RowOperands;
 
 Status CheckArguments(const ConstTable& in, const Table& out, const Indices& indices,
-                      const NormalizeOptions& options, bool out_of_place, Prepared* prep) {
+                      const NormalizeOptions& options, bool out_of_place, RowOperands* prep) {
   if (Status s = detail::ValidateOptions(options); !s.ok()) return s;
-  const char* out_name = out_of_place ? "output" : "table";
-  if (Status s = detail::CheckLayout(out.data, out.dtype, out.rows, out.cols, out.row_stride,
-                                     out_name, &prep->out_layout);
-      !s.ok()) {
-    return s;
-  }
-  prep->in_layout = prep->out_layout;
-  prep->in_place = true;
-  if (out_of_place) {
-    if (Status s = detail::CheckLayout(in.data, in.dtype, in.rows, in.cols, in.row_stride,
-                                       "input", &prep->in_layout);
-        !s.ok()) {
-      return s;
-    }
-    if (in.dtype != out.dtype || in.rows != out.rows || in.cols != out.cols) {
-      return detail::InvalidArgument("input is ", in.rows, " x ", in.cols, " ",
-                                     DTypeName(in.dtype), " but output is ", out.rows, " x ",
-                                     out.cols, " ", DTypeName(out.dtype),
-                                     ": they must have the same shape and dtype.");
-    }
-    const bool same = in.data == out.data && prep->in_layout.stride == prep->out_layout.stride;
-    if (!same && detail::Overlaps(in.data, prep->in_layout.extent_bytes, out.data,
-                                  prep->out_layout.extent_bytes)) {
-      return detail::InvalidArgument(
-          "input and output overlap in memory without being the same table; pass the same "
-          "table for in-place use or separate memory.");
-    }
-    prep->in_place = same;
-  }
-  return detail::CheckIndexList(indices.data, indices.type, indices.size, "indices");
+  return detail::CheckRowOperands(in, out, indices, out_of_place, prep);
 }
 
 cpu::RowJob MakeJob(const ConstTable& in, const Table& out, const Indices& indices,
-                    const NormalizeOptions& options, const Prepared& prep) {
+                    const NormalizeOptions& options, const RowOperands& prep) {
   cpu::RowJob job;
   job.in = static_cast<const unsigned char*>(in.data);
   job.out = static_cast<unsigned char*>(out.data);
@@ -119,7 +84,7 @@ Status CheckFinite(const cpu::RowJob& job, std::int64_t num_indices, int threads
 }
 
 Status RunReference(const ConstTable& in, const Table& out, const Indices& indices,
-                    const NormalizeOptions& options, const Prepared& prep, RowStats* stats) {
+                    const NormalizeOptions& options, const RowOperands& prep, RowStats* stats) {
   const std::int64_t bad = detail::FirstInvalidIndex(indices.data, indices.type, indices.size,
                                                      out.rows, 1);
   if (bad >= 0) {
@@ -139,7 +104,7 @@ Status RunReference(const ConstTable& in, const Table& out, const Indices& indic
 
 Status Run(const ConstTable& in, const Table& out, const Indices& indices,
            const NormalizeOptions& options, bool out_of_place, RowStats* stats_out) {
-  Prepared prep;
+  RowOperands prep;
   if (Status s = CheckArguments(in, out, indices, options, out_of_place, &prep); !s.ok()) return s;
 
   RowStats stats;

@@ -100,6 +100,40 @@ Status CheckLayout(const void* data, DType dtype, std::int64_t rows, std::int64_
   return Status::Ok();
 }
 
+Status CheckRowOperands(const ConstTable& in, const Table& out, const Indices& indices,
+                        bool out_of_place, RowOperands* operands) {
+  const char* out_name = out_of_place ? "output" : "table";
+  if (Status s = CheckLayout(out.data, out.dtype, out.rows, out.cols, out.row_stride, out_name,
+                             &operands->out_layout);
+      !s.ok()) {
+    return s;
+  }
+  operands->in_layout = operands->out_layout;
+  operands->in_place = true;
+  if (out_of_place) {
+    if (Status s = CheckLayout(in.data, in.dtype, in.rows, in.cols, in.row_stride, "input",
+                               &operands->in_layout);
+        !s.ok()) {
+      return s;
+    }
+    if (in.dtype != out.dtype || in.rows != out.rows || in.cols != out.cols) {
+      return InvalidArgument("input is ", in.rows, " x ", in.cols, " ", DTypeName(in.dtype),
+                             " but output is ", out.rows, " x ", out.cols, " ",
+                             DTypeName(out.dtype), ": they must have the same shape and dtype.");
+    }
+    const bool same =
+        in.data == out.data && operands->in_layout.stride == operands->out_layout.stride;
+    if (!same && Overlaps(in.data, operands->in_layout.extent_bytes, out.data,
+                          operands->out_layout.extent_bytes)) {
+      return InvalidArgument(
+          "input and output overlap in memory without being the same table; pass the same "
+          "table for in-place use or separate memory.");
+    }
+    operands->in_place = same;
+  }
+  return CheckIndexList(indices.data, indices.type, indices.size, "indices");
+}
+
 Status CheckIndexList(const void* data, IndexType type, std::int64_t size, const char* name) {
   if (type != IndexType::kInt32 && type != IndexType::kInt64) {
     return Unsupported(name, " has index type code ", static_cast<int>(type),

@@ -59,6 +59,19 @@ Status CheckLayout(const void* data, DType dtype, std::int64_t rows, std::int64_
 // Checks the index type, the size and the null pointer (not the values).
 Status CheckIndexList(const void* data, IndexType type, std::int64_t size, const char* name);
 
+// The operands of the row operator, checked (CPU and CUDA front ends).
+struct RowOperands {
+  CheckedLayout in_layout;
+  CheckedLayout out_layout;
+  bool in_place = true;  // in and out are the same table
+};
+
+// Layouts of `out` (called "table", or "output" when out_of_place) and of
+// `in`, same shape and dtype, no partial overlap, and the index list's type,
+// size and pointer. The options are the caller's to check.
+Status CheckRowOperands(const ConstTable& in, const Table& out, const Indices& indices,
+                        bool out_of_place, RowOperands* operands);
+
 // The message for list[position] = value outside [0, limit).
 Status IndexOutOfRange(const char* list, std::int64_t position, std::int64_t value,
                        std::int64_t limit, const char* what);

@@ -15,53 +15,19 @@
 namespace sparsenorm::cuda {
 namespace {
 
-using sparsenorm::detail::CheckedLayout;
+using sparsenorm::detail::RowOperands;
 using sparsenorm::detail::InvalidArgument;
 using sparsenorm::detail::StrCat;
 
-struct Prepared {
-  CheckedLayout in_layout;
-  CheckedLayout out_layout;
-  bool in_place = true;
-};
-
 // Everything the host can check, before the scratch size is known.
 Status CheckArguments(const ConstTable& in, const Table& out, const Indices& indices,
-                      const NormalizeOptions& options, bool out_of_place, Prepared* prep) {
+                      const NormalizeOptions& options, bool out_of_place, RowOperands* prep) {
   if (Status s = detail::ValidateDeviceOptions(options); !s.ok()) return s;
+  if (Status s = sparsenorm::detail::CheckRowOperands(in, out, indices, out_of_place, prep);
+      !s.ok()) {
+    return s;
+  }
   const char* out_name = out_of_place ? "output" : "table";
-  if (Status s = sparsenorm::detail::CheckLayout(out.data, out.dtype, out.rows, out.cols,
-                                                 out.row_stride, out_name, &prep->out_layout);
-      !s.ok()) {
-    return s;
-  }
-  prep->in_layout = prep->out_layout;
-  prep->in_place = true;
-  if (out_of_place) {
-    if (Status s = sparsenorm::detail::CheckLayout(in.data, in.dtype, in.rows, in.cols,
-                                                   in.row_stride, "input", &prep->in_layout);
-        !s.ok()) {
-      return s;
-    }
-    if (in.dtype != out.dtype || in.rows != out.rows || in.cols != out.cols) {
-      return InvalidArgument("input is ", in.rows, " x ", in.cols, " ", DTypeName(in.dtype),
-                             " but output is ", out.rows, " x ", out.cols, " ",
-                             DTypeName(out.dtype), ": they must have the same shape and dtype.");
-    }
-    const bool same = in.data == out.data && prep->in_layout.stride == prep->out_layout.stride;
-    if (!same && sparsenorm::detail::Overlaps(in.data, prep->in_layout.extent_bytes, out.data,
-                                              prep->out_layout.extent_bytes)) {
-      return InvalidArgument(
-          "input and output overlap in memory without being the same table; pass the same "
-          "table for in-place use or separate memory.");
-    }
-    prep->in_place = same;
-  }
-  if (Status s = sparsenorm::detail::CheckIndexList(indices.data, indices.type, indices.size,
-                                                    "indices");
-      !s.ok()) {
-    return s;
-  }
   if (prep->out_layout.extent_bytes > 0) {
     if (Status s = detail::CheckDevicePointer(out.data, StrCat(out_name, ".data").c_str()); !s.ok()) return s;
   }
@@ -75,7 +41,7 @@ Status CheckArguments(const ConstTable& in, const Table& out, const Indices& ind
 }
 
 Status Enqueue(const ConstTable& in, const Table& out, const Indices& indices,
-               const NormalizeOptions& options, const Prepared& prep, void* scratch,
+               const NormalizeOptions& options, const RowOperands& prep, void* scratch,
                std::size_t scratch_bytes, StreamHandle stream) {
   const detail::RowsScratchLayout layout = detail::RowsLayout(out.rows, indices.size);
   if (Status s = detail::CheckScratch(scratch, scratch_bytes, layout.total); !s.ok()) return s;
@@ -117,7 +83,7 @@ Status Enqueue(const ConstTable& in, const Table& out, const Indices& indices,
 Status RunAsync(const ConstTable& in, const Table& out, const Indices& indices,
                 const NormalizeOptions& options, bool out_of_place, void* scratch,
                 std::size_t scratch_bytes, StreamHandle stream) {
-  Prepared prep;
+  RowOperands prep;
   if (Status s = CheckArguments(in, out, indices, options, out_of_place, &prep); !s.ok()) return s;
   return Enqueue(in, out, indices, options, prep, scratch, scratch_bytes, stream);
 }
@@ -125,7 +91,7 @@ Status RunAsync(const ConstTable& in, const Table& out, const Indices& indices,
 Status RunSync(const ConstTable& in, const Table& out, const Indices& indices,
                const NormalizeOptions& options, bool out_of_place, RowStats* stats,
                StreamHandle stream) {
-  Prepared prep;
+  RowOperands prep;
   if (Status s = CheckArguments(in, out, indices, options, out_of_place, &prep); !s.ok()) return s;
   const std::size_t bytes = RowsScratchBytes(out.rows, indices.size);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
