@@ -136,6 +136,41 @@ struct CaseResult {
   double ms = 0, bytes_per_s = 0, copy_bytes_per_s = 0, fraction = 0, moved = 0;
 };
 
+// The repetitions of one case: each measures the copy, flushes the cache (so
+// that the timed call does not pay for the copy's dirty lines), then times
+// run(), which makes the library call and returns its Status. finish() runs
+// after the clock stops: it checks the call did what the case claims,
+// prepares the next repetition and returns the bytes the call moved. The
+// figures are medians over the repetitions.
+template <class Run, class Finish>
+CaseResult TimeCase(const Global& g, const char* label, int reps, CopyMeter& copy,
+                    const AlignedBuffer& flush, double* sink, Run&& run, Finish&& finish) {
+  std::vector<double> ms, rate, copy_rate, fraction, moved_v;
+  Progress progress(g, label, static_cast<std::uint64_t>(reps));
+  for (int rep = 0; rep < reps; ++rep) {
+    const double c = copy.Measure();
+    *sink += Flush(flush);
+    const auto start = std::chrono::steady_clock::now();
+    const Status s = run();
+    const double seconds = SecondsSince(start);
+    if (!s.ok()) throw Error("the benchmark call failed: " + s.message());
+    const double moved = finish();
+    ms.push_back(seconds * 1e3);
+    rate.push_back(moved / seconds);
+    copy_rate.push_back(c);
+    fraction.push_back(moved / seconds / c);
+    moved_v.push_back(moved);
+    progress.Update(static_cast<std::uint64_t>(rep + 1));
+  }
+  CaseResult r;
+  r.ms = Median(ms);
+  r.bytes_per_s = Median(rate);
+  r.copy_bytes_per_s = Median(copy_rate);
+  r.fraction = Median(fraction);
+  r.moved = Median(moved_v);
+  return r;
+}
+
 CaseResult BenchRows(const Global& g, const BenchArgs& a, DType dtype, CopyMeter& copy,
                      const AlignedBuffer& flush, double* sink) {
   const std::size_t elem = DTypeSize(dtype);
@@ -148,41 +183,28 @@ CaseResult BenchRows(const Global& g, const BenchArgs& a, DType dtype, CopyMeter
   NormalizeOptions o;
   o.target = 0.5 * SmallestRowNorm(table.data, dtype, a.rows, a.cols);  // below every row norm
   o.num_threads = g.threads;
-  std::vector<double> ms, rate, copy_rate, fraction, moved_v;
-  Progress progress(g, "bench rows", static_cast<std::uint64_t>(a.reps));
-  for (int rep = 0; rep < a.reps; ++rep) {
-    for (auto& i : idx) i = pick(rng);
-    const double c = copy.Measure();
-    *sink += Flush(flush);
-    RowStats st;
-    const auto start = std::chrono::steady_clock::now();
-    const Status s = NormalizeRows(Table{table.data, dtype, a.rows, a.cols, 0},
-                                   std::span<const std::int64_t>(idx), o, &st);
-    const double seconds = SecondsSince(start);
-    if (!s.ok()) throw Error("the benchmark call failed: " + s.message());
-    if (st.rows_scaled != st.distinct_rows) {
-      throw Error(fmt::format("only {} of {} rows were scaled; the benchmark would not measure what it "
-                              "claims.", st.rows_scaled, st.distinct_rows));
-    }
-    const double moved = static_cast<double>((st.distinct_rows + st.rows_scaled) * a.cols) *
-                             static_cast<double>(elem) + static_cast<double>(idx.size()) * 8;
-    ms.push_back(seconds * 1e3);
-    rate.push_back(moved / seconds);
-    copy_rate.push_back(c);
-    fraction.push_back(moved / seconds / c);
-    moved_v.push_back(moved);
-    o.target *= 0.8;
-    progress.Update(static_cast<std::uint64_t>(rep + 1));
-  }
-  CaseResult r;
+  for (auto& i : idx) i = pick(rng);
+  RowStats st;
+  CaseResult r = TimeCase(
+      g, "bench rows", a.reps, copy, flush, sink,
+      [&] {
+        return NormalizeRows(Table{table.data, dtype, a.rows, a.cols, 0},
+                             std::span<const std::int64_t>(idx), o, &st);
+      },
+      [&] {
+        if (st.rows_scaled != st.distinct_rows) {
+          throw Error(fmt::format("only {} of {} rows were scaled; the benchmark would not measure "
+                                  "what it claims.", st.rows_scaled, st.distinct_rows));
+        }
+        const double moved = static_cast<double>((st.distinct_rows + st.rows_scaled) * a.cols) *
+                                 static_cast<double>(elem) + static_cast<double>(idx.size()) * 8;
+        o.target *= 0.8;
+        for (auto& i : idx) i = pick(rng);
+        return moved;
+      });
   r.key = "rows";
   r.name = fmt::format("rows {} {}x{}, {} idx{}", DTypeName(dtype), a.rows, a.cols, a.indices,
                        a.hot > 0 ? fmt::format(" over {} rows", a.hot) : "");
-  r.ms = Median(ms);
-  r.bytes_per_s = Median(rate);
-  r.copy_bytes_per_s = Median(copy_rate);
-  r.fraction = Median(fraction);
-  r.moved = Median(moved_v);
   return r;
 }
 
@@ -202,39 +224,23 @@ CaseResult BenchMatrix(const Global& g, const BenchArgs& a, DType dtype, CopyMet
   // Below every column norm (about sqrt(rows / 3) for these values).
   o.norm.target = 0.25 * std::sqrt(static_cast<double>(a.matrix_rows));
   o.norm.num_threads = g.threads;
-  std::vector<double> ms, rate, copy_rate, fraction;
   const double moved = 2.0 * static_cast<double>(count * elem);
-  Progress progress(g, "bench matrix", static_cast<std::uint64_t>(a.reps));
-  for (int rep = 0; rep < a.reps; ++rep) {
-    const double c = copy.Measure();
-    *sink += Flush(flush);
-    MatrixStats st;
-    const auto start = std::chrono::steady_clock::now();
-    const Status s = NormalizeMatrix(Table{m.data, dtype, a.matrix_rows, a.matrix_cols, 0}, o, &st);
-    const double seconds = SecondsSince(start);
-    if (!s.ok()) throw Error("the benchmark call failed: " + s.message());
-    ms.push_back(seconds * 1e3);
-    rate.push_back(moved / seconds);
-    copy_rate.push_back(c);
-    fraction.push_back(moved / seconds / c);
-    o.norm.target *= 0.8;
-    progress.Update(static_cast<std::uint64_t>(rep + 1));
-  }
-  CaseResult r;
+  CaseResult r = TimeCase(
+      g, "bench matrix", a.reps, copy, flush, sink,
+      [&] { return NormalizeMatrix(Table{m.data, dtype, a.matrix_rows, a.matrix_cols, 0}, o); },
+      [&] {
+        o.norm.target *= 0.8;
+        return moved;
+      });
   r.key = "matrix-dense";
   r.name = fmt::format("matrix {} {}x{} dense, axis 0", DTypeName(dtype), a.matrix_rows, a.matrix_cols);
-  r.ms = Median(ms);
-  r.bytes_per_s = Median(rate);
-  r.copy_bytes_per_s = Median(copy_rate);
-  r.fraction = Median(fraction);
-  r.moved = moved;
   return r;
 }
 
 // A CSR matrix of matrix_rows x matrix_rows with matrix_nnz_per_row entries
-// per row at random columns (int32 indices), axis 0 (column norms across
-// rows: the scattered case). Bytes: values read and written once, column
-// indices read once, indptr read once.
+// per row at distinct random columns in increasing order (int32 indices),
+// axis 0 (column norms across rows: the scattered case). Bytes: values read
+// and written once, column indices read once, indptr read once.
 CaseResult BenchSparse(const Global& g, const BenchArgs& a, DType dtype, CopyMeter& copy,
                        const AlignedBuffer& flush, double* sink) {
   const std::int64_t n = a.matrix_rows, k = std::min(a.matrix_nnz_per_row, n);
@@ -260,40 +266,24 @@ CaseResult BenchSparse(const Global& g, const BenchArgs& a, DType dtype, CopyMet
   o.norm.mode = NormMode::kMaxNorm;
   o.norm.target = 0.01;  // below the norm of every nonempty column
   o.norm.num_threads = g.threads;
-  std::vector<double> ms, rate, copy_rate, fraction;
   const double moved = static_cast<double>(nnz) * (2.0 * static_cast<double>(elem) + 4) + 4.0 * (n + 1);
-  Progress progress(g, "bench sparse", static_cast<std::uint64_t>(a.reps));
-  for (int rep = 0; rep < a.reps; ++rep) {
-    const double c = copy.Measure();
-    *sink += Flush(flush);
-    SparseMatrix m;
-    m.format = SparseFormat::kCSR;
-    m.rows = m.cols = n;
-    m.nnz = static_cast<std::int64_t>(nnz);
-    m.values = values.data;
-    m.dtype = dtype;
-    m.index_type = IndexType::kInt32;
-    m.indptr = indptr.data();
-    m.indices = indices.data();
-    const auto start = std::chrono::steady_clock::now();
-    const Status s = NormalizeMatrix(&m, o);
-    const double seconds = SecondsSince(start);
-    if (!s.ok()) throw Error("the benchmark call failed: " + s.message());
-    ms.push_back(seconds * 1e3);
-    rate.push_back(moved / seconds);
-    copy_rate.push_back(c);
-    fraction.push_back(moved / seconds / c);
-    o.norm.target *= 0.8;
-    progress.Update(static_cast<std::uint64_t>(rep + 1));
-  }
-  CaseResult r;
+  SparseMatrix m;  // no pruning: the call changes its values only
+  m.format = SparseFormat::kCSR;
+  m.rows = m.cols = n;
+  m.nnz = static_cast<std::int64_t>(nnz);
+  m.values = values.data;
+  m.dtype = dtype;
+  m.index_type = IndexType::kInt32;
+  m.indptr = indptr.data();
+  m.indices = indices.data();
+  CaseResult r = TimeCase(
+      g, "bench sparse", a.reps, copy, flush, sink, [&] { return NormalizeMatrix(&m, o); },
+      [&] {
+        o.norm.target *= 0.8;
+        return moved;
+      });
   r.key = "matrix-csr";
   r.name = fmt::format("matrix {} {}x{} csr, {} per row, axis 0", DTypeName(dtype), n, n, k);
-  r.ms = Median(ms);
-  r.bytes_per_s = Median(rate);
-  r.copy_bytes_per_s = Median(copy_rate);
-  r.fraction = Median(fraction);
-  r.moved = moved;
   return r;
 }
 
