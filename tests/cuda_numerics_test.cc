@@ -32,6 +32,7 @@ namespace {
 
 namespace num = cuda::num;
 namespace emulate = cuda::emulate;
+using testing::TestScales;
 using testing::TestTable;
 
 num::Kind KindOf(DType d) { return static_cast<num::Kind>(static_cast<int>(d)); }
@@ -104,22 +105,11 @@ TEST(CudaNumerics, DoubleNarrowingIsCorrectlyRounded) {
   }
 }
 
-std::vector<float> TestScales(std::mt19937_64& rng, int count) {
-  std::vector<float> s = {1.0f, 0.5f, 1.0f - 0x1p-24f, 1.0f + 0x1p-23f, 0.1f, 3.0f, 0.0f, 1e-30f, 1e30f};
-  std::uniform_real_distribution<float> exponent(-20.0f, 20.0f);
-  std::uniform_int_distribution<std::uint32_t> mantissa(0, 0x7fffff);
-  for (int i = 0; i < count; ++i) {
-    const float base = std::exp2(std::floor(exponent(rng)));
-    s.push_back(std::bit_cast<float>((std::bit_cast<std::uint32_t>(base) & 0xff800000u) | mantissa(rng)));
-  }
-  return s;
-}
-
 // The device's FMA form of the exact product equals the CPU's split form,
 // and narrowing it gives the correctly rounded exact product.
 TEST(CudaNumerics, ExactProductRoundsOnceAndMatchesTheCpu) {
   std::mt19937_64 rng(103);
-  for (float s : TestScales(rng, 100)) {
+  for (float s : TestScales(rng, 100, {1e-30f, 1e30f})) {
     const numerics::SplitScale split = numerics::Split(s);
     for (std::uint32_t h = 0; h <= 0xffff; ++h) {
       const auto bits = static_cast<std::uint16_t>(h);

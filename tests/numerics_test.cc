@@ -27,6 +27,7 @@ using numerics::DoubleToHalf;
 using numerics::FloatToBFloat16;
 using numerics::FloatToHalf;
 using numerics::HalfToFloat;
+using testing::TestScales;
 
 // Independent decoding of a binary16 pattern from its definition.
 double DecodeHalf(std::uint16_t h) {
@@ -170,18 +171,6 @@ TEST(Numerics, FloatNarrowingIsCorrectlyRounded) {
     const float f = small(rng);
     ASSERT_EQ(FloatToHalf(f), DoubleToHalf(f)) << f;
   }
-}
-
-// Scales used for the exact-product tests: random, and awkward ones.
-std::vector<float> TestScales(std::mt19937_64& rng, int count) {
-  std::vector<float> s = {1.0f, 0.5f, 1.0f - 0x1p-24f, 1.0f + 0x1p-23f, 0.1f, 3.0f, 0.0f};
-  std::uniform_real_distribution<float> exponent(-20.0f, 20.0f);
-  std::uniform_int_distribution<std::uint32_t> mantissa(0, 0x7fffff);
-  for (int i = 0; i < count; ++i) {
-    const float base = std::exp2(std::floor(exponent(rng)));
-    s.push_back(std::bit_cast<float>((std::bit_cast<std::uint32_t>(base) & 0xff800000u) | mantissa(rng)));
-  }
-  return s;
 }
 
 // For every finite 16-bit value x and many scales s: narrowing the

@@ -6,9 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <vector>
@@ -128,6 +130,21 @@ class PerTarget : public ::testing::TestWithParam<std::int64_t> {
 
 inline std::string TargetParamName(const ::testing::TestParamInfo<std::int64_t>& info) {
   return hwy::TargetName(info.param);
+}
+
+// Scales for the exact-product tests: awkward ones, then `extra`, then
+// `count` random ones (every mantissa, exponents in [-20, 20)).
+inline std::vector<float> TestScales(std::mt19937_64& rng, int count,
+                                     std::initializer_list<float> extra = {}) {
+  std::vector<float> s = {1.0f, 0.5f, 1.0f - 0x1p-24f, 1.0f + 0x1p-23f, 0.1f, 3.0f, 0.0f};
+  s.insert(s.end(), extra.begin(), extra.end());
+  std::uniform_real_distribution<float> exponent(-20.0f, 20.0f);
+  std::uniform_int_distribution<std::uint32_t> mantissa(0, 0x7fffff);
+  for (int i = 0; i < count; ++i) {
+    const float base = std::exp2(std::floor(exponent(rng)));
+    s.push_back(std::bit_cast<float>((std::bit_cast<std::uint32_t>(base) & 0xff800000u) | mantissa(rng)));
+  }
+  return s;
 }
 
 }  // namespace sparsenorm::testing
