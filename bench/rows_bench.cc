@@ -146,8 +146,11 @@ void BM_TouchRows(benchmark::State& state) {
       const std::int64_t begin = m * t / threads, end = m * (t + 1) / threads;
       for (std::int64_t i = begin; i < end; ++i) {
         if (i + ahead < end) {
-          const char* next = reinterpret_cast<const char*>(table + d[i + ahead] * cols);
-          for (std::int64_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(next + off, 1, 3);
+          // Every line the row touches, as the operator's PrefetchRow does.
+          const auto start = reinterpret_cast<std::uintptr_t>(table + d[i + ahead] * cols);
+          for (std::uintptr_t a = start & ~std::uintptr_t{63}; a < start + static_cast<std::uintptr_t>(row_bytes); a += 64) {
+            __builtin_prefetch(reinterpret_cast<const void*>(a), 1, 3);
+          }
         }
         float* row = table + d[i] * cols;
         for (std::int64_t j = 0; j < cols; ++j) row[j] *= factor;
