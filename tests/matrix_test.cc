@@ -889,6 +889,73 @@ TEST_P(MatrixPerTarget, MatchesReference) {
   }
 }
 
+// Validation lets a segment whose indices are unsorted but distinct take the
+// fast paths, and sends one with a repeated index to the grouped path. Both
+// decisions, for unsorted segments of every length around the vector widths
+// and the cut-off of the repeat check (256), with the repeat at the edges
+// and inside: a 3-row CSR matrix of ones whose middle row is the segment
+// under test, so the expected norms are exact (n ones, or n ones of which
+// two share a column: n + 2 for the row, 2 for that column). On every SIMD
+// target: the vector width sets which segments the register path checks.
+TEST_P(MatrixPerTarget, RepeatsAreFoundInUnsortedSegmentsOfEveryLength) {
+  std::mt19937_64 rng(36);
+  constexpr std::int64_t kCols = 1100;  // the middle row uses columns below 1000
+  for (IndexType itype : {IndexType::kInt32, IndexType::kInt64}) {
+    for (std::int64_t n : {2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 255, 256, 257, 300}) {
+      std::vector<std::int64_t> cols(1000);
+      for (std::int64_t c = 0; c < 1000; ++c) cols[c] = c;
+      std::shuffle(cols.begin(), cols.end(), rng);
+      cols.resize(static_cast<std::size_t>(n));
+      if (std::is_sorted(cols.begin(), cols.end())) std::reverse(cols.begin(), cols.end());
+      const std::int64_t r = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(n - 1));
+      const std::int64_t r2 = r + 1 + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(n - 1 - r));
+      const std::vector<std::pair<std::int64_t, std::int64_t>> repeats = {{-1, -1}, {0, 1}, {0, n - 1}, {n - 2, n - 1}, {r, r2}};
+      for (const auto& [i, j] : repeats) {
+        std::vector<std::int64_t> row = cols;
+        if (i >= 0) row[j] = row[i];
+        // Row 0: columns 1000 and 1001; row 1: `row`; row 2: column 1002.
+        std::vector<std::int64_t> indices = {1000, 1001};
+        indices.insert(indices.end(), row.begin(), row.end());
+        indices.push_back(1002);
+        const std::vector<std::int64_t> indptr = {0, 2, 2 + n, 3 + n};
+        for (int axis : {0, 1}) {
+          for (int threads : {1, 2}) {
+            std::vector<double> values(indices.size(), 1.0);
+            std::vector<std::int32_t> ip32(indptr.begin(), indptr.end()), ix32(indices.begin(), indices.end());
+            std::vector<std::int64_t> ip64 = indptr, ix64 = indices;
+            SparseMatrix m;
+            m.format = SparseFormat::kCSR;
+            m.rows = 3;
+            m.cols = kCols;
+            m.nnz = static_cast<std::int64_t>(values.size());
+            m.values = values.data();
+            m.dtype = DType::kFloat64;
+            m.index_type = itype;
+            m.indptr = itype == IndexType::kInt32 ? static_cast<void*>(ip32.data()) : ip64.data();
+            m.indices = itype == IndexType::kInt32 ? static_cast<void*>(ix32.data()) : ix64.data();
+            ASSERT_TRUE(NormalizeMatrix(&m, Options(axis, NormMode::kConstantNorm, 2.0, threads)).ok());
+            const std::string what = std::string(hwy::TargetName(GetParam())) + " " + IndexTypeName(itype) + " n " + std::to_string(n) + " repeat " +
+                                     std::to_string(i) + "," + std::to_string(j) + " axis " + std::to_string(axis) +
+                                     " threads " + std::to_string(threads);
+            for (std::size_t k = 0; k < values.size(); ++k) {
+              double want;
+              const bool middle = k >= 2 && k < 2 + static_cast<std::size_t>(n);
+              const bool repeated = middle && i >= 0 && indices[k] == row[i];
+              if (axis == 1) {
+                want = k < 2 ? 1.0 / std::sqrt(2.0) : !middle ? 1.0
+                                                   : 1.0 / std::sqrt(static_cast<double>(i >= 0 ? n + 2 : n));
+              } else {
+                want = repeated ? 0.5 : 1.0;
+              }
+              ASSERT_NEAR(values[k], want, 1e-15) << what << " entry " << k;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Targets, MatrixPerTarget, ::testing::ValuesIn(hwy::SupportedAndGeneratedTargets()),
                          testing::TargetParamName);
 

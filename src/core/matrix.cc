@@ -6,8 +6,8 @@
 //      index type, pointers and byte sizes;
 //   2. sparse structure: index pointers (start at 0, never decrease, end at
 //      nnz), then the subset list, then every stored index (CSR/CSC minor
-//      indices, COO coordinates), which also finds the segments whose
-//      indices are unsorted or repeated;
+//      indices, COO coordinates), which also finds the segments that hold a
+//      repeated index (an unsorted segment is checked for repeats);
 //   3. the norms: for the scattered axis of a sparse matrix and axis 0 of a
 //      dense one they are all computed into scratch memory first; under
 //      NonFinitePolicy::kError the vectors are checked before any write;

@@ -148,8 +148,10 @@ struct SparseJob {
   const std::int64_t* perm = nullptr;
   void* values = nullptr;
   DType dtype = DType::kFloat32;
-  // Segments whose minor indices are not strictly increasing (they may hold
-  // repeated coordinates); null when none is.
+  // Segments that take the grouped path: those holding a repeated minor
+  // index, and those longer than 256 entries whose indices are not strictly
+  // increasing (not checked for repeats); null when none is. A shorter
+  // segment that is merely unsorted is not set: its order does not matter.
   const std::uint64_t* unsorted = nullptr;
   // The longest segment that takes the grouped path (unsorted, or any
   // segment when `perm` is set): scratch buffers are reserved for it.
@@ -166,8 +168,9 @@ inline std::int64_t OffsetAt(const SparseJob& job, std::int64_t s) {
 
 // Validates minor indices of segments [s0, s1) (storage order, no perm):
 // returns the first position whose index is outside [0, limit), or -1. Sets
-// the bit of every segment whose indices are not strictly increasing in
-// `unsorted` (atomically: neighbouring slices may share a word) and raises
+// in `unsorted` the bit of every segment whose indices are not strictly
+// increasing and that holds a repeated index or is longer than 256 entries
+// (atomically: neighbouring slices may share a word), and raises
 // *max_unsorted_len to the length of the longest such segment.
 std::int64_t ValidateSegments(const SparseJob& job, std::int64_t s0, std::int64_t s1,
                               std::int64_t limit, std::uint64_t* unsorted,

@@ -30,8 +30,8 @@
 //    800 MB per thread. The bucket round trip costs about three times the
 //    private-array update per entry; it is the price of the bound.
 //
-// Repeated coordinates: a segment whose minor indices are not strictly
-// increasing (found during validation) has its (minor, position) pairs
+// Repeated coordinates: a segment flagged during validation (it holds a
+// repeated minor index, or is long and unsorted) has its (minor, position) pairs
 // sorted in a per-part scratch buffer and the values of each coordinate
 // summed in storage order before the partial is formed, so that a column's
 // norm is that of the matrix with repeats summed (SciPy's meaning).
