@@ -23,6 +23,7 @@ medians over the repetitions of the per-repetition ratios.
 Prints a table and ends with
     matrix-cpu-axis0: speedup_vs_sklearn=<x> fraction_of_copy=<y>
     matrix-cpu-axis1: speedup_vs_sklearn=<x> fraction_of_copy=<y>
+(matrix-cpu-unsorted-axis0/1 with --unsorted).
 """
 
 import argparse
@@ -41,8 +42,10 @@ from membw import Copy, Flush
 from sparsenorm_ctypes import Library
 
 
-def benchmark_matrix(rows, cols, nnz, seed=0):
-    """A canonical float32 CSR matrix with exactly nnz distinct coordinates."""
+def benchmark_matrix(rows, cols, nnz, seed=0, unsorted=False):
+    """A float32 CSR matrix with exactly nnz distinct coordinates: canonical,
+    or with the entries of each row in random order (unsorted=True), as
+    SciPy's sparse products return them."""
     rng = np.random.default_rng(seed)
     keys = np.unique(rng.integers(0, rows * cols, size=int(nnz * 1.01) + 1000, dtype=np.int64))
     if keys.size < nnz:
@@ -56,6 +59,9 @@ def benchmark_matrix(rows, cols, nnz, seed=0):
     np.cumsum(np.bincount(r, minlength=rows), out=indptr[1:])
     indices = (keys % cols).astype(np.int32)
     data = rng.standard_normal(nnz, dtype=np.float32)
+    if unsorted:
+        order = np.lexsort((rng.random(nnz), r))  # by row, in random order within
+        indices, data = indices[order], data[order]
     return sp.csr_matrix((data, indices, indptr), shape=(rows, cols))
 
 
@@ -84,6 +90,7 @@ def run_axis(sn, x, axis, copy, flush, reps):
     # Both must agree: one fresh call each on the original matrix.
     mine = x.copy()
     sn.normalize_sparse_(mine, options=options)
+    mine.sort_indices()
     expected = normalize(x, norm="l2", axis=axis).tocsr()
     expected.sort_indices()
     if not (np.array_equal(mine.indices, expected.indices) and
@@ -100,6 +107,9 @@ def main():
     ap.add_argument("--rows", type=int, default=1000000)
     ap.add_argument("--cols", type=int, default=100000)
     ap.add_argument("--nnz", type=int, default=20000000)
+    ap.add_argument("--unsorted", action="store_true",
+                    help="columns of each row in random order (a non-canonical matrix); "
+                    "the summary lines then read matrix-cpu-unsorted-axis<k>")
     args = ap.parse_args()
 
     threads = os.cpu_count() or 1
@@ -108,8 +118,9 @@ def main():
     copy = Copy(threads)
     flush = Flush()
     t = time.perf_counter()
-    x = benchmark_matrix(args.rows, args.cols, args.nnz)
-    print(f"float32 CSR {args.rows} x {args.cols}, {x.nnz} stored values, int32 indices "
+    x = benchmark_matrix(args.rows, args.cols, args.nnz, unsorted=args.unsorted)
+    kind = "non-canonical (unsorted rows) " if args.unsorted else ""
+    print(f"float32 {kind}CSR {args.rows} x {args.cols}, {x.nnz} stored values, int32 indices "
           f"(built in {time.perf_counter() - t:.1f} s); sparsenorm {sn.version()}, {threads} threads; "
           f"sklearn normalize(copy=False); medians of {args.reps} repetitions; " +
           membw.DEFINITION)
@@ -122,7 +133,8 @@ def main():
               f"{moved / ours / 1e6:10.1f} {copy_rate / 1e9:10.1f} {fraction:8.2f}", flush=True)
         summary.append((axis, speedup, fraction))
     for axis, speedup, fraction in summary:
-        print(f"matrix-cpu-axis{axis}: speedup_vs_sklearn={speedup:.1f} fraction_of_copy={fraction:.2f}")
+        name = "matrix-cpu-unsorted" if args.unsorted else "matrix-cpu"
+        print(f"{name}-axis{axis}: speedup_vs_sklearn={speedup:.1f} fraction_of_copy={fraction:.2f}")
     return 0
 
 
