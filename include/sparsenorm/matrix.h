@@ -65,8 +65,10 @@
 //     underflow;
 //   - dense axis 0: 12 bytes per column (16 for the cases above), and below
 //     2048 columns per thread a private copy per thread;
-//   - sparse: one bit per row (CSR) or column (CSC) to mark unsorted ones,
-//     and 24 bytes per entry of the longest unsorted one per thread;
+//   - sparse: one bit per row (CSR) or column (CSC) to mark those holding
+//     a repeated index (and unsorted ones of more than 256 entries, which
+//     are not checked), and 24 bytes per entry of the longest marked one per
+//     thread;
 //   - COO: 8 bytes per row (or column) of index pointers when the entries
 //     are sorted by row (or column), otherwise also an 8-byte permutation per
 //     stored entry.
