@@ -132,8 +132,8 @@ def main():
         print(f"{'axis ' + str(axis):10s} {ours:8.1f} {theirs:11.1f} {speedup:8.1f} {moved / 1e6:9.0f} "
               f"{moved / ours / 1e6:10.1f} {copy_rate / 1e9:10.1f} {fraction:8.2f}", flush=True)
         summary.append((axis, speedup, fraction))
+    name = "matrix-cpu-unsorted" if args.unsorted else "matrix-cpu"
     for axis, speedup, fraction in summary:
-        name = "matrix-cpu-unsorted" if args.unsorted else "matrix-cpu"
         print(f"{name}-axis{axis}: speedup_vs_sklearn={speedup:.1f} fraction_of_copy={fraction:.2f}")
     return 0
 

@@ -33,7 +33,7 @@ constexpr int kIndexSets = 6;
 struct Setup {
   std::vector<unsigned char> table;
   std::vector<std::vector<std::int64_t>> index_sets;
-  std::vector<std::int64_t> distinct;  // distinct rows per set
+  std::vector<std::vector<std::int64_t>> distinct;  // each set's distinct rows, increasing
 };
 
 std::vector<unsigned char> RandomTable(DType dtype, std::int64_t rows, std::int64_t cols) {
@@ -79,7 +79,8 @@ Setup MakeSetup(DType dtype, std::int64_t cols, std::int64_t count, std::int64_t
     for (auto& i : v) i = pick(rng);
     std::vector<std::int64_t> d = v;
     std::sort(d.begin(), d.end());
-    s.distinct.push_back(std::unique(d.begin(), d.end()) - d.begin());
+    d.erase(std::unique(d.begin(), d.end()), d.end());
+    s.distinct.push_back(std::move(d));
     s.index_sets.push_back(std::move(v));
   }
   return s;
@@ -101,12 +102,12 @@ void BM_Rows(benchmark::State& state, DType dtype, std::int64_t hot_rows) {
     const sparsenorm::Status st =
         sparsenorm::NormalizeRows(table, sparsenorm::Indices(std::span<const std::int64_t>(v)), o);
     if (!st.ok()) state.SkipWithError(st.message().c_str());
-    bytes += 2.0 * static_cast<double>(s.distinct[k] * cols) * static_cast<double>(sparsenorm::DTypeSize(dtype)) +
+    bytes += 2.0 * static_cast<double>(static_cast<std::int64_t>(s.distinct[k].size()) * cols) * static_cast<double>(sparsenorm::DTypeSize(dtype)) +
              static_cast<double>(count) * sizeof(std::int64_t);
     ++iteration;
   }
   state.counters["bytes_per_second"] = benchmark::Counter(bytes, benchmark::Counter::kIsRate);
-  state.counters["distinct_rows"] = static_cast<double>(s.distinct[0]);
+  state.counters["distinct_rows"] = static_cast<double>(s.distinct[0].size());
 }
 
 // The ceiling of the access pattern rather than of the bus: the distinct rows
@@ -118,20 +119,13 @@ void BM_TouchRows(benchmark::State& state) {
   const std::int64_t cols = state.range(0);
   const std::int64_t count = state.range(1);
   Setup s = MakeSetup(DType::kFloat32, cols, count, 0);
-  std::vector<std::vector<std::int64_t>> sorted;
-  for (const auto& v : s.index_sets) {
-    std::vector<std::int64_t> d = v;
-    std::sort(d.begin(), d.end());
-    d.erase(std::unique(d.begin(), d.end()), d.end());
-    sorted.push_back(std::move(d));
-  }
   float* table = reinterpret_cast<float*>(s.table.data());
   const std::int64_t row_bytes = cols * 4;
   const std::int64_t ahead = std::clamp<std::int64_t>(4096 / row_bytes, 2, 16);
   std::int64_t iteration = 0;
   double bytes = 0;
   for (auto _ : state) {
-    const auto& d = sorted[static_cast<std::size_t>(iteration % kIndexSets)];
+    const auto& d = s.distinct[static_cast<std::size_t>(iteration % kIndexSets)];
     const float factor = iteration % 2 ? 0.5f : 2.0f;
     const auto m = static_cast<std::int64_t>(d.size());
 #if defined(_OPENMP)
