@@ -14,6 +14,7 @@
 #include <string>
 #include <utility>
 
+#include "sparsenorm/dtype.h"
 #include "sparsenorm/export.h"
 
 namespace sparsenorm {
@@ -51,46 +52,6 @@ class [[nodiscard]] Status {
 };
 
 SPARSENORM_API const char* StatusCodeName(StatusCode code) noexcept;
-
-// ---------------------------------------------------------------------------
-// Element types.
-
-enum class DType : std::uint8_t { kFloat32 = 0, kFloat64 = 1, kFloat16 = 2, kBFloat16 = 3 };
-enum class IndexType : std::uint8_t { kInt32 = 0, kInt64 = 1 };
-
-// IEEE binary16 and bfloat16 storage: the raw 16 bits. The library converts
-// them to float32 for arithmetic and rounds results back to nearest-even.
-struct float16 {
-  std::uint16_t bits;
-};
-struct bfloat16 {
-  std::uint16_t bits;
-};
-
-// "float32", "float64", "float16", "bfloat16", or "unknown".
-SPARSENORM_API const char* DTypeName(DType dtype) noexcept;
-// Size in bytes of one element; 0 for a value outside the enumeration.
-SPARSENORM_API std::size_t DTypeSize(DType dtype) noexcept;
-SPARSENORM_API const char* IndexTypeName(IndexType type) noexcept;
-
-template <typename T>
-struct DTypeOf;
-template <>
-struct DTypeOf<float> {
-  static constexpr DType value = DType::kFloat32;
-};
-template <>
-struct DTypeOf<double> {
-  static constexpr DType value = DType::kFloat64;
-};
-template <>
-struct DTypeOf<float16> {
-  static constexpr DType value = DType::kFloat16;
-};
-template <>
-struct DTypeOf<bfloat16> {
-  static constexpr DType value = DType::kBFloat16;
-};
 
 // ---------------------------------------------------------------------------
 // Views.

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/status.h"
 #include "core/validate.h"
 
 namespace sparsenorm::caffe2 {

@@ -1,3 +1,4 @@
+#include "common/element_types.h"
 #include "sparsenorm/types.h"
 
 namespace sparsenorm {
@@ -23,40 +24,15 @@ const char* StatusCodeName(StatusCode code) noexcept {
 }
 
 const char* DTypeName(DType dtype) noexcept {
-  switch (dtype) {
-    case DType::kFloat32:
-      return "float32";
-    case DType::kFloat64:
-      return "float64";
-    case DType::kFloat16:
-      return "float16";
-    case DType::kBFloat16:
-      return "bfloat16";
-  }
-  return "unknown";
+  const DTypeInfo* info = FindDType(dtype);
+  return info != nullptr ? info->name : "unknown";
 }
 
-std::size_t DTypeSize(DType dtype) noexcept {
-  switch (dtype) {
-    case DType::kFloat32:
-      return 4;
-    case DType::kFloat64:
-      return 8;
-    case DType::kFloat16:
-    case DType::kBFloat16:
-      return 2;
-  }
-  return 0;
-}
+std::size_t DTypeSize(DType dtype) noexcept { return ElementSize(dtype); }
 
 const char* IndexTypeName(IndexType type) noexcept {
-  switch (type) {
-    case IndexType::kInt32:
-      return "int32";
-    case IndexType::kInt64:
-      return "int64";
-  }
-  return "unknown";
+  const IndexTypeInfo* info = FindIndexType(type);
+  return info != nullptr ? info->name : "unknown";
 }
 
 }  // namespace sparsenorm

@@ -1,36 +1,12 @@
 #include "core/validate.h"
 
-#include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <limits>
-#include <vector>
 
-#include "core/parallel.h"
-
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
+#include "common/element_types.h"
+#include "core/status.h"
 
 namespace sparsenorm::detail {
-
-Status OutOfMemory(const char* what) {
-  return Status(StatusCode::kOutOfMemory, StrCat("could not allocate ", what, "."));
-}
-
-std::string FormatDouble(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[32];
-  for (int precision = 6; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
-}
 
 Status ValidateOptions(const NormalizeOptions& o) {
   if (o.mode != NormMode::kMaxNorm && o.mode != NormMode::kConstantNorm) {
@@ -64,9 +40,13 @@ Status ValidateOptions(const NormalizeOptions& o) {
   return Status::Ok();
 }
 
+NormRule RuleOf(const NormalizeOptions& o) {
+  return NormRule{o.mode == NormMode::kMaxNorm, o.target, o.eps, o.p, KindOf(o.p)};
+}
+
 Status CheckLayout(const void* data, DType dtype, std::int64_t rows, std::int64_t cols,
                    std::int64_t row_stride, const char* name, CheckedLayout* out) {
-  const std::size_t element_size = DTypeSize(dtype);
+  const std::size_t element_size = ElementSize(dtype);
   if (element_size == 0) {
     return Unsupported(name, ".dtype = ", static_cast<int>(dtype),
                        " is not a supported dtype (float32, float64, float16, bfloat16).");
@@ -100,42 +80,8 @@ Status CheckLayout(const void* data, DType dtype, std::int64_t rows, std::int64_
   return Status::Ok();
 }
 
-Status CheckRowOperands(const ConstTable& in, const Table& out, const Indices& indices,
-                        bool out_of_place, RowOperands* operands) {
-  const char* out_name = out_of_place ? "output" : "table";
-  if (Status s = CheckLayout(out.data, out.dtype, out.rows, out.cols, out.row_stride, out_name,
-                             &operands->out_layout);
-      !s.ok()) {
-    return s;
-  }
-  operands->in_layout = operands->out_layout;
-  operands->in_place = true;
-  if (out_of_place) {
-    if (Status s = CheckLayout(in.data, in.dtype, in.rows, in.cols, in.row_stride, "input",
-                               &operands->in_layout);
-        !s.ok()) {
-      return s;
-    }
-    if (in.dtype != out.dtype || in.rows != out.rows || in.cols != out.cols) {
-      return InvalidArgument("input is ", in.rows, " x ", in.cols, " ", DTypeName(in.dtype),
-                             " but output is ", out.rows, " x ", out.cols, " ",
-                             DTypeName(out.dtype), ": they must have the same shape and dtype.");
-    }
-    const bool same =
-        in.data == out.data && operands->in_layout.stride == operands->out_layout.stride;
-    if (!same && Overlaps(in.data, operands->in_layout.extent_bytes, out.data,
-                          operands->out_layout.extent_bytes)) {
-      return InvalidArgument(
-          "input and output overlap in memory without being the same table; pass the same "
-          "table for in-place use or separate memory.");
-    }
-    operands->in_place = same;
-  }
-  return CheckIndexList(indices.data, indices.type, indices.size, "indices");
-}
-
 Status CheckIndexList(const void* data, IndexType type, std::int64_t size, const char* name) {
-  if (type != IndexType::kInt32 && type != IndexType::kInt64) {
+  if (IndexSize(type) == 0) {
     return Unsupported(name, " has index type code ", static_cast<int>(type),
                        ", which is neither int32 (0) nor int64 (1).");
   }
@@ -146,44 +92,6 @@ Status CheckIndexList(const void* data, IndexType type, std::int64_t size, const
   return Status::Ok();
 }
 
-Status IndexOutOfRange(const char* list, std::int64_t position, std::int64_t value,
-                       std::int64_t limit, const char* what) {
-  if (limit == 0) {
-    return OutOfRange(list, "[", position, "] = ", value, " is out of range: the ", what,
-                      " count is 0, so no index is valid.");
-  }
-  return OutOfRange(list, "[", position, "] = ", value, " is out of range for ", limit, " ",
-                    what, "s (valid indices are 0 to ", limit - 1, ").");
-}
-
-namespace {
-template <class I>
-std::int64_t FirstInvalidIn(const I* data, std::int64_t begin, std::int64_t end,
-                            std::int64_t limit) {
-  // Unsigned compare folds the "< 0" and ">= limit" tests into one.
-  const auto ulimit = static_cast<std::uint64_t>(limit);
-  for (std::int64_t i = begin; i < end; ++i) {
-    if (static_cast<std::uint64_t>(static_cast<std::int64_t>(data[i])) >= ulimit) return i;
-  }
-  return -1;
-}
-}  // namespace
-
-std::int64_t FirstInvalidIndex(const void* data, IndexType type, std::int64_t size,
-                               std::int64_t limit, int threads) {
-  std::vector<std::int64_t> first(static_cast<std::size_t>(std::max(threads, 1)), -1);
-  ParallelFor(threads, size, [&](std::int64_t begin, std::int64_t end, int t) {
-    first[t] = type == IndexType::kInt32
-                   ? FirstInvalidIn(static_cast<const std::int32_t*>(data), begin, end, limit)
-                   : FirstInvalidIn(static_cast<const std::int64_t*>(data), begin, end, limit);
-  });
-  // Slices are in position order, so the first slice that found one wins.
-  for (std::int64_t f : first) {
-    if (f >= 0) return f;
-  }
-  return -1;
-}
-
 bool Overlaps(const void* a, std::int64_t a_bytes, const void* b, std::int64_t b_bytes) {
   if (a_bytes <= 0 || b_bytes <= 0) return false;
   const auto pa = reinterpret_cast<std::uintptr_t>(a);
@@ -192,30 +100,194 @@ bool Overlaps(const void* a, std::int64_t a_bytes, const void* b, std::int64_t b
          pb < pa + static_cast<std::uintptr_t>(a_bytes);
 }
 
-int MaxThreads() {
-  static const int threads = [] {
-    for (const char* name : {"SPARSENORM_NUM_THREADS", "OMP_NUM_THREADS"}) {
-      // OMP_NUM_THREADS may be a list ("4,2"); its first entry is ours.
-      if (const char* v = std::getenv(name)) {
-        const long n = std::strtol(v, nullptr, 10);
-        if (n > 0) return static_cast<int>(std::min<long>(n, 1 << 16));
-      }
+Status PrepareRows(const ConstTable& in, const Table& out, const Indices& indices,
+                   const NormalizeOptions& options, bool out_of_place, RowsProblem* problem,
+                   RowsExtents* extents) {
+  if (Status s = ValidateOptions(options); !s.ok()) return s;
+  const char* out_name = out_of_place ? "output" : "table";
+  CheckedLayout out_layout;
+  if (Status s = CheckLayout(out.data, out.dtype, out.rows, out.cols, out.row_stride, out_name,
+                             &out_layout);
+      !s.ok()) {
+    return s;
+  }
+  CheckedLayout in_layout = out_layout;
+  bool in_place = true;
+  if (out_of_place) {
+    if (Status s = CheckLayout(in.data, in.dtype, in.rows, in.cols, in.row_stride, "input",
+                               &in_layout);
+        !s.ok()) {
+      return s;
     }
-#if defined(_OPENMP)
-    return std::max(1, omp_get_num_procs());
-#else
-    return 1;
-#endif
-  }();
-  return threads;
+    if (in.dtype != out.dtype || in.rows != out.rows || in.cols != out.cols) {
+      return InvalidArgument("input is ", in.rows, " x ", in.cols, " ", DTypeName(in.dtype),
+                             " but output is ", out.rows, " x ", out.cols, " ",
+                             DTypeName(out.dtype), ": they must have the same shape and dtype.");
+    }
+    in_place = in.data == out.data && in_layout.stride == out_layout.stride;
+    if (!in_place &&
+        Overlaps(in.data, in_layout.extent_bytes, out.data, out_layout.extent_bytes)) {
+      return InvalidArgument(
+          "input and output overlap in memory without being the same table; pass the same "
+          "table for in-place use or separate memory.");
+    }
+  }
+  if (Status s = CheckIndexList(indices.data, indices.type, indices.size, "indices"); !s.ok()) {
+    return s;
+  }
+  const auto element = static_cast<std::int64_t>(out_layout.element_size);
+  RowsProblem& p = *problem;
+  p.in = static_cast<const unsigned char*>(in_place ? out.data : in.data);
+  p.out = static_cast<unsigned char*>(out.data);
+  p.in_stride_bytes = in_layout.stride * element;
+  p.out_stride_bytes = out_layout.stride * element;
+  p.rows = out.rows;
+  p.cols = out.cols;
+  p.row_bytes = out.cols * element;
+  p.dtype = out.dtype;
+  p.in_place = in_place;
+  p.indices = indices.data;
+  p.index_type = indices.type;
+  p.num_indices = indices.size;
+  p.rule = RuleOf(options);
+  p.nonfinite_error = options.non_finite == NonFinitePolicy::kError;
+  if (extents != nullptr) {
+    extents->in_bytes = in_layout.extent_bytes;
+    extents->out_bytes = out_layout.extent_bytes;
+    extents->index_bytes = indices.size * static_cast<std::int64_t>(IndexSize(indices.type));
+  }
+  return Status::Ok();
 }
 
-bool EnvironmentForcesReference() {
-  static const bool forced = [] {
-    const char* v = std::getenv("SPARSENORM_BACKEND");
-    return v != nullptr && std::strcmp(v, "reference") == 0;
-  }();
-  return forced;
+// ---------------------------------------------------------------------------
+// Matrices.
+
+const char* VectorName(int axis) { return axis == 0 ? "column" : "row"; }
+
+namespace {
+
+Status ValidateMatrixOptions(const MatrixOptions& o) {
+  if (Status s = ValidateOptions(o.norm); !s.ok()) return s;
+  if (o.axis != 0 && o.axis != 1) {
+    return InvalidArgument("options.axis = ", o.axis,
+                           " is invalid: use 0 to normalize columns or 1 to normalize rows.");
+  }
+  if (!(o.prune_below >= 0.0)) {
+    return InvalidArgument("options.prune_below = ", FormatDouble(o.prune_below),
+                           " is invalid: the pruning threshold must be >= 0 (0 disables it).");
+  }
+  if (o.subset.has_value()) {
+    return CheckIndexList(o.subset->data, o.subset->type, o.subset->size, "options.subset");
+  }
+  return Status::Ok();
+}
+
+MatrixCommon CommonOf(const MatrixOptions& o, std::int64_t rows, std::int64_t cols) {
+  MatrixCommon c;
+  c.rule = RuleOf(o.norm);
+  c.nonfinite_error = o.norm.non_finite == NonFinitePolicy::kError;
+  c.axis = o.axis;
+  c.vectors = o.axis == 0 ? cols : rows;
+  c.prune_below = o.prune_below;
+  c.has_subset = o.subset.has_value();
+  if (c.has_subset) c.subset = *o.subset;
+  return c;
+}
+
+Status CheckArray(const void* p, std::int64_t count, std::size_t element_size, const char* name,
+                  const char* what) {
+  std::int64_t bytes = 0;
+  if (__builtin_mul_overflow(count, static_cast<std::int64_t>(element_size), &bytes)) {
+    return InvalidArgument("matrix.", name, " would hold ", count, " ", what, " of ", element_size,
+                           " bytes, more bytes than a 64-bit offset can address.");
+  }
+  if (p == nullptr && count > 0) {
+    return InvalidArgument("matrix.", name, " is null but must hold ", count, " ", what, ".");
+  }
+  return Status::Ok();
+}
+
+Status CheckSparseShape(const SparseMatrix& m) {
+  if (m.format != SparseFormat::kCSR && m.format != SparseFormat::kCSC &&
+      m.format != SparseFormat::kCOO) {
+    return Unsupported("matrix.format = ", static_cast<int>(m.format),
+                       " is not a SparseFormat (0 = CSR, 1 = CSC, 2 = COO).");
+  }
+  const std::size_t value_size = ElementSize(m.dtype);
+  if (value_size == 0) {
+    return Unsupported("matrix.dtype = ", static_cast<int>(m.dtype),
+                       " is not a supported dtype (float32, float64, float16, bfloat16).");
+  }
+  const std::size_t index_size = IndexSize(m.index_type);
+  if (index_size == 0) {
+    return Unsupported("matrix.index_type = ", static_cast<int>(m.index_type),
+                       " is neither int32 (0) nor int64 (1).");
+  }
+  if (m.rows < 0) return InvalidArgument("matrix.rows = ", m.rows, " is negative.");
+  if (m.cols < 0) return InvalidArgument("matrix.cols = ", m.cols, " is negative.");
+  if (m.nnz < 0) return InvalidArgument("matrix.nnz = ", m.nnz, " is negative.");
+  if (Status s = CheckArray(m.values, m.nnz, value_size, "values", "values"); !s.ok()) return s;
+  if (m.format == SparseFormat::kCOO) {
+    if (Status s = CheckArray(m.row, m.nnz, index_size, "row", "row indices"); !s.ok()) return s;
+    return CheckArray(m.col, m.nnz, index_size, "col", "column indices");
+  }
+  const std::int64_t segments = m.format == SparseFormat::kCSR ? m.rows : m.cols;
+  if (segments == std::numeric_limits<std::int64_t>::max()) {
+    return InvalidArgument("matrix.", m.format == SparseFormat::kCSR ? "rows" : "cols", " = ",
+                           segments, " leaves no room for its index pointers.");
+  }
+  if (Status s = CheckArray(m.indptr, segments + 1, index_size, "indptr", "index pointers");
+      !s.ok()) {
+    return s;
+  }
+  return CheckArray(m.indices, m.nnz, index_size, "indices", "indices");
+}
+
+}  // namespace
+
+Status PrepareDenseMatrix(const Table& m, const MatrixOptions& o, DenseMatrixProblem* problem) {
+  if (Status s = ValidateMatrixOptions(o); !s.ok()) return s;
+  CheckedLayout layout;
+  if (Status s = CheckLayout(m.data, m.dtype, m.rows, m.cols, m.row_stride, "matrix", &layout);
+      !s.ok()) {
+    return s;
+  }
+  DenseMatrixProblem& p = *problem;
+  p.data = static_cast<unsigned char*>(m.data);
+  p.stride_bytes = layout.stride * static_cast<std::int64_t>(layout.element_size);
+  p.extent_bytes = layout.extent_bytes;
+  p.rows = m.rows;
+  p.cols = m.cols;
+  p.dtype = m.dtype;
+  p.common = CommonOf(o, m.rows, m.cols);
+  p.common.path = o.axis == 1 ? MatrixPath::kContiguous : MatrixPath::kDenseColumns;
+  return Status::Ok();
+}
+
+Status PrepareSparseMatrix(const SparseMatrix* m, const MatrixOptions& o,
+                           SparseMatrixProblem* problem) {
+  if (m == nullptr) return InvalidArgument("matrix is null: pass a SparseMatrix to normalize.");
+  if (Status s = ValidateMatrixOptions(o); !s.ok()) return s;
+  if (Status s = CheckSparseShape(*m); !s.ok()) return s;
+  SparseMatrixProblem& p = *problem;
+  p.matrix = *m;
+  p.common = CommonOf(o, m->rows, m->cols);
+  switch (m->format) {
+    case SparseFormat::kCSR:
+      p.segments = m->rows;
+      p.minor_dim = m->cols;
+      p.common.path = o.axis == 1 ? MatrixPath::kContiguous : MatrixPath::kScattered;
+      break;
+    case SparseFormat::kCSC:
+      p.segments = m->cols;
+      p.minor_dim = m->rows;
+      p.common.path = o.axis == 0 ? MatrixPath::kContiguous : MatrixPath::kScattered;
+      break;
+    case SparseFormat::kCOO:
+      p.common.path = MatrixPath::kCoo;
+      break;
+  }
+  return Status::Ok();
 }
 
 }  // namespace sparsenorm::detail

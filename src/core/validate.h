@@ -1,48 +1,26 @@
-// Argument checks shared by every operator and backend. Each returns a Status
-// whose message is a full sentence naming the offending value and where it
-// was found; none of them touches the caller's data.
+// The checks every call goes through before any backend sees it, whatever
+// the backend: options, shapes, strides, null pointers, byte sizes, and
+// overlap — what the host can see without reading the caller's data. Each
+// returns a Status whose message names the offending value and where it was
+// found, and fills the problem a backend runs (core/problem.h). None of them
+// reads or writes the caller's arrays.
 #ifndef SPARSENORM_CORE_VALIDATE_H_
 #define SPARSENORM_CORE_VALIDATE_H_
 
 #include <cstddef>
 #include <cstdint>
-#include <sstream>
-#include <string>
-#include <utility>
 
+#include "core/problem.h"
+#include "sparsenorm/matrix.h"
 #include "sparsenorm/types.h"
 
 namespace sparsenorm::detail {
 
-// Concatenates the arguments with operator<< (doubles in the shortest form
-// that reads back as the same value).
-template <class... Args>
-std::string StrCat(const Args&... args) {
-  std::ostringstream out;
-  out.precision(17);
-  (out << ... << args);
-  return out.str();
-}
-
-template <class... Args>
-Status InvalidArgument(const Args&... args) {
-  return Status(StatusCode::kInvalidArgument, StrCat(args...));
-}
-template <class... Args>
-Status OutOfRange(const Args&... args) {
-  return Status(StatusCode::kOutOfRange, StrCat(args...));
-}
-template <class... Args>
-Status Unsupported(const Args&... args) {
-  return Status(StatusCode::kUnsupported, StrCat(args...));
-}
-Status OutOfMemory(const char* what);
-
-// Formats a double compactly: 1, 0.5, 1e-12, nan, inf.
-std::string FormatDouble(double v);
-
 // mode, target, p, eps, non_finite, num_threads and backend.
 Status ValidateOptions(const NormalizeOptions& options);
+
+// The decision rule of validated options.
+NormRule RuleOf(const NormalizeOptions& options);
 
 // A checked description of a strided 2-D array.
 struct CheckedLayout {
@@ -59,39 +37,30 @@ Status CheckLayout(const void* data, DType dtype, std::int64_t rows, std::int64_
 // Checks the index type, the size and the null pointer (not the values).
 Status CheckIndexList(const void* data, IndexType type, std::int64_t size, const char* name);
 
-// The operands of the row operator, checked (CPU and CUDA front ends).
-struct RowOperands {
-  CheckedLayout in_layout;
-  CheckedLayout out_layout;
-  bool in_place = true;  // in and out are the same table
-};
-
-// Layouts of `out` (called "table", or "output" when out_of_place) and of
-// `in`, same shape and dtype, no partial overlap, and the index list's type,
-// size and pointer. The options are the caller's to check.
-Status CheckRowOperands(const ConstTable& in, const Table& out, const Indices& indices,
-                        bool out_of_place, RowOperands* operands);
-
-// The message for list[position] = value outside [0, limit).
-Status IndexOutOfRange(const char* list, std::int64_t position, std::int64_t value,
-                       std::int64_t limit, const char* what);
-
-// Reads element i of an int32 or int64 index list.
-inline std::int64_t IndexAt(const void* data, IndexType type, std::int64_t i) {
-  return type == IndexType::kInt32 ? static_cast<const std::int32_t*>(data)[i]
-                                   : static_cast<const std::int64_t*>(data)[i];
-}
-
-// The first position of [0, size) whose value is outside [0, limit), or -1.
-// Parallel over `threads`; the answer does not depend on the thread count.
-std::int64_t FirstInvalidIndex(const void* data, IndexType type, std::int64_t size,
-                               std::int64_t limit, int threads);
-
 // True when [a, a + a_bytes) and [b, b + b_bytes) share a byte.
 bool Overlaps(const void* a, std::int64_t a_bytes, const void* b, std::int64_t b_bytes);
 
-// The value of SPARSENORM_BACKEND, read once: true when it says "reference".
-bool EnvironmentForcesReference();
+// The row operator: options; the layouts of `out` (called "table", or
+// "output" when out_of_place) and `in`, of the same shape and dtype, not
+// partially overlapping; the index list's type, size and pointer.
+struct RowsExtents {
+  std::int64_t in_bytes = 0;
+  std::int64_t out_bytes = 0;
+  std::int64_t index_bytes = 0;
+};
+Status PrepareRows(const ConstTable& in, const Table& out, const Indices& indices,
+                   const NormalizeOptions& options, bool out_of_place, RowsProblem* problem,
+                   RowsExtents* extents);
+
+// The matrix normalization: options (norm options, axis, prune_below, the
+// subset list's shape), then the matrix's.
+Status PrepareDenseMatrix(const Table& matrix, const MatrixOptions& options,
+                          DenseMatrixProblem* problem);
+Status PrepareSparseMatrix(const SparseMatrix* matrix, const MatrixOptions& options,
+                           SparseMatrixProblem* problem);
+
+// "column" on axis 0, "row" on axis 1.
+const char* VectorName(int axis);
 
 }  // namespace sparsenorm::detail
 

@@ -1,6 +1,10 @@
-// The CPU backend of the matrix normalization (include/sparsenorm/matrix.h).
-//
-// Two kinds of code live behind this header:
+// Inside the CPU backend of the matrix normalization
+// (include/sparsenorm/matrix.h). A call is run by dense_matrix.cc or
+// sparse_matrix.cc, which validate what only they read (the subset's
+// values, the sparse structure), allocate every scratch buffer, and only
+// then call anything here that writes the matrix. Behind this header:
+//   - matrix_common.cc: the subset bitmap, and the scale codes of vectors
+//     whose norms were summed into per-vector tables;
 //   - matrix_kernels.cc: per-SIMD-target kernels (Highway dynamic dispatch)
 //     for the work that streams contiguous memory: dense rows and columns,
 //     contiguous sparse segments, index validation and the scattered scaling
@@ -9,55 +13,71 @@
 //     by random access or is rare: the deterministic, memory-bounded column
 //     sums of a sparse matrix, segments with repeated or unsorted minor
 //     indices, COO grouping and the in-place compaction of pruned entries.
-//
-// The front end (src/core/matrix.cc) validates everything and allocates every
-// scratch buffer before it calls any function here that writes the matrix.
 #ifndef SPARSENORM_CPU_MATRIX_CPU_H_
 #define SPARSENORM_CPU_MATRIX_CPU_H_
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
+#include <memory>
+#include <type_traits>
 #include <vector>
 
-#include "core/plan.h"
-#include "sparsenorm/types.h"
+#include "common/decision.h"
+#include "core/problem.h"
 
 namespace sparsenorm::cpu {
 
 // ---------------------------------------------------------------------------
-// One vector's decision, packed into a double so that a per-column table costs
-// 8 bytes per column:
+// One vector's decision in 8 bytes, so that a per-vector table of them costs
+// what a table of doubles does and the SIMD kernels can gather it as one:
 //   NaN     leave the vector as it is (zero norm, within the max norm,
 //           non-finite, or not in the subset);
-//   d >= 0  multiply by d (for narrow dtypes rounded to float32 when that is a
-//           normal float32, exactly as MakeScale does);
-//   d < 0   PlanFor's shift path: target / (norm + eps) overflows float64 and
-//           -d is the denominator norm + eps.
-inline double EncodePlan(const detail::Plan& plan, double norm, double eps) {
-  if (plan.action != detail::Action::kScale) return std::numeric_limits<double>::quiet_NaN();
-  if (plan.shift == 0) return plan.scale;
-  return -(norm + eps);
-}
+//   d >= 0  multiply by d (narrow dtypes: rounded to float32 when that is a
+//           normal float32, exactly as ScaleBy does);
+//   d < 0   Decide's shift path: target / (norm + eps) overflows float64
+//           and -d is the denominator norm + eps.
+class ScaleCode {
+ public:
+  ScaleCode() = default;  // trivial: tables of codes are filled in place
+  static ScaleCode Leave() { return ScaleCode(std::numeric_limits<double>::quiet_NaN()); }
+  // A plain factor (not the shift path).
+  static ScaleCode Factor(double d) { return ScaleCode(d); }
+  static ScaleCode Of(const Scale& scale, double norm, double eps) {
+    if (scale.action != Action::kScale) return Leave();
+    if (scale.shift == 0) return Factor(scale.d);
+    return ScaleCode(-(norm + eps));
+  }
 
-inline bool CodeLeaves(double code) { return std::isnan(code); }
+  bool leaves() const { return std::isnan(code_); }
+  // The scale a code that does not leave stands for.
+  Scale Decode(double target) const {
+    if (code_ >= 0.0) return ScaleBy(code_);
+    const double denominator = -code_;
+    const int shift = -std::ilogb(denominator);
+    return ScaleBy(target / std::ldexp(denominator, shift), shift);
+  }
+  // True when the SIMD kernels cannot apply this code with a float32
+  // multiply (narrow dtypes) or a float64 multiply (float64): the scalar
+  // path takes it.
+  bool NeedsScalarPath(DType dtype) const {
+    if (std::isnan(code_)) return false;
+    if (code_ < 0.0) return true;
+    return dtype != DType::kFloat64 && !numerics::ScaleFitsFloat(code_);
+  }
+  // The code as the kernels gather it: NaN, or the factor.
+  double raw() const { return code_; }
+  // A table of codes as the doubles the gathers read.
+  static const double* Raw(const ScaleCode* codes) { return reinterpret_cast<const double*>(codes); }
 
-// The scale a non-NaN code stands for.
-inline detail::ScaleFactor DecodeScale(double code, double target) {
-  if (code >= 0.0) return detail::MakeScale(code);
-  const double denominator = -code;
-  const int shift = -std::ilogb(denominator);
-  return detail::MakeScale(target / std::ldexp(denominator, shift), shift);
-}
-
-// True when the SIMD kernels cannot apply this code with a float32 multiply
-// (narrow dtypes) or a float64 multiply (float64): the scalar path takes it.
-inline bool CodeIsSpecial(double code, DType dtype) {
-  if (std::isnan(code)) return false;
-  if (code < 0.0) return true;
-  return dtype != DType::kFloat64 && !numerics::ScaleFitsFloat(code);
-}
+ private:
+  explicit ScaleCode(double code) : code_(code) {}
+  double code_;
+};
+static_assert(sizeof(ScaleCode) == sizeof(double) && std::is_standard_layout_v<ScaleCode>,
+              "a table of codes is gathered as doubles");
 
 struct MatrixCounts {
   std::int64_t scaled = 0;
@@ -66,20 +86,67 @@ struct MatrixCounts {
   std::int64_t pruned = 0;
 };
 
-// Counts one vector's plan.
-inline void Count(const detail::Plan& plan, double norm, MatrixCounts* counts) {
-  if (plan.action == detail::Action::kScale) {
-    ++counts->scaled;
-  } else if (plan.action == detail::Action::kNonFinite) {
-    ++counts->nonfinite;
-  } else if (norm == 0.0) {
-    ++counts->zero;
+// Counts one vector's decision.
+inline void Count(const Scale& scale, double norm, MatrixCounts* counts) {
+  switch (OutcomeOf(scale, norm)) {
+    case Outcome::kScaled:
+      ++counts->scaled;
+      break;
+    case Outcome::kNonFinite:
+      ++counts->nonfinite;
+      break;
+    case Outcome::kZero:
+      ++counts->zero;
+      break;
+    case Outcome::kLeft:
+      break;
   }
 }
 
 inline bool TestBit(const std::uint64_t* bits, std::int64_t i) {
   return (bits[i >> 6] >> (i & 63)) & 1u;
 }
+
+// ---------------------------------------------------------------------------
+// Shared by the dense and sparse drivers (matrix_common.cc).
+
+// calloc'd float64 tables: pages of a large table that are never touched
+// cost no memory.
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+using DoubleArray = std::unique_ptr<double[], FreeDeleter>;
+DoubleArray ZeroedDoubles(std::int64_t n);
+
+// Marks the subset's vectors in `bitmap`, checking every value (a finding
+// for the first one out of range), and counts the distinct ones; without a
+// subset, every vector counts and the bitmap stays empty.
+class RowBitmap;
+Finding MarkSubset(const MatrixCommon& common, int threads, RowBitmap* bitmap,
+                   std::int64_t* distinct);
+
+Finding NonFiniteVector(int axis, std::int64_t vector);
+
+// The first (lowest) non-negative value of per-part results, or -1.
+std::int64_t FirstFound(const std::vector<std::int64_t>& found);
+
+void AddCounts(const std::vector<MatrixCounts>& parts, MatrixStats* stats);
+
+// Per-vector tables of sums (the scattered axis of a sparse matrix, the
+// columns of a dense one) turned into decisions, in place: on return the
+// `n` doubles of `acc` hold ScaleCodes. acc holds, per vector: kL2 the sum
+// of squares, kL1 the sum of |x|, kLInf max |x| (NaN ordered above inf),
+// kLp max |x|; acc2 (kLp, and the robust recomputation of float64 vectors)
+// the sum of (|x| / max)^p; `recomputed` marks float64 vectors whose plain
+// sum overflowed or underflowed. Counts the considered vectors and finds
+// the first non-finite one among them (-1 when none).
+ScaleCode* PlanVectors(double* acc, const double* acc2, const std::uint64_t* recomputed,
+                       std::int64_t n, const std::uint64_t* subset, const NormRule& rule,
+                       int threads, MatrixStats* stats, std::int64_t* first_nonfinite);
+
+// Bitmap of the vectors whose float64 sums are not finite (overflowed,
+// flagged as underflowing, or holding NaN/inf); null when there is none.
+std::unique_ptr<std::uint64_t[]> NonFiniteSums(const double* acc, std::int64_t n);
 
 // ---------------------------------------------------------------------------
 // Dense row-major matrices.
@@ -90,8 +157,7 @@ struct DenseJob {
   std::int64_t rows = 0;
   std::int64_t cols = 0;
   DType dtype = DType::kFloat32;
-  detail::NormKind kind = detail::NormKind::kL2;
-  NormalizeOptions options;
+  NormRule rule{};
   const std::uint64_t* subset = nullptr;  // bitmap over the vectors; null: all
   double prune_below = 0.0;               // 0: no pruning
 };
@@ -121,9 +187,9 @@ void DenseReduceColumns(const DenseJob& job, Reduce op, const double* m, std::in
 
 // Per-column scales for the dense scaling kernel.
 struct ColumnScales {
-  const double* code = nullptr;      // EncodePlan per column
+  const ScaleCode* code = nullptr;   // per column
   const float* f = nullptr;          // narrow dtypes: code as float32; NaN to leave or special
-  const std::int64_t* special = nullptr;  // columns whose code CodeIsSpecial
+  const std::int64_t* special = nullptr;  // columns whose code NeedsScalarPath
   std::int64_t special_count = 0;
 };
 
@@ -156,8 +222,7 @@ struct SparseJob {
   // The longest segment that takes the grouped path (unsorted, or any
   // segment when `perm` is set): scratch buffers are reserved for it.
   std::int64_t max_grouped_len = 0;
-  detail::NormKind kind = detail::NormKind::kL2;
-  NormalizeOptions options;
+  NormRule rule{};
   const std::uint64_t* subset = nullptr;  // bitmap over the normalized vectors
 };
 
@@ -197,11 +262,11 @@ std::int64_t FirstNonFiniteSegment(const SparseJob& job, std::int64_t s0, std::i
 // Scattered scaling (the vectors are the minor indices): the entries at
 // storage positions [k0, k1) get values[k] = round(values[k] * scale of
 // code[minor[k]]).
-void ScaleByMinor(const SparseJob& job, const double* code, std::int64_t k0, std::int64_t k1);
+void ScaleByMinor(const SparseJob& job, const ScaleCode* code, std::int64_t k0, std::int64_t k1);
 
-// The same for narrow dtypes when every code is NaN or fits float32 (no
-// CodeIsSpecial): `f` holds the codes as float32 (NaN: leave), which halves
-// the table the gathers hit. minor_dim must be below 2^31.
+// The same for narrow dtypes when no code NeedsScalarPath: `f` holds the
+// codes as float32 (NaN: leave), which halves the table the gathers hit.
+// minor_dim must be below 2^31.
 void ScaleByMinorFloat(const SparseJob& job, const float* f, std::int64_t k0, std::int64_t k1);
 
 // ---------------------------------------------------------------------------
@@ -218,14 +283,14 @@ struct GroupedScratch {
 
 // The norm of segment s where repeated coordinates count as their sum; takes
 // `perm` and unsorted segments into account.
-detail::VectorNorm GroupedSegmentNorm(const SparseJob& job, std::int64_t s, GroupedScratch* scratch);
+VectorNorm GroupedSegmentNorm(const SparseJob& job, std::int64_t s, GroupedScratch* scratch);
 
 // Scales the stored entries of segment s (through `perm`), one by one.
-void ScaleSegmentScalar(const SparseJob& job, std::int64_t s, const detail::ScaleFactor& scale);
+void ScaleSegmentScalar(const SparseJob& job, std::int64_t s, const Scale& scale);
 
 // The norm of a vector given as float64 values (the grouped sums): scaled by
 // max |y| before summing, so it neither overflows nor underflows.
-detail::VectorNorm RobustNorm(const double* y, std::int64_t n, detail::NormKind kind, double p);
+VectorNorm RobustNorm(const double* y, std::int64_t n, NormKind kind, double p);
 
 // Column sums of the scattered axis: out[c] for c in [0, minor_dim) gets
 // the reduction `op` of f(y) over the distinct coordinates y of column c
@@ -243,7 +308,15 @@ struct ColumnReduceSpec {
   const double* m = nullptr;
   const std::uint64_t* only = nullptr;   // restrict to these columns
 };
-bool ReduceColumns(const SparseJob& job, const ColumnReduceSpec& spec, int parts, double* out);
+// How the partials are kept (the plan's choice) and the epoch length of the
+// striped mode.
+struct ColumnSumConfig {
+  int parts = 1;
+  ColumnSumMode mode = ColumnSumMode::kPrivateArrays;
+  std::int64_t epoch_entries = 32768;
+};
+bool ReduceColumns(const SparseJob& job, const ColumnReduceSpec& spec, const ColumnSumConfig& config,
+                   double* out);
 
 // The first pass of the column sums with the validation of the minor indices
 // folded in (private-array mode only; see ColumnSumModeFor): each part
@@ -257,18 +330,6 @@ bool ReduceColumns(const SparseJob& job, const ColumnReduceSpec& spec, int parts
 // length of the longest unsorted segment.
 bool ReduceColumnsValidating(const SparseJob& job, const ColumnReduceSpec& spec, int parts,
                              double* out, std::int64_t* bad, std::int64_t* longest_unsorted);
-
-// The work a thread must have before a call uses another one (bytes);
-// tests lower it to 1 so that small matrices run on every thread asked for.
-void SetMinBytesPerThreadForTest(std::int64_t bytes);
-std::int64_t MinBytesPerThread();
-
-// How ReduceColumns keeps its partial sums; kAuto picks per call. Tests force
-// each mode, and may shorten the striped mode's epochs (0: the default) to
-// go through many of them on a small matrix.
-enum class ColumnSumMode : std::uint8_t { kAuto, kPrivateArrays, kStripedBuckets };
-void SetColumnSumModeForTest(ColumnSumMode mode, std::int64_t epoch_entries = 0);
-ColumnSumMode ColumnSumModeFor(std::int64_t minor_dim, int parts);
 
 // Slices [0, segments) into `parts` contiguous ranges of about equal
 // entries + segments; boundaries[0] = 0, boundaries[parts] = segments.
@@ -309,10 +370,6 @@ void OffsetsOfSorted(const void* major, IndexType type, std::int64_t nnz, std::i
 // and perm[offsets[s] ..] the positions of segment s in storage order.
 void GroupByMajor(const void* major, IndexType type, std::int64_t nnz, std::int64_t segments,
                   std::int64_t* offsets, std::int64_t* perm);
-
-// The smallest float32 f with (double)f >= tau: for a float32 w,
-// |w| < tau exactly when |w| < f.
-float PruneThresholdFloat(double tau);
 
 }  // namespace sparsenorm::cpu
 

@@ -31,25 +31,19 @@ namespace HWY_NAMESPACE {
 namespace matrix_impl {
 namespace hn = hwy::HWY_NAMESPACE;
 
-template <class Fn>
-HWY_INLINE auto WithIndex(IndexType type, Fn&& fn) {
-  if (type == IndexType::kInt32) return fn(static_cast<std::int32_t*>(nullptr));
-  return fn(static_cast<std::int64_t*>(nullptr));
-}
-
 // ---------------------------------------------------------------------------
 // Scalar element helpers (tails and rare cases), twins of the SIMD paths.
 
 template <class T>
 HWY_INLINE double WideScalar(T v) {
-  return static_cast<double>(ToFloat(v));
+  return static_cast<double>(Widen(v));
 }
 
-// One element scaled by the decision `code` (EncodePlan).
+// One element scaled by the decision `code`.
 template <class T>
-HWY_INLINE void ScaleOneByCode(T* p, double code, double target) {
-  if (CodeLeaves(code)) return;
-  ScaleVector(p, p, 1, DecodeScale(code, target));
+HWY_INLINE void ScaleOneByCode(T* p, ScaleCode code, double target) {
+  if (code.leaves()) return;
+  *p = ScaleElement(*p, code.Decode(target));
 }
 
 // Zeroes the elements of a row with |x| < tau; returns how many were not
@@ -80,33 +74,30 @@ HWY_INLINE T* RowAt(const DenseJob& job, std::int64_t r) {
 template <class T, class OffFn, class SlowFn, class IsSlowFn>
 void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t s0, std::int64_t s1,
                     OffFn off, IsSlowFn is_slow, SlowFn slow_norm, const std::uint64_t* subset,
-                    detail::NormKind kind, const NormalizeOptions& o, double prune_below,
-                    MatrixCounts* counts);
-inline bool Batchable(DType dtype, detail::NormKind kind);
+                    const NormRule& rule, double prune_below, MatrixCounts* counts);
+inline bool Batchable(DType dtype, NormKind kind);
 constexpr std::int64_t kShortRow = 256;  // elements: below, dense rows go in batches
 
 template <class T>
 void DenseRowsT(const DenseJob& job, std::int64_t r0, std::int64_t r1, MatrixCounts* counts) {
   const size_t n = static_cast<size_t>(job.cols);
   const std::int64_t row_elements = job.stride_bytes / static_cast<std::int64_t>(sizeof(T));
-  if (row_elements == job.cols && job.cols < kShortRow && Batchable(job.dtype, job.kind)) {
+  if (row_elements == job.cols && job.cols < kShortRow && Batchable(job.dtype, job.rule.kind)) {
     // Packed short rows: the batched path (rows back to back).
     const std::int64_t cols = job.cols;
     BatchedVectors(
         RowAt<T>(job, 0), job.rows * cols, r0, r1, [cols](std::int64_t q) { return q * cols; },
-        [](std::int64_t) { return false; }, [](std::int64_t) { return detail::VectorNorm{0.0, true}; },
-        job.subset, job.kind, job.options, job.prune_below, counts);
+        [](std::int64_t) { return false; }, [](std::int64_t) { return VectorNorm{0.0, true}; },
+        job.subset, job.rule, job.prune_below, counts);
     return;
   }
   for (std::int64_t r = r0; r < r1; ++r) {
     T* row = RowAt<T>(job, r);
     if (job.subset == nullptr || TestBit(job.subset, r)) {
-      const detail::VectorNorm norm = NormOf(row, n, job.kind, job.options.p);
-      const detail::Plan plan = detail::PlanFor(norm, job.options);
-      Count(plan, norm.value, counts);
-      if (plan.action == detail::Action::kScale) {
-        ScaleVector(row, row, n, detail::MakeScale(plan.scale, plan.shift));
-      }
+      const VectorNorm norm = NormOf(row, n, job.rule.kind, job.rule.p);
+      const Scale scale = Decide(norm, job.rule);
+      Count(scale, norm.value, counts);
+      if (scale.action == Action::kScale) ScaleVector(row, row, n, scale);
     }
     if (job.prune_below > 0.0) counts->pruned += PruneRow(row, job.cols, job.prune_below);
   }
@@ -166,7 +157,7 @@ template <class T>
 void DenseReduceColumnsT(const DenseJob& job, Reduce op, const double* m, std::int64_t r0,
                          std::int64_t r1, std::int64_t c0, std::int64_t c1, double* acc) {
   const std::int64_t width = c1 - c0;
-  const double p = job.options.p;
+  const double p = job.rule.p;
   if (op == Reduce::kSumPowScaled) {  // rare: pow has no SIMD form here
     for (std::int64_t r = r0; r < r1; ++r) {
       const T* x = RowAt<T>(job, r) + c0;
@@ -221,7 +212,7 @@ void DenseReduceColumnsT(const DenseJob& job, Reduce op, const double* m, std::i
 
 // The narrowed 16-bit patterns of float32 lanes, as a uint16 vector.
 template <class DF>
-HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> NarrowBits(DF df, hn::Vec<DF> v, hwy::float16_t*) {
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> NarrowBits(DF df, hn::Vec<DF> v, float16*) {
   const hn::Rebind<uint16_t, DF> du16;
   if constexpr (kHardwareFloat16) {
     const hn::Rebind<hwy::float16_t, DF> df16;
@@ -231,7 +222,7 @@ HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> NarrowBits(DF df, hn::Vec<DF> v, hw
   return hn::DemoteTo(du16, hn::BitCast(di, HalfBits(df, v)));
 }
 template <class DF>
-HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> NarrowBits(DF df, hn::Vec<DF> v, hwy::bfloat16_t*) {
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> NarrowBits(DF df, hn::Vec<DF> v, bfloat16*) {
   const hn::Rebind<uint16_t, DF> du16;
   const hn::RebindToSigned<DF> di;
   return hn::DemoteTo(du16, hn::BitCast(di, BFloat16Bits(df, v)));
@@ -247,6 +238,13 @@ HWY_INLINE void StoreScaledNarrow(DF df, const T* in, T* out, hn::Vec<DF> s) {
   if constexpr (std::is_same_v<T, float>) {
     const auto x = hn::LoadU(df, in);
     hn::StoreU(hn::IfThenElse(leave, x, hn::Mul(x, s)), df, out);
+  } else if constexpr (!std::is_same_v<T, float16> && !std::is_same_v<T, bfloat16>) {
+    // A storage type without SIMD narrowing: lane by lane.
+    HWY_ALIGN float lanes[HWY_MAX_BYTES / sizeof(float)];
+    hn::Store(s, df, lanes);
+    for (size_t i = 0; i < hn::Lanes(df); ++i) {
+      out[i] = std::isnan(lanes[i]) ? in[i] : ScaleElementFast(in[i], ScaleBy(lanes[i]));
+    }
   } else {
     const hn::RebindToUnsigned<DF> du;
     const hn::RebindToSigned<DF> di;
@@ -268,7 +266,8 @@ template <class T>
 void DenseScaleColumnsT(const DenseJob& job, const ColumnScales& scales, std::int64_t r0,
                         std::int64_t r1, MatrixCounts* counts) {
   const std::int64_t cols = job.cols;
-  const double target = job.options.target;
+  const double target = job.rule.target;
+  const double* raw_codes = ScaleCode::Raw(scales.code);
   for (std::int64_t r = r0; r < r1; ++r) {
     T* row = RowAt<T>(job, r);
     std::int64_t c = 0;
@@ -276,7 +275,7 @@ void DenseScaleColumnsT(const DenseJob& job, const ColumnScales& scales, std::in
       const D64 d;
       const std::int64_t N = static_cast<std::int64_t>(hn::Lanes(d));
       for (; c + N <= cols; c += N) {
-        const auto s = hn::LoadU(d, scales.code + c);
+        const auto s = hn::LoadU(d, raw_codes + c);
         const auto leave = hn::Or(hn::IsNaN(s), hn::Lt(s, hn::Zero(d)));
         const auto x = hn::LoadU(d, row + c);
         hn::StoreU(hn::IfThenElse(leave, x, hn::Mul(x, s)), d, row + c);
@@ -289,7 +288,7 @@ void DenseScaleColumnsT(const DenseJob& job, const ColumnScales& scales, std::in
       }
     }
     for (; c < cols; ++c) {
-      if (!CodeIsSpecial(scales.code[c], job.dtype)) ScaleOneByCode(row + c, scales.code[c], target);
+      if (!scales.code[c].NeedsScalarPath(job.dtype)) ScaleOneByCode(row + c, scales.code[c], target);
     }
     for (std::int64_t i = 0; i < scales.special_count; ++i) {
       const std::int64_t sc = scales.special[i];
@@ -480,14 +479,14 @@ std::int64_t CheckCoordinatesT(const I* a, std::int64_t b, std::int64_t e, std::
 // Sparse: segment-wise normalization.
 
 template <class T>
-HWY_INLINE detail::VectorNorm SegmentNorm(const SparseJob& job, std::int64_t s,
+HWY_INLINE VectorNorm SegmentNorm(const SparseJob& job, std::int64_t s,
                                           GroupedScratch* scratch) {
   if (job.perm != nullptr || (job.unsorted != nullptr && TestBit(job.unsorted, s))) {
     return GroupedSegmentNorm(job, s, scratch);
   }
   const T* values = static_cast<const T*>(job.values);
   const std::int64_t b = OffsetAt(job, s);
-  return NormOf(values + b, static_cast<size_t>(OffsetAt(job, s + 1) - b), job.kind, job.options.p);
+  return NormOf(values + b, static_cast<size_t>(OffsetAt(job, s + 1) - b), job.rule.kind, job.rule.p);
 }
 
 // ---------------------------------------------------------------------------
@@ -503,20 +502,20 @@ HWY_INLINE detail::VectorNorm SegmentNorm(const SparseJob& job, std::int64_t s,
 constexpr std::int64_t kBatchSegments = 64;
 constexpr std::int64_t kBatchEntries = 4096;
 
-inline bool Batchable(DType dtype, detail::NormKind kind) {
-  if (kind == detail::NormKind::kL2 || kind == detail::NormKind::kL1) return true;
-  return kind == detail::NormKind::kLInf && dtype != DType::kFloat64;
+inline bool Batchable(DType dtype, NormKind kind) {
+  if (kind == NormKind::kL2 || kind == NormKind::kL1) return true;
+  return kind == NormKind::kLInf && dtype != DType::kFloat64;
 }
 
 // The plain reduction of a short vector in its compute type (kL2: the sum of
 // squares, whose square root the batch takes four at a time); false when the
 // result cannot be trusted (overflow, underflow, NaN/inf): NormOf decides.
 template <class T>
-HWY_INLINE bool ShortNorm(const T* HWY_RESTRICT x, size_t n, detail::NormKind kind, double* norm) {
+HWY_INLINE bool ShortNorm(const T* HWY_RESTRICT x, size_t n, NormKind kind, double* norm) {
   using C = Compute<T>;
   const hn::ScalableTag<C> d;
   const size_t N = hn::Lanes(d);
-  if (kind == detail::NormKind::kLInf) {
+  if (kind == NormKind::kLInf) {
     if constexpr (sizeof(C) == 4) {
       const uint32_t bits = MaxAbsBits(x, n);
       if (bits >= 0x7f800000u) return false;
@@ -530,14 +529,14 @@ HWY_INLINE bool ShortNorm(const T* HWY_RESTRICT x, size_t n, detail::NormKind ki
   auto acc = hn::Zero(d);
   size_t i = 0;
   C s;
-  if (kind == detail::NormKind::kL2) {
+  if (kind == NormKind::kL2) {
     for (; i + N <= n; i += N) {
       const auto v = LoadWide(d, x + i);
       acc = hn::MulAdd(v, v, acc);
     }
     s = hn::GetLane(hn::SumOfLanes(d, acc));
     for (; i < n; ++i) {
-      const C v = ToFloat(x[i]);
+      const C v = Widen(x[i]);
       s += v * v;
     }
     if (!(s <= std::numeric_limits<C>::max() && s >= SmallestTrustedSum(C()))) return false;
@@ -546,7 +545,7 @@ HWY_INLINE bool ShortNorm(const T* HWY_RESTRICT x, size_t n, detail::NormKind ki
   }
   for (; i + N <= n; i += N) acc = hn::Add(acc, hn::Abs(LoadWide(d, x + i)));
   s = hn::GetLane(hn::SumOfLanes(d, acc));
-  for (; i < n; ++i) s += std::fabs(static_cast<C>(ToFloat(x[i])));
+  for (; i < n; ++i) s += std::fabs(static_cast<C>(Widen(x[i])));
   if (!(s <= std::numeric_limits<C>::max())) return false;
   *norm = static_cast<double>(s);
   return true;
@@ -571,7 +570,7 @@ struct LaneIndices {
 };
 
 template <class T>
-HWY_INLINE bool ShortNorm4(const T* HWY_RESTRICT x, std::int64_t n, detail::NormKind kind,
+HWY_INLINE bool ShortNorm4(const T* HWY_RESTRICT x, std::int64_t n, NormKind kind,
                            const LaneIndices<T>& lanes, double* norm) {
   using C = Compute<T>;
   const hn::ScalableTag<C> d;
@@ -584,14 +583,14 @@ HWY_INLINE bool ShortNorm4(const T* HWY_RESTRICT x, std::int64_t n, detail::Norm
     return hn::IfThenElseZero(hn::RebindMask(d, hn::Lt(lanes.iota[j], vn)), v);
   };
   const auto v0 = load(0), v1 = load(1), v2 = load(2), v3 = load(3);
-  if (kind == detail::NormKind::kL2) {
+  if (kind == NormKind::kL2) {
     const auto acc = hn::MulAdd(v3, v3, hn::MulAdd(v2, v2, hn::MulAdd(v1, v1, hn::Mul(v0, v0))));
     const C s = hn::GetLane(hn::SumOfLanes(d, acc));
     if (!(s <= std::numeric_limits<C>::max() && s >= SmallestTrustedSum(C()))) return false;
     *norm = static_cast<double>(s);  // the caller takes the square root
     return true;
   }
-  if (kind == detail::NormKind::kL1) {
+  if (kind == NormKind::kL1) {
     const auto acc = hn::Add(hn::Add(hn::Abs(v0), hn::Abs(v1)), hn::Add(hn::Abs(v2), hn::Abs(v3)));
     const C s = hn::GetLane(hn::SumOfLanes(d, acc));
     if (!(s <= std::numeric_limits<C>::max())) return false;
@@ -618,9 +617,9 @@ HWY_INLINE bool ShortNorm4(const T* HWY_RESTRICT x, std::int64_t n, detail::Norm
 template <class T, class OffFn, class SlowFn, class IsSlowFn>
 void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t s0, std::int64_t s1,
                     OffFn off, IsSlowFn is_slow, SlowFn slow_norm, const std::uint64_t* subset,
-                    detail::NormKind kind, const NormalizeOptions& o, double prune_below,
-                    MatrixCounts* counts) {
+                    const NormRule& rule, double prune_below, MatrixCounts* counts) {
   using C = Compute<T>;
+  const NormKind kind = rule.kind;
   const hn::ScalableTag<C> d;
   const std::int64_t N = static_cast<std::int64_t>(hn::Lanes(d));
   constexpr DType kCodeType = sizeof(T) != 8 ? DType::kFloat32 : DType::kFloat64;
@@ -628,7 +627,7 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t
   // Slack for the fixed four stores of the last short vector.
   HWY_ALIGN C buf[kBatchEntries + 4 * HWY_MAX_BYTES / sizeof(C)];
   std::int64_t ob[kBatchSegments + 1];  // the batch's offsets, read once
-  double code[kBatchSegments];
+  ScaleCode code[kBatchSegments];
   C fill[kBatchSegments];
   // Per vector of the batch: its plain reduction, then its norm (red), and
   // target / (norm + eps) (quot); which path its plan takes.
@@ -649,12 +648,12 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t
       // A long vector on its own: no chain to hide.
       const std::int64_t len = ob[1] - base;
       if (subset == nullptr || TestBit(subset, s)) {
-        const detail::VectorNorm norm =
-            is_slow(s) ? slow_norm(s) : NormOf(values + base, static_cast<size_t>(len), kind, o.p);
-        const detail::Plan plan = detail::PlanFor(norm, o);
-        Count(plan, norm.value, counts);
-        if (plan.action == detail::Action::kScale) {
-          ScaleVector(values + base, values + base, static_cast<size_t>(len), detail::MakeScale(plan.scale, plan.shift));
+        const VectorNorm norm =
+            is_slow(s) ? slow_norm(s) : NormOf(values + base, static_cast<size_t>(len), kind, rule.p);
+        const Scale scale = Decide(norm, rule);
+        Count(scale, norm.value, counts);
+        if (scale.action == Action::kScale) {
+          ScaleVector(values + base, values + base, static_cast<size_t>(len), scale);
         }
       }
       if (prune_below > 0.0) counts->pruned += PruneRow(values + base, len, prune_below);
@@ -671,12 +670,12 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t
     // divisions of the batch go four (AVX2) at a time: one row at a time
     // they were most of the batch's time (a scalar vsqrtsd and vdivsd per
     // row of 20 values). The vector operations are the same correctly
-    // rounded ones as PlanFor's, so the scales are bit for bit the same.
+    // rounded ones as Decide's, so the scales are bit for bit the same.
     // 1a. The plain reductions; rows whose reduction cannot be trusted (or
     // that hold repeated coordinates) take the scalar path in 1c.
     for (std::int64_t i = 0; i < n; ++i) {
       const std::int64_t q = s + i;
-      code[i] = std::numeric_limits<double>::quiet_NaN();
+      code[i] = ScaleCode::Leave();
       fill[i] = nan;
       red[i] = 1.0;  // any finite value: lanes off the fast path are not used
       if (subset != nullptr && !TestBit(subset, q)) {
@@ -697,41 +696,41 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t
     for (std::int64_t i = n; i < n_padded(n); ++i) red[i] = 1.0;
     // 1b. Norms (kL2: square roots) and target / (norm + eps).
     {
-      const auto vtarget = hn::Set(dd, o.target), veps = hn::Set(dd, o.eps);
+      const auto vtarget = hn::Set(dd, rule.target), veps = hn::Set(dd, rule.eps);
       for (std::int64_t i = 0; i < n; i += ND) {
         auto v = hn::Load(dd, red + i);
-        if (kind == detail::NormKind::kL2) v = hn::Sqrt(v);
+        if (kind == NormKind::kL2) v = hn::Sqrt(v);
         hn::Store(v, dd, red + i);
         hn::Store(hn::Div(vtarget, hn::Add(v, veps)), dd, quot + i);
       }
     }
-    // 1c. Plans: PlanFor's common case inline, the rest through PlanFor.
+    // 1c. Decisions: Decide's common case inline, the rest through Decide.
     bool any_special = false;
     for (std::int64_t i = 0; i < n; ++i) {
       if (path[i] == kSkipVector) continue;
-      double c;
+      ScaleCode c = ScaleCode::Leave();
       if (path[i] == kFastVector && red[i] > 0.0 && !std::isinf(quot[i]) &&
-          (o.mode != NormMode::kMaxNorm || red[i] > o.target)) {
-        // PlanFor: finite, nonzero, scaled, no shift.
+          (!rule.max_norm || red[i] > rule.target)) {
+        // Decide: finite, nonzero, scaled, no shift.
         ++counts->scaled;
-        c = quot[i];
+        c = ScaleCode::Factor(quot[i]);
       } else {
         const std::int64_t q = s + i;
-        detail::VectorNorm norm{red[i], true};
+        VectorNorm norm{red[i], true};
         if (path[i] == kScalarVector) {
           const std::int64_t b = ob[i], len = ob[i + 1] - b;
           norm = is_slow(q) ? slow_norm(q)
-                 : len > 0  ? NormOf(values + b, static_cast<size_t>(len), kind, o.p)
-                            : detail::VectorNorm{0.0, true};
+                 : len > 0  ? NormOf(values + b, static_cast<size_t>(len), kind, rule.p)
+                            : VectorNorm{0.0, true};
         }
-        const detail::Plan plan = detail::PlanFor(norm, o);
-        Count(plan, norm.value, counts);
-        c = EncodePlan(plan, norm.value, o.eps);
+        const Scale scale = Decide(norm, rule);
+        Count(scale, norm.value, counts);
+        c = ScaleCode::Of(scale, norm.value, rule.eps);
       }
       code[i] = c;
-      const bool special = CodeIsSpecial(c, kCodeType);
+      const bool special = c.NeedsScalarPath(kCodeType);
       any_special |= special;
-      if (!special) fill[i] = static_cast<C>(c);
+      if (!special) fill[i] = static_cast<C>(c.raw());
     }
     // 2. The per-entry scale buffer (NaN: leave; special codes too, fixed
     // below). Each vector's stores may spill past its end into the next
@@ -761,13 +760,13 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t
       }
     }
     for (; j < end; ++j) {
-      if (!std::isnan(buf[j])) ScaleVector(values + base + j, values + base + j, 1, detail::MakeScale(buf[j]));
+      if (!std::isnan(buf[j])) values[base + j] = ScaleElement(values[base + j], ScaleBy(buf[j]));
     }
     if (any_special) {
       for (std::int64_t i = 0; i < n; ++i) {
-        if (!CodeIsSpecial(code[i], kCodeType)) continue;
+        if (!code[i].NeedsScalarPath(kCodeType)) continue;
         const std::int64_t b = ob[i];
-        ScaleVector(values + b, values + b, static_cast<size_t>(ob[i + 1] - b), DecodeScale(code[i], o.target));
+        ScaleVector(values + b, values + b, static_cast<size_t>(ob[i + 1] - b), code[i].Decode(rule.target));
       }
     }
     if (prune_below > 0.0) counts->pruned += PruneRow(values + base, end, prune_below);
@@ -782,21 +781,20 @@ void NormalizeSegmentsT(const SparseJob& job, std::int64_t s0, std::int64_t s1,
   // The offsets are read a few times per segment, never per entry: a run-time
   // switch on their type costs nothing and halves the instantiations.
   auto off = [&job](std::int64_t q) { return OffsetAt(job, q); };
-  if (job.perm == nullptr && Batchable(job.dtype, job.kind)) {
+  if (job.perm == nullptr && Batchable(job.dtype, job.rule.kind)) {
     BatchedVectors(
         values, job.nnz, s0, s1, off,
         [&job](std::int64_t q) { return job.unsorted != nullptr && TestBit(job.unsorted, q); },
-        [&](std::int64_t q) { return GroupedSegmentNorm(job, q, scratch); }, job.subset, job.kind,
-        job.options, 0.0, counts);
+        [&](std::int64_t q) { return GroupedSegmentNorm(job, q, scratch); }, job.subset, job.rule,
+        0.0, counts);
     return;
   }
   for (std::int64_t s = s0; s < s1; ++s) {
     if (job.subset != nullptr && !TestBit(job.subset, s)) continue;
-    const detail::VectorNorm norm = SegmentNorm<T>(job, s, scratch);
-    const detail::Plan plan = detail::PlanFor(norm, job.options);
-    Count(plan, norm.value, counts);
-    if (plan.action != detail::Action::kScale) continue;
-    const detail::ScaleFactor scale = detail::MakeScale(plan.scale, plan.shift);
+    const VectorNorm norm = SegmentNorm<T>(job, s, scratch);
+    const Scale scale = Decide(norm, job.rule);
+    Count(scale, norm.value, counts);
+    if (scale.action != Action::kScale) continue;
     if (job.perm != nullptr) {
       ScaleSegmentScalar(job, s, scale);
     } else {
@@ -820,11 +818,12 @@ std::int64_t FirstNonFiniteSegmentT(const SparseJob& job, std::int64_t s0, std::
 // Sparse: scattered scaling by the minor index's decision.
 
 template <class T, class I>
-void ScaleByMinorT(const SparseJob& job, const double* HWY_RESTRICT code, std::int64_t k0,
+void ScaleByMinorT(const SparseJob& job, const ScaleCode* HWY_RESTRICT code, std::int64_t k0,
                    std::int64_t k1) {
   T* HWY_RESTRICT values = static_cast<T*>(job.values);
   const I* HWY_RESTRICT minor = static_cast<const I*>(job.minor);
-  const double target = job.options.target;
+  const double* HWY_RESTRICT raw = ScaleCode::Raw(code);
+  const double target = job.rule.target;
   const D64 d;
   const hn::RebindToSigned<D64> di;
   const hn::Rebind<float, D64> df;
@@ -837,7 +836,7 @@ void ScaleByMinorT(const SparseJob& job, const double* HWY_RESTRICT code, std::i
     } else {
       idx = hn::LoadU(di, reinterpret_cast<const std::int64_t*>(minor) + k);
     }
-    const auto s = hn::GatherIndex(d, code, idx);
+    const auto s = hn::GatherIndex(d, raw, idx);
     const auto leave = hn::IsNaN(s);
     if constexpr (sizeof(T) == 8) {
       if (HWY_UNLIKELY(!hn::AllFalse(d, hn::Lt(s, hn::Zero(d))))) {
@@ -848,7 +847,7 @@ void ScaleByMinorT(const SparseJob& job, const double* HWY_RESTRICT code, std::i
       hn::StoreU(hn::IfThenElse(leave, x, hn::Mul(x, s)), d, values + k);
     } else {
       // Lanes whose scale is not a normal float32 (nor zero) take the
-      // float64 path of MakeScale; NaN lanes compare false and stay.
+      // float64 path of ScaleBy; NaN lanes compare false and stay.
       const auto fits = hn::Or(hn::Eq(s, hn::Zero(d)),
                                hn::And(hn::Ge(s, hn::Set(d, static_cast<double>(FLT_MIN))),
                                        hn::Le(s, hn::Set(d, static_cast<double>(FLT_MAX)))));
@@ -884,10 +883,9 @@ void ScaleByMinorFloatT(const SparseJob& job, const float* HWY_RESTRICT f, std::
     }
     StoreScaledNarrow(df, values + k, values + k, hn::GatherIndex(df, f, idx));
   }
-  const double target = job.options.target;
   for (; k < k1; ++k) {
     const float s = f[minor[k]];
-    ScaleOneByCode(values + k, std::isnan(s) ? std::nan("") : static_cast<double>(s), target);
+    if (!std::isnan(s)) values[k] = ScaleElement(values[k], ScaleBy(s));
   }
 }
 
@@ -897,89 +895,81 @@ void ScaleByMinorFloatT(const SparseJob& job, const float* HWY_RESTRICT f, std::
 // Entry points, one per exported function.
 
 void MatrixDenseRows(const DenseJob& job, std::int64_t b, std::int64_t e, MatrixCounts* counts) {
-  WithStorage(job.dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    matrix_impl::DenseRowsT<T>(job, b, e, counts);
-  });
+  VisitDType(job.dtype, [&](auto t) { matrix_impl::DenseRowsT<TypeOf<decltype(t)>>(job, b, e, counts); });
 }
 
 std::int64_t MatrixDenseFirstNonFiniteRow(const DenseJob& job, std::int64_t b, std::int64_t e) {
-  return WithStorage(job.dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    return matrix_impl::DenseFirstNonFiniteRowT<T>(job, b, e);
-  });
+  std::int64_t first = -1;
+  VisitDType(job.dtype, [&](auto t) { first = matrix_impl::DenseFirstNonFiniteRowT<TypeOf<decltype(t)>>(job, b, e); });
+  return first;
 }
 
 void MatrixDenseReduceColumns(const DenseJob& job, Reduce op, const double* m, std::int64_t r0,
                               std::int64_t r1, std::int64_t c0, std::int64_t c1, double* acc) {
-  WithStorage(job.dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    matrix_impl::DenseReduceColumnsT<T>(job, op, m, r0, r1, c0, c1, acc);
+  VisitDType(job.dtype, [&](auto t) {
+    matrix_impl::DenseReduceColumnsT<TypeOf<decltype(t)>>(job, op, m, r0, r1, c0, c1, acc);
   });
 }
 
 void MatrixDenseScaleColumns(const DenseJob& job, const ColumnScales& scales, std::int64_t r0,
                              std::int64_t r1, MatrixCounts* counts) {
-  WithStorage(job.dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    matrix_impl::DenseScaleColumnsT<T>(job, scales, r0, r1, counts);
+  VisitDType(job.dtype, [&](auto t) {
+    matrix_impl::DenseScaleColumnsT<TypeOf<decltype(t)>>(job, scales, r0, r1, counts);
   });
 }
 
 std::int64_t MatrixValidateSegments(const SparseJob& job, std::int64_t s0, std::int64_t s1,
                                     std::int64_t limit, std::uint64_t* unsorted,
                                     std::int64_t* max_unsorted_len) {
-  return matrix_impl::WithIndex(job.minor_type, [&](auto* itag) {
-    using I = std::remove_pointer_t<decltype(itag)>;
-    if (job.offsets_type == IndexType::kInt32) {
-      return matrix_impl::ValidateSegmentsT<I, std::int32_t>(job, s0, s1, limit, unsorted, max_unsorted_len);
-    }
-    return matrix_impl::ValidateSegmentsT<I, std::int64_t>(job, s0, s1, limit, unsorted, max_unsorted_len);
+  std::int64_t bad = -1;
+  // The offsets are read a few times per segment: their type is a second
+  // instantiation only because they are scanned in chunks here.
+  VisitIndexType(job.minor_type, [&](auto i) {
+    VisitIndexType(job.offsets_type, [&](auto o) {
+      bad = matrix_impl::ValidateSegmentsT<TypeOf<decltype(i)>, TypeOf<decltype(o)>>(
+          job, s0, s1, limit, unsorted, max_unsorted_len);
+    });
   });
+  return bad;
 }
 
 std::int64_t MatrixCheckCoordinates(const void* a, IndexType type, std::int64_t b, std::int64_t e,
                                     std::int64_t limit, std::int64_t* decreases) {
-  return matrix_impl::WithIndex(type, [&](auto* itag) {
-    using I = std::remove_pointer_t<decltype(itag)>;
-    return matrix_impl::CheckCoordinatesT(static_cast<const I*>(a), b, e, limit, decreases);
+  std::int64_t bad = -1;
+  VisitIndexType(type, [&](auto i) {
+    using I = TypeOf<decltype(i)>;
+    bad = matrix_impl::CheckCoordinatesT(static_cast<const I*>(a), b, e, limit, decreases);
   });
+  return bad;
 }
 
 void MatrixNormalizeSegments(const SparseJob& job, std::int64_t s0, std::int64_t s1,
                              GroupedScratch* scratch, MatrixCounts* counts) {
-  WithStorage(job.dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    matrix_impl::NormalizeSegmentsT<T>(job, s0, s1, scratch, counts);
+  VisitDType(job.dtype, [&](auto t) {
+    matrix_impl::NormalizeSegmentsT<TypeOf<decltype(t)>>(job, s0, s1, scratch, counts);
   });
 }
 
 std::int64_t MatrixFirstNonFiniteSegment(const SparseJob& job, std::int64_t s0, std::int64_t s1,
                                          GroupedScratch* scratch) {
-  return WithStorage(job.dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    return matrix_impl::FirstNonFiniteSegmentT<T>(job, s0, s1, scratch);
+  std::int64_t first = -1;
+  VisitDType(job.dtype, [&](auto t) {
+    first = matrix_impl::FirstNonFiniteSegmentT<TypeOf<decltype(t)>>(job, s0, s1, scratch);
   });
+  return first;
 }
 
-void MatrixScaleByMinor(const SparseJob& job, const double* code, std::int64_t k0, std::int64_t k1) {
-  WithStorage(job.dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    matrix_impl::WithIndex(job.minor_type, [&](auto* itag) {
-      using I = std::remove_pointer_t<decltype(itag)>;
-      matrix_impl::ScaleByMinorT<T, I>(job, code, k0, k1);
-    });
+void MatrixScaleByMinor(const SparseJob& job, const ScaleCode* code, std::int64_t k0, std::int64_t k1) {
+  VisitDTypeAndIndex(job.dtype, job.minor_type, [&](auto t, auto i) {
+    matrix_impl::ScaleByMinorT<TypeOf<decltype(t)>, TypeOf<decltype(i)>>(job, code, k0, k1);
   });
 }
 
 void MatrixScaleByMinorFloat(const SparseJob& job, const float* f, std::int64_t k0, std::int64_t k1) {
-  WithStorage(job.dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    if constexpr (sizeof(T) != 8) {
-      matrix_impl::WithIndex(job.minor_type, [&](auto* itag) {
-        using I = std::remove_pointer_t<decltype(itag)>;
-        matrix_impl::ScaleByMinorFloatT<T, I>(job, f, k0, k1);
-      });
+  VisitDTypeAndIndex(job.dtype, job.minor_type, [&](auto t, auto i) {
+    using T = TypeOf<decltype(t)>;
+    if constexpr (!std::is_same_v<typename Element<T>::Compute, double>) {
+      matrix_impl::ScaleByMinorFloatT<T, TypeOf<decltype(i)>>(job, f, k0, k1);
     }
   });
 }
@@ -1042,7 +1032,7 @@ std::int64_t FirstNonFiniteSegment(const SparseJob& job, std::int64_t s0, std::i
   return HWY_DYNAMIC_DISPATCH(MatrixFirstNonFiniteSegment)(job, s0, s1, scratch);
 }
 
-void ScaleByMinor(const SparseJob& job, const double* code, std::int64_t k0, std::int64_t k1) {
+void ScaleByMinor(const SparseJob& job, const ScaleCode* code, std::int64_t k0, std::int64_t k1) {
   HWY_DYNAMIC_DISPATCH(MatrixScaleByMinor)(job, code, k0, k1);
 }
 

@@ -2,8 +2,8 @@
 // AVX-512 and a scalar fallback on x86) and dispatched at run time, so the
 // shipped library needs no -march flag.
 //
-// Each kernel walks a slice of the work handed to it by the front end
-// (src/core/rows.cc) and prefetches the rows it will touch next: the rows of
+// Each kernel walks a slice of the work handed to it by rows.cc and
+// prefetches the rows it will touch next: the rows of
 // an embedding table are scattered, and without prefetching every row costs
 // a full memory latency.
 
@@ -13,6 +13,7 @@
 
 #include <hwy/highway.h>
 
+#include "cpu/row_set.h"
 #include "cpu/rows_cpu.h"
 #include "cpu/vector_math-inl.h"
 
@@ -36,21 +37,21 @@ HWY_INLINE void PrefetchRow(const unsigned char* row, std::int64_t bytes) {
 template <class T>
 HWY_INLINE void ProcessRow(const RowJob& job, const T* in, T* out, RowCounts* counts) {
   const size_t n = static_cast<size_t>(job.cols);
-  const detail::Plan plan = detail::PlanFor(NormOf(in, n, job.kind, job.options.p), job.options);
-  if (plan.action == detail::Action::kScale) {
+  const Scale scale = Decide(NormOf(in, n, job.rule.kind, job.rule.p), job.rule);
+  if (scale.action == Action::kScale) {
     ++counts->scaled;
-    ScaleVector(in, out, n, detail::MakeScale(plan.scale, plan.shift));
+    ScaleVector(in, out, n, scale);
     return;
   }
-  if (plan.action == detail::Action::kNonFinite) ++counts->nonfinite;
+  if (scale.action == Action::kNonFinite) ++counts->nonfinite;
   if (in != out) std::memcpy(out, in, static_cast<size_t>(job.row_bytes));
 }
 
 template <class T>
 void MarkedRowsInPlaceT(const RowJob& job, int64_t word_begin, int64_t word_end,
                         RowCounts* counts) {
-  detail::SetBitCursor ahead(job.marks, word_begin, word_end);
-  detail::SetBitCursor current(job.marks, word_begin, word_end);
+  SetBitCursor ahead(job.marks, word_begin, word_end);
+  SetBitCursor current(job.marks, word_begin, word_end);
   for (int64_t k = 0; k < job.prefetch_rows; ++k) {
     const int64_t r = ahead.Next();
     if (r < 0) break;
@@ -125,52 +126,44 @@ int64_t FirstNonFiniteT(const RowJob& job, const I* idx, int64_t begin, int64_t 
 
 void MarkedRowsInPlace(const RowJob& job, int64_t word_begin, int64_t word_end,
                        RowCounts* counts) {
-  WithStorage(job.dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    MarkedRowsInPlaceT<T>(job, word_begin, word_end, counts);
-  });
+  VisitDType(job.dtype, [&](auto t) { MarkedRowsInPlaceT<TypeOf<decltype(t)>>(job, word_begin, word_end, counts); });
 }
 
 void AllRowsOutOfPlace(const RowJob& job, int64_t row_begin, int64_t row_end, RowCounts* counts) {
-  WithStorage(job.dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    AllRowsOutOfPlaceT<T>(job, row_begin, row_end, counts);
-  });
+  VisitDType(job.dtype, [&](auto t) { AllRowsOutOfPlaceT<TypeOf<decltype(t)>>(job, row_begin, row_end, counts); });
 }
 
 void OwnedRowsInPlace(const RowJob& job, int64_t begin, int64_t end, RowCounts* counts) {
-  WithStorage(job.dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    if (job.index_type == IndexType::kInt32) {
-      OwnedRowsInPlaceT<T>(job, static_cast<const int32_t*>(job.indices), begin, end, counts);
-    } else {
-      OwnedRowsInPlaceT<T>(job, static_cast<const int64_t*>(job.indices), begin, end, counts);
-    }
+  VisitDTypeAndIndex(job.dtype, job.index_type, [&](auto t, auto i) {
+    using I = TypeOf<decltype(i)>;
+    OwnedRowsInPlaceT<TypeOf<decltype(t)>>(job, static_cast<const I*>(job.indices), begin, end, counts);
   });
 }
 
 int64_t FirstNonFinitePosition(const RowJob& job, int64_t begin, int64_t end) {
-  return WithStorage(job.dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    return job.index_type == IndexType::kInt32
-               ? FirstNonFiniteT<T>(job, static_cast<const int32_t*>(job.indices), begin, end)
-               : FirstNonFiniteT<T>(job, static_cast<const int64_t*>(job.indices), begin, end);
+  int64_t first = -1;
+  VisitDTypeAndIndex(job.dtype, job.index_type, [&](auto t, auto i) {
+    using I = TypeOf<decltype(i)>;
+    first = FirstNonFiniteT<TypeOf<decltype(t)>>(job, static_cast<const I*>(job.indices), begin, end);
   });
+  return first;
 }
 
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 
-detail::VectorNorm NormOfVectorForTest(DType dtype, const void* x, size_t n, double p) {
-  return WithStorage(dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    return NormOf(static_cast<const T*>(x), n, detail::KindOf(p), p);
+VectorNorm NormOfVectorForTest(DType dtype, const void* x, size_t n, double p) {
+  VectorNorm norm{0.0, true};
+  VisitDType(dtype, [&](auto t) {
+    using T = TypeOf<decltype(t)>;
+    norm = NormOf(static_cast<const T*>(x), n, KindOf(p), p);
   });
+  return norm;
 }
 
 void ScaleVectorForTest(DType dtype, const void* in, void* out, size_t n, double scale) {
-  WithStorage(dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    ScaleVector(static_cast<const T*>(in), static_cast<T*>(out), n, detail::MakeScale(scale));
+  VisitDType(dtype, [&](auto t) {
+    using T = TypeOf<decltype(t)>;
+    ScaleVector(static_cast<const T*>(in), static_cast<T*>(out), n, ScaleBy(scale));
   });
 }
 
@@ -210,7 +203,7 @@ std::int64_t FirstNonFinitePosition(const RowJob& job, std::int64_t begin, std::
 
 const char* DispatchedTargetName() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 
-detail::VectorNorm NormOfVector(DType dtype, const void* x, std::size_t n, double p) {
+VectorNorm NormOfVector(DType dtype, const void* x, std::size_t n, double p) {
   return HWY_DYNAMIC_DISPATCH(NormOfVectorForTest)(dtype, x, n, p);
 }
 

@@ -12,20 +12,19 @@
 //
 //  - private arrays: each part accumulates into its own float64 array of one
 //    slot per column, and the arrays are added in part order at the end. It
-//    is the fastest way when those arrays are small: on a 2-core AMD EPYC
-//    (Zen 3) the 1,000,000 x 100,000 CSR benchmark with 20,000,000 entries
-//    accumulates at about 1.1 ns per entry per thread, limited by the
-//    random read-modify-writes into the 800 KB array. Used when a part's
-//    array is at most kPrivateArrayBytes (4 MiB, 512 Ki columns): that is
-//    the fixed per-thread buffer; with one part there is no copy at all.
+//    is the fastest way when those arrays are small, limited by the random
+//    read-modify-writes into them (docs/PERFORMANCE.md). Used when a part's
+//    array is at most Tuning::private_array_bytes (4 MiB, 512 Ki columns):
+//    that is the fixed per-thread buffer; with one part there is no copy at
+//    all.
 //
 //  - striped buckets, for wider matrices: the columns are cut into stripes,
-//    each owned by one part. In epochs of kEpochEntries emitted pairs per
+//    each owned by one part. In epochs of Tuning::epoch_entries pairs per
 //    part, every part writes its pairs into a fixed buffer bucketed by the
 //    owner of their column (a counting sort); all parts meet at a barrier;
 //    then each owner adds the buckets addressed to it into the shared array,
 //    taking the sending parts in order, and all meet again. Extra memory is
-//    2 x kEpochEntries x 16 bytes per part (1 MiB) whatever the width, so a
+//    2 x epoch_entries x 16 bytes per part (1 MiB) whatever the width, so a
 //    matrix of 100 million columns needs its 800 MB of column sums and not
 //    800 MB per thread. The bucket round trip costs about three times the
 //    private-array update per entry; it is the price of the bound.
@@ -48,9 +47,10 @@
 #include <type_traits>
 #include <vector>
 
-#include "common/numerics.h"
-#include "core/parallel.h"
+#include "common/element_types.h"
+#include "common/norms.h"
 #include "cpu/matrix_cpu.h"
+#include "cpu/parallel.h"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -59,68 +59,18 @@
 namespace sparsenorm::cpu {
 namespace {
 
-constexpr std::int64_t kPrivateArrayBytes = std::int64_t{4} << 20;
-constexpr std::int64_t kEpochEntries = 32768;
-std::atomic<std::int64_t> g_epoch_entries{kEpochEntries};
-
-std::atomic<ColumnSumMode> g_forced_mode{ColumnSumMode::kAuto};
-std::atomic<std::int64_t> g_min_bytes_per_thread{std::int64_t{1} << 17};
-
 // ---------------------------------------------------------------------------
 // Element access.
 
-inline double Widen(float v) { return v; }
-inline double Widen(double v) { return v; }
-inline double Widen(float16 v) { return numerics::HalfToFloat(v.bits); }
-inline double Widen(bfloat16 v) { return numerics::BFloat16ToFloat(v.bits); }
-
-// x * s rounded once, the scalar twin of the SIMD ScaleVector.
-inline void ScaleOne(float* p, const detail::ScaleFactor& s) {
-  *p = s.fits_float ? *p * s.f
-                    : static_cast<float>(std::ldexp(static_cast<double>(*p), s.shift) * s.d);
-}
-inline void ScaleOne(double* p, const detail::ScaleFactor& s) {
-  *p = s.shift != 0 ? std::ldexp(*p, s.shift) * s.d : *p * s.d;
-}
-inline void ScaleOne(float16* p, const detail::ScaleFactor& s) {
-  const float x = numerics::HalfToFloat(p->bits);
-  p->bits = s.fits_float ? numerics::FloatToHalf(numerics::ProductRoundToOdd(x, s.split))
-                         : numerics::DoubleToHalf(std::ldexp(static_cast<double>(x), s.shift) * s.d);
-}
-inline void ScaleOne(bfloat16* p, const detail::ScaleFactor& s) {
-  const float x = numerics::BFloat16ToFloat(p->bits);
-  p->bits = s.fits_float
-                ? numerics::FloatToBFloat16(numerics::ProductRoundToOdd(x, s.split))
-                : numerics::DoubleToBFloat16(std::ldexp(static_cast<double>(x), s.shift) * s.d);
+template <class T>
+inline double Widen(T v) {
+  return static_cast<double>(Element<T>::Widen(v));
 }
 
+// Calls fn with the (value, minor index) type tags of the job.
 template <class Fn>
-auto WithValue(DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat64:
-      return fn(static_cast<double*>(nullptr));
-    case DType::kFloat16:
-      return fn(static_cast<float16*>(nullptr));
-    case DType::kBFloat16:
-      return fn(static_cast<bfloat16*>(nullptr));
-    case DType::kFloat32:
-    default:
-      return fn(static_cast<float*>(nullptr));
-  }
-}
-
-template <class Fn>
-auto WithIndexType(IndexType type, Fn&& fn) {
-  if (type == IndexType::kInt32) return fn(static_cast<std::int32_t*>(nullptr));
-  return fn(static_cast<std::int64_t*>(nullptr));
-}
-
-// Calls fn with typed (value, minor index) pointer tags.
-template <class Fn>
-auto WithSparseTypes(const SparseJob& job, Fn&& fn) {
-  return WithValue(job.dtype, [&](auto* vt) {
-    return WithIndexType(job.minor_type, [&](auto* it) { return fn(vt, it); });
-  });
+void WithSparseTypes(const SparseJob& job, Fn&& fn) {
+  VisitDTypeAndIndex(job.dtype, job.minor_type, fn);
 }
 
 inline double BitsMax(double a, double b) {
@@ -359,7 +309,7 @@ bool ReducePrivate(const SparseJob& job, const Op& op, int parts,
   for (auto& s : scratch) {
     if (!s.Reserve(job.max_grouped_len)) return false;
   }
-  detail::ParallelFor(parts, parts, [&](std::int64_t b, std::int64_t e, int) {
+  ParallelFor(parts, parts, [&](std::int64_t b, std::int64_t e, int) {
     for (std::int64_t p = b; p < e; ++p) {
       double* __restrict a = acc[p];
       auto sink = [&](std::int64_t c, double y) {
@@ -402,7 +352,7 @@ bool ReducePrivate(const SparseJob& job, const Op& op, int parts,
     }
   }
   if (parts > 1) {
-    detail::ParallelFor(parts, n, [&](std::int64_t b, std::int64_t e, int) {
+    ParallelFor(parts, n, [&](std::int64_t b, std::int64_t e, int) {
       for (int p = 1; p < parts; ++p) {
         const double* src = acc[p];
         for (std::int64_t c = b; c < e; ++c) Combine(op, out + c, src[c]);
@@ -422,7 +372,7 @@ struct PartBuffers {
 };
 
 template <class T, class I, class Op>
-bool ReduceStriped(const SparseJob& job, const Op& op, int parts,
+bool ReduceStriped(const SparseJob& job, const Op& op, int parts, std::int64_t epoch_entries,
                    const std::vector<std::int64_t>& slices, double* out) {
   const std::int64_t n = job.minor_dim;
   // Stripes of 2^shift columns, at most 64 per part, dealt to the parts in
@@ -433,7 +383,6 @@ bool ReduceStriped(const SparseJob& job, const Op& op, int parts,
   std::vector<std::int32_t> owner(static_cast<std::size_t>(stripes));
   for (std::int64_t i = 0; i < stripes; ++i) owner[i] = static_cast<std::int32_t>(i * parts / stripes);
 
-  const std::int64_t epoch_entries = g_epoch_entries.load();
   std::vector<PartBuffers> buf(static_cast<std::size_t>(parts));
   std::vector<GroupedScratch> scratch(static_cast<std::size_t>(parts));
   for (int p = 0; p < parts; ++p) {
@@ -518,10 +467,11 @@ bool ReduceStriped(const SparseJob& job, const Op& op, int parts,
 }
 
 template <class T, class I, class Op>
-bool ReduceWith(const SparseJob& job, const Op& op, int parts, double* out) {
+bool ReduceWith(const SparseJob& job, const Op& op, const ColumnSumConfig& config, double* out) {
+  const int parts = std::max(config.parts, 1);
   const std::vector<std::int64_t> slices = BalancedSlices(job, parts);
-  if (ColumnSumModeFor(job.minor_dim, parts) == ColumnSumMode::kStripedBuckets) {
-    return ReduceStriped<T, I>(job, op, parts, slices, out);
+  if (config.mode == ColumnSumMode::kStripedBuckets) {
+    return ReduceStriped<T, I>(job, op, parts, config.epoch_entries, slices, out);
   }
   return ReducePrivate<T, I>(job, op, parts, slices, out);
 }
@@ -529,21 +479,10 @@ bool ReduceWith(const SparseJob& job, const Op& op, int parts, double* out) {
 // ---------------------------------------------------------------------------
 // Pruning.
 
-template <class V>
-inline double WidenBits(V bits, DType dtype) {
-  if constexpr (sizeof(V) == 2) {
-    return dtype == DType::kFloat16 ? numerics::HalfToFloat(bits) : numerics::BFloat16ToFloat(bits);
-  } else if constexpr (sizeof(V) == 4) {
-    return std::bit_cast<float>(bits);
-  } else {
-    return std::bit_cast<double>(bits);
-  }
-}
-
-// V: the values' bit container (uint16/32/64); I: the index type.
-template <class V, class I>
+// T: the storage type; I: the index type.
+template <class T, class I>
 std::int64_t PruneT(const PruneArrays& a, double tau, PruneWorkspace* ws) {
-  V* values = static_cast<V*>(a.values);
+  T* values = static_cast<T*>(a.values);
   const bool csr = a.indptr != nullptr;
   I* indptr = static_cast<I*>(a.indptr);
   I* indices = static_cast<I*>(a.indices);
@@ -554,8 +493,8 @@ std::int64_t PruneT(const PruneArrays& a, double tau, PruneWorkspace* ws) {
   const std::vector<std::int64_t>& kstart = ws->kstart;
   std::vector<std::int64_t>& kept = ws->kept;
   std::vector<std::int64_t>& base = ws->base;
-  auto keep = [&](std::int64_t k) { return !(std::fabs(WidenBits(values[k], a.dtype)) < tau); };
-  detail::ParallelFor(parts, parts, [&](std::int64_t pb, std::int64_t pe, int) {
+  auto keep = [&](std::int64_t k) { return !(std::fabs(Widen(values[k])) < tau); };
+  ParallelFor(parts, parts, [&](std::int64_t pb, std::int64_t pe, int) {
     for (std::int64_t p = pb; p < pe; ++p) {
       std::int64_t w = kstart[p];
       if (csr) {
@@ -592,7 +531,7 @@ std::int64_t PruneT(const PruneArrays& a, double tau, PruneWorkspace* ws) {
     base[p] = total;
     if (total != kstart[p] && kept[p] > 0) {
       const std::size_t n = static_cast<std::size_t>(kept[p]);
-      std::memmove(values + total, values + kstart[p], n * sizeof(V));
+      std::memmove(values + total, values + kstart[p], n * sizeof(T));
       if (csr) {
         std::memmove(indices + total, indices + kstart[p], n * sizeof(I));
       } else {
@@ -603,7 +542,7 @@ std::int64_t PruneT(const PruneArrays& a, double tau, PruneWorkspace* ws) {
     total += kept[p];
   }
   if (csr) {
-    detail::ParallelFor(parts, parts, [&](std::int64_t pb, std::int64_t pe, int) {
+    ParallelFor(parts, parts, [&](std::int64_t pb, std::int64_t pe, int) {
       for (std::int64_t p = pb; p < pe; ++p) {
         for (std::int64_t s = bound[p]; s < bound[p + 1]; ++s) {
           indptr[s + 1] = static_cast<I>(indptr[s + 1] + base[p]);
@@ -630,62 +569,38 @@ bool GroupedScratch::Reserve(std::int64_t n) noexcept {
   }
 }
 
-detail::VectorNorm RobustNorm(const double* y, std::int64_t n, detail::NormKind kind, double p) {
+VectorNorm RobustNorm(const double* y, std::int64_t n, NormKind kind, double p) {
   double m = 0.0;
   for (std::int64_t i = 0; i < n; ++i) {
     const double a = std::fabs(y[i]);
     if (!(a <= std::numeric_limits<double>::max())) return {std::nan(""), false};
     m = std::max(m, a);
   }
-  if (m == 0.0 || kind == detail::NormKind::kLInf) return {m, true};
+  if (m == 0.0 || kind == NormKind::kLInf) return {m, true};
   double s = 0.0;
-  switch (kind) {
-    case detail::NormKind::kL1:
-      for (std::int64_t i = 0; i < n; ++i) s += std::fabs(y[i]) / m;
-      return {m * s, true};
-    case detail::NormKind::kL2:
-      for (std::int64_t i = 0; i < n; ++i) {
-        const double a = y[i] / m;
-        s += a * a;
-      }
-      return {m * std::sqrt(s), true};
-    default:
-      for (std::int64_t i = 0; i < n; ++i) s += std::pow(std::fabs(y[i]) / m, p);
-      return {m * std::pow(s, 1.0 / p), true};
-  }
+  for (std::int64_t i = 0; i < n; ++i) s += ScaledTerm(y[i], m, kind, p);
+  return {FinishScaled(m, s, kind, p), true};
 }
 
-detail::VectorNorm GroupedSegmentNorm(const SparseJob& job, std::int64_t s, GroupedScratch* scratch) {
-  return WithSparseTypes(job, [&](auto* vt, auto* it) {
-    using T = std::remove_pointer_t<decltype(vt)>;
-    using I = std::remove_pointer_t<decltype(it)>;
-    const std::int64_t g = BuildGroups<T, I>(job, s, scratch);
-    return RobustNorm(scratch->sums.data(), g, job.kind, job.options.p);
+VectorNorm GroupedSegmentNorm(const SparseJob& job, std::int64_t s, GroupedScratch* scratch) {
+  VectorNorm norm{0.0, true};
+  WithSparseTypes(job, [&](auto t, auto i) {
+    const std::int64_t g = BuildGroups<TypeOf<decltype(t)>, TypeOf<decltype(i)>>(job, s, scratch);
+    norm = RobustNorm(scratch->sums.data(), g, job.rule.kind, job.rule.p);
   });
+  return norm;
 }
 
-void ScaleSegmentScalar(const SparseJob& job, std::int64_t s, const detail::ScaleFactor& scale) {
-  WithValue(job.dtype, [&](auto* vt) {
-    using T = std::remove_pointer_t<decltype(vt)>;
+void ScaleSegmentScalar(const SparseJob& job, std::int64_t s, const Scale& scale) {
+  VisitDType(job.dtype, [&](auto t) {
+    using T = TypeOf<decltype(t)>;
     T* values = static_cast<T*>(job.values);
     const std::int64_t b = OffsetAt(job, s), e = OffsetAt(job, s + 1);
-    for (std::int64_t i = b; i < e; ++i) ScaleOne(values + (job.perm != nullptr ? job.perm[i] : i), scale);
+    for (std::int64_t i = b; i < e; ++i) {
+      T* v = values + (job.perm != nullptr ? job.perm[i] : i);
+      *v = ScaleElement(*v, scale);
+    }
   });
-}
-
-void SetColumnSumModeForTest(ColumnSumMode mode, std::int64_t epoch_entries) {
-  g_forced_mode.store(mode);
-  g_epoch_entries.store(epoch_entries > 0 ? epoch_entries : kEpochEntries);
-}
-
-void SetMinBytesPerThreadForTest(std::int64_t bytes) { g_min_bytes_per_thread.store(bytes); }
-std::int64_t MinBytesPerThread() { return g_min_bytes_per_thread.load(); }
-
-ColumnSumMode ColumnSumModeFor(std::int64_t minor_dim, int parts) {
-  const ColumnSumMode forced = g_forced_mode.load();
-  if (forced != ColumnSumMode::kAuto) return forced;
-  if (parts <= 1 || minor_dim <= kPrivateArrayBytes / 8) return ColumnSumMode::kPrivateArrays;
-  return ColumnSumMode::kStripedBuckets;
 }
 
 std::vector<std::int64_t> BalancedSlices(const SparseJob& job, int parts) {
@@ -722,16 +637,20 @@ bool ReduceColumnsValidating(const SparseJob& job, const ColumnReduceSpec& spec,
   fold.longest.assign(static_cast<std::size_t>(parts), 0);
   fold.out_of_memory.assign(static_cast<std::size_t>(parts), 0);
   const std::vector<std::int64_t> slices = BalancedSlices(job, parts);
-  const bool ok = WithSparseTypes(job, [&](auto* vt, auto* it) {
-    using T = std::remove_pointer_t<decltype(vt)>;
-    using I = std::remove_pointer_t<decltype(it)>;
+  bool ok = false;
+  WithSparseTypes(job, [&](auto t, auto i) {
+    using T = TypeOf<decltype(t)>;
+    using I = TypeOf<decltype(i)>;
     switch (spec.op) {
       case Reduce::kSumAbs:
-        return ReducePrivate<T, I>(job, SumAbsOp{}, parts, slices, out, &fold);
+        ok = ReducePrivate<T, I>(job, SumAbsOp{}, parts, slices, out, &fold);
+        break;
       case Reduce::kMaxAbs:
-        return ReducePrivate<T, I>(job, MaxAbsOp{}, parts, slices, out, &fold);
+        ok = ReducePrivate<T, I>(job, MaxAbsOp{}, parts, slices, out, &fold);
+        break;
       default:
-        return ReducePrivate<T, I>(job, SumSquaresOp<std::is_same_v<T, double>>{}, parts, slices, out, &fold);
+        ok = ReducePrivate<T, I>(job, SumSquaresOp<std::is_same_v<T, double>>{}, parts, slices, out, &fold);
+        break;
     }
   });
   *bad = -1;
@@ -745,24 +664,30 @@ bool ReduceColumnsValidating(const SparseJob& job, const ColumnReduceSpec& spec,
   return ok;
 }
 
-bool ReduceColumns(const SparseJob& job, const ColumnReduceSpec& spec, int parts, double* out) {
-  parts = std::max(parts, 1);
-  return WithSparseTypes(job, [&](auto* vt, auto* it) {
-    using T = std::remove_pointer_t<decltype(vt)>;
-    using I = std::remove_pointer_t<decltype(it)>;
+bool ReduceColumns(const SparseJob& job, const ColumnReduceSpec& spec, const ColumnSumConfig& config,
+                   double* out) {
+  bool ok = false;
+  WithSparseTypes(job, [&](auto t, auto i) {
+    using T = TypeOf<decltype(t)>;
+    using I = TypeOf<decltype(i)>;
     const bool general = spec.only != nullptr || spec.divide_by_m || spec.op == Reduce::kSumPowScaled;
     if (general) {
-      return ReduceWith<T, I>(job, GeneralOp{spec, job.options.p, spec.op == Reduce::kMaxAbs}, parts, out);
+      ok = ReduceWith<T, I>(job, GeneralOp{spec, job.rule.p, spec.op == Reduce::kMaxAbs}, config, out);
+      return;
     }
     switch (spec.op) {
       case Reduce::kSumAbs:
-        return ReduceWith<T, I>(job, SumAbsOp{}, parts, out);
+        ok = ReduceWith<T, I>(job, SumAbsOp{}, config, out);
+        break;
       case Reduce::kMaxAbs:
-        return ReduceWith<T, I>(job, MaxAbsOp{}, parts, out);
+        ok = ReduceWith<T, I>(job, MaxAbsOp{}, config, out);
+        break;
       default:
-        return ReduceWith<T, I>(job, SumSquaresOp<std::is_same_v<T, double>>{}, parts, out);
+        ok = ReduceWith<T, I>(job, SumSquaresOp<std::is_same_v<T, double>>{}, config, out);
+        break;
     }
   });
+  return ok;
 }
 
 void PreparePrune(const PruneArrays& a, int threads, PruneWorkspace* ws) {
@@ -787,19 +712,17 @@ void PreparePrune(const PruneArrays& a, int threads, PruneWorkspace* ws) {
 }
 
 std::int64_t PruneSparse(const PruneArrays& arrays, double tau, PruneWorkspace* ws) {
-  const std::size_t size = DTypeSize(arrays.dtype);
-  return WithIndexType(arrays.index_type, [&](auto* it) {
-    using I = std::remove_pointer_t<decltype(it)>;
-    if (size == 2) return PruneT<std::uint16_t, I>(arrays, tau, ws);
-    if (size == 4) return PruneT<std::uint32_t, I>(arrays, tau, ws);
-    return PruneT<std::uint64_t, I>(arrays, tau, ws);
+  std::int64_t kept = arrays.nnz;
+  VisitDTypeAndIndex(arrays.dtype, arrays.index_type, [&](auto t, auto i) {
+    kept = PruneT<TypeOf<decltype(t)>, TypeOf<decltype(i)>>(arrays, tau, ws);
   });
+  return kept;
 }
 
 void OffsetsOfSorted(const void* major, IndexType type, std::int64_t nnz, std::int64_t segments,
                      std::int64_t* offsets, int threads) {
-  WithIndexType(type, [&](auto* it) {
-    using I = std::remove_pointer_t<decltype(it)>;
+  VisitIndexType(type, [&](auto it) {
+    using I = TypeOf<decltype(it)>;
     const I* a = static_cast<const I*>(major);
     if (nnz == 0) {
       std::fill(offsets, offsets + segments + 1, 0);
@@ -809,7 +732,7 @@ void OffsetsOfSorted(const void* major, IndexType type, std::int64_t nnz, std::i
     // the position where a steps past s. Each slot is written by one thread.
     for (std::int64_t s = 0; s <= a[0]; ++s) offsets[s] = 0;
     for (std::int64_t s = static_cast<std::int64_t>(a[nnz - 1]) + 1; s <= segments; ++s) offsets[s] = nnz;
-    detail::ParallelFor(threads, nnz - 1, [&](std::int64_t b, std::int64_t e, int) {
+    ParallelFor(threads, nnz - 1, [&](std::int64_t b, std::int64_t e, int) {
       for (std::int64_t k = b + 1; k < e + 1; ++k) {
         for (std::int64_t s = static_cast<std::int64_t>(a[k - 1]) + 1; s <= a[k]; ++s) offsets[s] = k;
       }
@@ -819,8 +742,8 @@ void OffsetsOfSorted(const void* major, IndexType type, std::int64_t nnz, std::i
 
 void GroupByMajor(const void* major, IndexType type, std::int64_t nnz, std::int64_t segments,
                   std::int64_t* offsets, std::int64_t* perm) {
-  WithIndexType(type, [&](auto* it) {
-    using I = std::remove_pointer_t<decltype(it)>;
+  VisitIndexType(type, [&](auto it) {
+    using I = TypeOf<decltype(it)>;
     const I* a = static_cast<const I*>(major);
     std::fill(offsets, offsets + segments + 1, 0);
     for (std::int64_t k = 0; k < nnz; ++k) ++offsets[static_cast<std::int64_t>(a[k]) + 1];
@@ -830,12 +753,6 @@ void GroupByMajor(const void* major, IndexType type, std::int64_t nnz, std::int6
     for (std::int64_t s = segments; s > 0; --s) offsets[s] = offsets[s - 1];
     offsets[0] = 0;
   });
-}
-
-float PruneThresholdFloat(double tau) {
-  float f = static_cast<float>(tau);
-  if (static_cast<double>(f) < tau) f = std::nextafter(f, HUGE_VALF);
-  return f;
 }
 
 }  // namespace sparsenorm::cpu

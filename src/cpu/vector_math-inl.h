@@ -3,10 +3,13 @@
 // files that use hwy/foreach_target.h; the row and matrix kernels are built
 // from these.
 //
-// Storage types are float, double, hwy::float16_t and hwy::bfloat16_t. The
-// 16-bit types are widened to float32; results are narrowed with the same
-// round-to-nearest-even code on every target (numerics.h has the scalar
-// twins, used for tails), so the scaled values do not depend on the target.
+// Storage types are those of src/common/element_types.h (float, double,
+// float16, bfloat16). The 16-bit types are widened to float32; results are
+// narrowed with the same round-to-nearest-even code on every target
+// (src/common/numerics.h has the scalar twins, used for tails), so the
+// scaled values do not depend on the target. A storage type without SIMD
+// conversions here would take LoadWideScalar / StoreNarrowScalar, which
+// convert lane by lane through its Element<T>.
 
 // Per-target include guard (Highway's convention).
 #if defined(SPARSENORM_CPU_VECTOR_MATH_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -25,9 +28,10 @@
 
 #include <hwy/highway.h>
 
+#include "common/decision.h"
+#include "common/element_types.h"
+#include "common/norms.h"
 #include "common/numerics.h"
-#include "core/plan.h"
-#include "sparsenorm/types.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace sparsenorm::cpu {
@@ -35,43 +39,15 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // ---------------------------------------------------------------------------
-// One switch from the run-time dtype to the template instantiation: calls
-// fn with a null pointer of the storage type.
-
-template <class Fn>
-HWY_INLINE auto WithStorage(DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat64:
-      return fn(static_cast<double*>(nullptr));
-    case DType::kFloat16:
-      return fn(static_cast<hwy::float16_t*>(nullptr));
-    case DType::kBFloat16:
-      return fn(static_cast<hwy::bfloat16_t*>(nullptr));
-    case DType::kFloat32:
-    default:  // the front ends have rejected every other value
-      return fn(static_cast<float*>(nullptr));
-  }
-}
-
-// ---------------------------------------------------------------------------
 // Scalar element access.
 
-HWY_INLINE float ToFloat(float v) { return v; }
-HWY_INLINE double ToFloat(double v) { return v; }
-HWY_INLINE float ToFloat(hwy::float16_t v) { return numerics::HalfToFloat(v.bits); }
-HWY_INLINE float ToFloat(hwy::bfloat16_t v) { return numerics::BFloat16ToFloat(v.bits); }
+template <class T>
+using Compute = typename Element<T>::Compute;
 
-// The arithmetic type of a storage type.
 template <class T>
-struct ComputeOf {
-  using type = float;
-};
-template <>
-struct ComputeOf<double> {
-  using type = double;
-};
-template <class T>
-using Compute = typename ComputeOf<T>::type;
+HWY_INLINE Compute<T> Widen(T v) {
+  return Element<T>::Widen(v);
+}
 
 // ---------------------------------------------------------------------------
 // Loads widened to the compute type.
@@ -92,9 +68,9 @@ HWY_INLINE hn::Vec<D> LoadWide(D d, const double* HWY_RESTRICT p) {
 constexpr bool kHardwareFloat16 = HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2;
 
 template <class D>
-HWY_INLINE hn::Vec<D> LoadWide(D d, const hwy::float16_t* HWY_RESTRICT p) {
+HWY_INLINE hn::Vec<D> LoadWide(D d, const float16* HWY_RESTRICT p) {
   if constexpr (kHardwareFloat16) {
-    return hn::PromoteTo(d, hn::LoadU(hn::Rebind<hwy::float16_t, D>(), p));
+    return hn::PromoteTo(d, hn::LoadU(hn::Rebind<hwy::float16_t, D>(), reinterpret_cast<const hwy::float16_t*>(p)));
   }
   const hn::RebindToUnsigned<D> du;
   const hn::Rebind<uint16_t, D> du16;
@@ -112,11 +88,25 @@ HWY_INLINE hn::Vec<D> LoadWide(D d, const hwy::float16_t* HWY_RESTRICT p) {
   return hn::BitCast(d, hn::Or(o, sign));
 }
 template <class D>
-HWY_INLINE hn::Vec<D> LoadWide(D d, const hwy::bfloat16_t* HWY_RESTRICT p) {
+HWY_INLINE hn::Vec<D> LoadWide(D d, const bfloat16* HWY_RESTRICT p) {
   const hn::RebindToUnsigned<D> du;
   const hn::Rebind<uint16_t, D> du16;
   return hn::BitCast(
       d, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(du16, reinterpret_cast<const uint16_t*>(p)))));
+}
+
+// Any storage type, lane by lane through Element<T>::Widen: what a type
+// without SIMD conversions of its own gets (tests check it against the
+// SIMD ones).
+template <class D, class T>
+HWY_INLINE hn::Vec<D> LoadWideScalar(D d, const T* HWY_RESTRICT p) {
+  HWY_ALIGN hn::TFromD<D> lanes[HWY_MAX_BYTES / sizeof(hn::TFromD<D>)];
+  for (size_t i = 0; i < hn::Lanes(d); ++i) lanes[i] = Widen(p[i]);
+  return hn::Load(d, lanes);
+}
+template <class D, class T>
+HWY_INLINE hn::Vec<D> LoadWide(D d, const T* HWY_RESTRICT p) {
+  return LoadWideScalar(d, p);
 }
 
 // ---------------------------------------------------------------------------
@@ -193,10 +183,10 @@ HWY_INLINE hn::Vec<DF> ProductRoundToOdd(DF df, hn::Vec<DF> x, hn::Vec<DF> s, hn
 }
 
 template <class DF>
-HWY_INLINE void StoreNarrow(DF df, hn::Vec<DF> v, hwy::float16_t* HWY_RESTRICT out) {
+HWY_INLINE void StoreNarrow(DF df, hn::Vec<DF> v, float16* HWY_RESTRICT out) {
   if constexpr (kHardwareFloat16) {
     const hn::Rebind<hwy::float16_t, DF> df16;
-    hn::StoreU(hn::DemoteTo(df16, v), df16, out);
+    hn::StoreU(hn::DemoteTo(df16, v), df16, reinterpret_cast<hwy::float16_t*>(out));
     return;
   }
   const hn::RebindToSigned<DF> di;
@@ -205,20 +195,23 @@ HWY_INLINE void StoreNarrow(DF df, hn::Vec<DF> v, hwy::float16_t* HWY_RESTRICT o
              reinterpret_cast<uint16_t*>(out));
 }
 template <class DF>
-HWY_INLINE void StoreNarrow(DF df, hn::Vec<DF> v, hwy::bfloat16_t* HWY_RESTRICT out) {
+HWY_INLINE void StoreNarrow(DF df, hn::Vec<DF> v, bfloat16* HWY_RESTRICT out) {
   const hn::RebindToSigned<DF> di;
   const hn::Rebind<uint16_t, DF> du16;
   hn::StoreU(hn::DemoteTo(du16, hn::BitCast(di, BFloat16Bits(df, v))), du16,
              reinterpret_cast<uint16_t*>(out));
 }
 
-HWY_INLINE uint16_t NarrowScalar(float v, hwy::float16_t*) { return numerics::FloatToHalf(v); }
-HWY_INLINE uint16_t NarrowScalar(float v, hwy::bfloat16_t*) { return numerics::FloatToBFloat16(v); }
-HWY_INLINE uint16_t NarrowScalarFromDouble(double v, hwy::float16_t*) {
-  return numerics::DoubleToHalf(v);
+// Any narrow storage type, lane by lane through Element<T>::Round.
+template <class DF, class T>
+HWY_INLINE void StoreNarrowScalar(DF df, hn::Vec<DF> v, T* HWY_RESTRICT out) {
+  HWY_ALIGN float lanes[HWY_MAX_BYTES / sizeof(float)];
+  hn::Store(v, df, lanes);
+  for (size_t i = 0; i < hn::Lanes(df); ++i) out[i] = Element<T>::Round(lanes[i]);
 }
-HWY_INLINE uint16_t NarrowScalarFromDouble(double v, hwy::bfloat16_t*) {
-  return numerics::DoubleToBFloat16(v);
+template <class DF, class T>
+HWY_INLINE void StoreNarrow(DF df, hn::Vec<DF> v, T* HWY_RESTRICT out) {
+  StoreNarrowScalar(df, v, out);
 }
 
 // ---------------------------------------------------------------------------
@@ -246,7 +239,7 @@ HWY_INLINE hn::TFromD<D> SumSquares(D d, const T* HWY_RESTRICT x, size_t n) {
   }
   C s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
   for (; i < n; ++i) {
-    const C v = ToFloat(x[i]);
+    const C v = Widen(x[i]);
     s += v * v;
   }
   return s;
@@ -266,7 +259,7 @@ HWY_INLINE hn::TFromD<D> SumAbs(D d, const T* HWY_RESTRICT x, size_t n) {
   }
   for (; i + N <= n; i += N) a0 = hn::Add(a0, hn::Abs(LoadWide(d, x + i)));
   C s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
-  for (; i < n; ++i) s += std::fabs(static_cast<C>(ToFloat(x[i])));
+  for (; i < n; ++i) s += std::fabs(static_cast<C>(Widen(x[i])));
   return s;
 }
 
@@ -291,7 +284,7 @@ HWY_INLINE uint32_t MaxAbsBits(const T* HWY_RESTRICT x, size_t n) {
   auto m = static_cast<uint32_t>(hn::GetLane(hn::MaxOfLanes(di, hn::Max(m0, m1))));
   for (; i < n; ++i) {
     uint32_t bits;
-    const float v = ToFloat(x[i]);
+    const float v = Widen(x[i]);
     std::memcpy(&bits, &v, sizeof bits);
     bits &= 0x7fffffffu;
     if (bits > m) m = bits;
@@ -300,61 +293,35 @@ HWY_INLINE uint32_t MaxAbsBits(const T* HWY_RESTRICT x, size_t n) {
 }
 
 // ---------------------------------------------------------------------------
-// Norms.
+// Norms (src/common/norms.h says when each path is taken).
 
-// The robust path: divide by max |x| before summing, in float64. Used for
-// every p other than 1, 2 and infinity, and when a float sum overflowed or
-// came out too small to trust.
+// The scaled path, in float64: max |x|, then the terms divided by it.
 template <class T>
-HWY_NOINLINE detail::VectorNorm ScaledNorm(const T* HWY_RESTRICT x, size_t n, double p) {
+HWY_NOINLINE VectorNorm ScaledNorm(const T* HWY_RESTRICT x, size_t n, NormKind kind, double p) {
   double m = 0.0;
   for (size_t i = 0; i < n; ++i) {
-    const double a = std::fabs(static_cast<double>(ToFloat(x[i])));
+    const double a = std::fabs(static_cast<double>(Widen(x[i])));
     if (!(a <= DBL_MAX)) return {std::numeric_limits<double>::quiet_NaN(), false};
     if (a > m) m = a;
   }
-  if (m == 0.0 || std::isinf(p)) return {m, true};
+  if (m == 0.0 || kind == NormKind::kLInf) return {m, true};
   double s = 0.0;
-  if (p == 1.0) {
-    for (size_t i = 0; i < n; ++i) s += std::fabs(static_cast<double>(ToFloat(x[i]))) / m;
-    return {m * s, true};
-  }
-  if (p == 2.0) {
-    for (size_t i = 0; i < n; ++i) {
-      const double a = static_cast<double>(ToFloat(x[i])) / m;
-      s += a * a;
-    }
-    return {m * std::sqrt(s), true};
-  }
-  for (size_t i = 0; i < n; ++i) s += std::pow(std::fabs(static_cast<double>(ToFloat(x[i]))) / m, p);
-  return {m * std::pow(s, 1.0 / p), true};
+  for (size_t i = 0; i < n; ++i) s += ScaledTerm(static_cast<double>(Widen(x[i])), m, kind, p);
+  return {FinishScaled(m, s, kind, p), true};
 }
 
-// Below these the sum of squares may have lost low-order terms to underflow
-// (each lost square is under the type's smallest normal, so relative to the
-// sum the loss is at most n * 2^-26 for float and n * 2^-122 for double).
-HWY_INLINE float SmallestTrustedSum(float) { return 0x1p-100f; }
-HWY_INLINE double SmallestTrustedSum(double) { return 0x1p-900; }
-
 template <class T>
-HWY_INLINE detail::VectorNorm NormOf(const T* HWY_RESTRICT x, size_t n, detail::NormKind kind,
-                                     double p) {
+HWY_INLINE VectorNorm NormOf(const T* HWY_RESTRICT x, size_t n, NormKind kind, double p) {
   using C = Compute<T>;
   const hn::ScalableTag<C> d;
   switch (kind) {
-    case detail::NormKind::kL2: {
-      const C s = SumSquares(d, x, n);
-      if (s <= std::numeric_limits<C>::max() && s >= SmallestTrustedSum(C())) {
-        return {std::sqrt(static_cast<double>(s)), true};
-      }
-      return ScaledNorm(x, n, 2.0);
+    case NormKind::kL2:
+    case NormKind::kL1: {
+      const C s = kind == NormKind::kL2 ? SumSquares(d, x, n) : SumAbs(d, x, n);
+      if (SumIsTrusted(s, kind)) return {NormFromSum(s, kind), true};
+      return ScaledNorm(x, n, kind, p);
     }
-    case detail::NormKind::kL1: {
-      const C s = SumAbs(d, x, n);
-      if (s <= std::numeric_limits<C>::max()) return {static_cast<double>(s), true};
-      return ScaledNorm(x, n, 1.0);
-    }
-    case detail::NormKind::kLInf:
+    case NormKind::kLInf:
       if constexpr (sizeof(C) == 4) {
         uint32_t bits = MaxAbsBits(x, n);
         if (bits >= 0x7f800000u) return {std::numeric_limits<double>::quiet_NaN(), false};
@@ -362,12 +329,12 @@ HWY_INLINE detail::VectorNorm NormOf(const T* HWY_RESTRICT x, size_t n, detail::
         std::memcpy(&m, &bits, sizeof m);
         return {static_cast<double>(m), true};
       } else {
-        return ScaledNorm(x, n, p);
+        return ScaledNorm(x, n, kind, p);
       }
-    case detail::NormKind::kLp:
+    case NormKind::kLp:
       break;
   }
-  return ScaledNorm(x, n, p);
+  return ScaledNorm(x, n, kind, p);
 }
 
 template <class T>
@@ -376,23 +343,24 @@ HWY_INLINE bool AllFinite(const T* HWY_RESTRICT x, size_t n) {
     return MaxAbsBits(x, n) < 0x7f800000u;
   } else {
     for (size_t i = 0; i < n; ++i) {
-      if (!std::isfinite(x[i])) return false;
+      if (!std::isfinite(Widen(x[i]))) return false;
     }
     return true;
   }
 }
 
 // ---------------------------------------------------------------------------
-// Scaling: out[k] = x[k] * s rounded once to the storage type. `in` and
-// `out` may be the same vector.
+// Scaling: out[k] = x[k] * s rounded once to the storage type (the lane-wise
+// form of ScaleElement, src/common/decision.h). `in` and `out` may be the
+// same vector. Scales outside the fast form go element by element.
 
-HWY_INLINE void ScaleVector(const float* in, float* out, size_t n, const detail::ScaleFactor& s) {
-  if (!s.fits_float) {
-    for (size_t i = 0; i < n; ++i) {
-      out[i] = static_cast<float>(std::ldexp(static_cast<double>(in[i]), s.shift) * s.d);
-    }
-    return;
-  }
+template <class T>
+HWY_INLINE void ScaleVectorSlow(const T* in, T* out, size_t n, const Scale& s) {
+  for (size_t i = 0; i < n; ++i) out[i] = ScaleElement(in[i], s);
+}
+
+HWY_INLINE void ScaleVector(const float* in, float* out, size_t n, const Scale& s) {
+  if (!IsFastScale<float>(s)) return ScaleVectorSlow(in, out, n, s);
   const hn::ScalableTag<float> d;
   const size_t N = hn::Lanes(d);
   const auto vs = hn::Set(d, s.f);
@@ -404,43 +372,35 @@ HWY_INLINE void ScaleVector(const float* in, float* out, size_t n, const detail:
     hn::StoreU(hn::Mul(v1, vs), d, out + i + N);
   }
   for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, in + i), vs), d, out + i);
-  for (; i < n; ++i) out[i] = in[i] * s.f;
+  for (; i < n; ++i) out[i] = ScaleElementFast(in[i], s);
 }
 
-HWY_INLINE void ScaleVector(const double* in, double* out, size_t n, const detail::ScaleFactor& s) {
-  if (s.shift != 0) {
-    for (size_t i = 0; i < n; ++i) out[i] = std::ldexp(in[i], s.shift) * s.d;
-    return;
-  }
+HWY_INLINE void ScaleVector(const double* in, double* out, size_t n, const Scale& s) {
+  if (!IsFastScale<double>(s)) return ScaleVectorSlow(in, out, n, s);
   const hn::ScalableTag<double> d;
   const size_t N = hn::Lanes(d);
   const auto vs = hn::Set(d, s.d);
   size_t i = 0;
   for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, in + i), vs), d, out + i);
-  for (; i < n; ++i) out[i] = in[i] * s.d;
+  for (; i < n; ++i) out[i] = ScaleElementFast(in[i], s);
 }
 
-template <class T16>
-HWY_INLINE void ScaleVector(const T16* in, T16* out, size_t n, const detail::ScaleFactor& s) {
-  uint16_t* out_bits = reinterpret_cast<uint16_t*>(out);
-  if (!s.fits_float) {
-    for (size_t i = 0; i < n; ++i) {
-      out_bits[i] = NarrowScalarFromDouble(std::ldexp(static_cast<double>(ToFloat(in[i])), s.shift) * s.d, out);
-    }
-    return;
-  }
+// Narrow types: the exact product rounded to odd, then narrowed.
+template <class T>
+HWY_INLINE void ScaleVector(const T* in, T* out, size_t n, const Scale& s) {
+  static_assert(kNarrow<T>, "float and double have their own overloads");
+  if (!IsFastScale<T>(s)) return ScaleVectorSlow(in, out, n, s);
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
+  const numerics::SplitScale split = numerics::Split(s.f);
   const auto vs = hn::Set(df, s.f);
-  const auto hi = hn::Set(df, s.split.hi);
-  const auto lo = hn::Set(df, s.split.lo);
+  const auto hi = hn::Set(df, split.hi);
+  const auto lo = hn::Set(df, split.lo);
   size_t i = 0;
   for (; i + N <= n; i += N) {
     StoreNarrow(df, ProductRoundToOdd(df, LoadWide(df, in + i), vs, hi, lo), out + i);
   }
-  for (; i < n; ++i) {
-    out_bits[i] = NarrowScalar(numerics::ProductRoundToOdd(ToFloat(in[i]), s.split), out);
-  }
+  for (; i < n; ++i) out[i] = ScaleElementFast(in[i], s);
 }
 
 }  // namespace HWY_NAMESPACE

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "cuda/launch.h"
 #include "cuda/vector_ops.cuh"
 
 namespace sparsenorm {
@@ -19,22 +20,21 @@ namespace dev {
 
 // Range-checks indices[0 : n) against [0, limit) and claims each valid row:
 // the position whose atomicOr flips the row's bit gets owner flag 1, every
-// other position 0. The first invalid position i is recorded as
-// key_base - i with one atomicMax into *bad_key (zeroed beforehand), so
-// the smallest position wins whatever the scheduling. *distinct counts the
-// owners. bitmap must be zeroed beforehand.
+// other position 0. The first invalid position is recorded in *bad (zeroed
+// beforehand), whatever the scheduling. *distinct counts the owners. bitmap
+// must be zeroed beforehand.
 template <class I>
 __global__ void __launch_bounds__(kThreads)
-    ClaimKernel(const I* __restrict__ indices, int64_t n, int64_t limit,
-                unsigned long long key_base, unsigned* bitmap, unsigned char* __restrict__ owner,
-                unsigned long long* bad_key, unsigned long long* distinct_count) {
+    ClaimKernel(const I* __restrict__ indices, int64_t n, int64_t limit, unsigned* bitmap,
+                unsigned char* __restrict__ owner, detail::FirstPosition* bad_position,
+                unsigned long long* distinct_count) {
   unsigned long long distinct = 0;
   unsigned long long bad = 0;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const long long r = static_cast<long long>(indices[i]);
-    if (static_cast<unsigned long long>(r) >= static_cast<unsigned long long>(limit)) {
-      const unsigned long long key = key_base - static_cast<unsigned long long>(i);
+    if (detail::OutOfRange(r, limit)) {
+      const unsigned long long key = detail::FirstPosition::KeyOf(i);
       bad = key > bad ? key : bad;
       owner[i] = 0;
       continue;
@@ -48,7 +48,7 @@ __global__ void __launch_bounds__(kThreads)
     owner[i] = mine;
     distinct += mine;
   }
-  if (bad != 0) atomicMax(bad_key, bad);
+  if (bad != 0) atomicMax(&bad_position->key, bad);
   const unsigned long long local[4] = {distinct, 0, 0, 0};
   unsigned long long* const global[4] = {distinct_count, nullptr, nullptr, nullptr};
   FlushCounts(local, global);

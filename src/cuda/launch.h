@@ -1,23 +1,28 @@
-// The boundary between the C++ front ends (rows_cuda.cc, matrix_cuda.cc,
-// compiled by the host compiler as C++20) and the kernels (*.cu, compiled by
-// nvcc as C++17): plain structs of raw pointers and sizes, a stream as an
-// opaque pointer, and launchers that enqueue work and return a cudaError_t
-// as an int. Nothing here includes a CUDA or a sparsenorm public header.
+// The boundary between the CUDA backend's host code (runtime.cc, compiled
+// by the host compiler) and its kernels (*.cu, compiled by nvcc as C++17):
+// plain structs of raw pointers and sizes, a stream as an opaque pointer,
+// launchers that enqueue work and return a cudaError_t as an int, and the
+// header at the start of the scratch memory in which the device reports.
+// Nothing here includes a CUDA header or a public sparsenorm header beyond
+// sparsenorm/dtype.h.
 //
-// Every launcher assumes its arguments were validated on the host: shapes,
-// strides, options and pointers. What only the device can check (index
-// values, sparse structure, non-finite vectors under the error policy) is
-// checked by the first kernels of the sequence, which record the first
-// offending position in a header at the start of the scratch memory; every
-// later kernel reads that header first and writes nothing when it holds an
-// error. The front end turns the header into a sparsenorm::Status.
+// Every launcher assumes its arguments were validated by the front end
+// (src/core/). What only the device can check (index values, sparse
+// structure, non-finite vectors under the error policy) is checked by the
+// first kernels of the sequence, which record the first offending position
+// in the header; every later kernel reads the header first and writes
+// nothing when it holds an error. results.cc turns the header into a
+// Finding, which the front end formats like any backend's.
 #ifndef SPARSENORM_CUDA_LAUNCH_H_
 #define SPARSENORM_CUDA_LAUNCH_H_
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cuda/device_numerics.h"
+#include "common/decision.h"
+#include "common/host_device.h"
+#include "common/matrix_path.h"
+#include "sparsenorm/dtype.h"
 
 namespace sparsenorm {
 namespace cuda {
@@ -31,25 +36,62 @@ inline size_t AlignUp(size_t bytes) {
   return (bytes + kScratchAlignment - 1) / kScratchAlignment * kScratchAlignment;
 }
 
-// Device-side result of one row-operator call. Positions are recorded as
-// keys n - position (0: none), so that one atomicMax over a zeroed header
-// keeps the first position.
+// The first position at which a check failed, found by many threads at once:
+// each thread offers the key of its position with one atomicMax on `key`
+// (zeroed beforehand), and the smallest position has the largest key.
+struct FirstPosition {
+  static constexpr unsigned long long kBase = 1ull << 62;
+  unsigned long long key;  // kBase - position; 0: none found
+  SN_HD static unsigned long long KeyOf(int64_t position) {
+    return kBase - static_cast<unsigned long long>(position);
+  }
+  SN_HD bool found() const { return key != 0; }
+  SN_HD int64_t position() const { return static_cast<int64_t>(kBase - key); }
+};
+
+// Element i of an int32 or int64 array.
+SN_HD long long LoadIndex(const void* p, IndexType type, int64_t i) {
+  return type == IndexType::kInt32 ? static_cast<const int32_t*>(p)[i] : static_cast<const long long*>(p)[i];
+}
+
+// v outside [0, limit), in one unsigned compare.
+SN_HD bool OutOfRange(long long v, int64_t limit) {
+  return static_cast<unsigned long long>(v) >= static_cast<unsigned long long>(limit);
+}
+
+// ---------------------------------------------------------------------------
+// Row operator.
+
+// Device-side result of one row-operator call.
 struct RowsHeader {
-  unsigned long long bad_key;        // first index outside [0, rows)
-  unsigned long long nonfinite_key;  // first index whose row holds NaN/inf (kError)
-  unsigned int nonfinite_found;      // some indexed row holds NaN/inf (kError)
+  FirstPosition bad;        // first index outside [0, rows)
+  FirstPosition nonfinite;  // first index whose row holds NaN/inf (kError)
+  unsigned int nonfinite_found;  // some indexed row holds NaN/inf (kError)
   unsigned int pad0;
-  long long bad_value;        // indices[first bad position], filled in on error
-  long long nonfinite_value;  // indices[first non-finite position]
+  long long bad_value;        // indices[bad], filled in by the last kernel
+  long long nonfinite_value;  // indices[nonfinite]
   unsigned long long distinct;
   unsigned long long scaled;
-  unsigned long long nonfinite;
+  unsigned long long nonfinite_rows;
   long long num_indices;
   long long rows;
   unsigned long long magic;  // kRowsMagic once the sequence ran
 };
-constexpr unsigned long long kRowsMagic = 0x73706e726f777331ull;  // "spnrows1"
+constexpr unsigned long long kRowsMagic = 0x73706e726f777332ull;  // "spnrows2"
 static_assert(sizeof(RowsHeader) <= kHeaderBytes, "header too large");
+
+// What the last kernel of a row-operator call writes into the header, error
+// or not: the call's sizes and the offending values for the report.
+SN_HD void FinishRowsHeader(const void* indices, IndexType type, int64_t n, int64_t rows,
+                            RowsHeader* header) {
+  header->num_indices = n;
+  header->rows = rows;
+  header->magic = kRowsMagic;
+  if (header->bad.found()) header->bad_value = LoadIndex(indices, type, header->bad.position());
+  if (header->nonfinite.found()) {
+    header->nonfinite_value = LoadIndex(indices, type, header->nonfinite.position());
+  }
+}
 
 struct RowsLaunch {
   const void* in = nullptr;  // == out for the in-place operator
@@ -58,15 +100,15 @@ struct RowsLaunch {
   int64_t out_stride = 0;
   int64_t rows = 0;
   int64_t cols = 0;
-  int dtype = 0;            // num::Kind
+  DType dtype = DType::kFloat32;
   bool vectorized = false;  // 16-byte aligned rows of a multiple of 16 bytes
   bool in_place = true;
 
   const void* indices = nullptr;
-  int index_type = 1;  // 0: int32, 1: int64
+  IndexType index_type = IndexType::kInt64;
   int64_t num_indices = 0;
 
-  num::NormParams params{};
+  NormRule rule{};
   bool nonfinite_error = false;
 
   void* scratch = nullptr;  // header, bitmap, owner flags (RowsScratchLayout)
@@ -95,31 +137,29 @@ int LaunchRows(const RowsLaunch& job);
 // ---------------------------------------------------------------------------
 // Matrix normalization.
 
-// Positions in the matrix header are keys kKeyBase - position.
-constexpr unsigned long long kKeyBase = 1ull << 62;
-
-// The checks the device makes, in the order they are reported.
-enum MatrixError : int {
-  kErrSubsetIndex = 0,  // subset[k] outside [0, vectors)
-  kErrIndptrStart = 1,  // indptr[0] != 0
-  kErrIndptrOrder = 2,  // indptr[i] > indptr[i + 1]
-  kErrIndptrEnd = 3,    // indptr[last] != nnz
-  kErrMinorIndex = 4,   // indices[k] (COO: row[k]) outside the matrix
-  kErrCooCol = 5,       // col[k] outside the matrix (COO)
-  kErrUnsorted = 6,     // an entry not after its predecessor (canonical order needed)
-  kErrNonFinite = 7,    // a NaN/inf vector under NonFinitePolicy::kError
-  kErrCount = 8,
+// The checks the device makes, in the order they are reported when several
+// fail (the CPU backend's order: structure, subset, indices, values).
+enum MatrixCheck : int {
+  kCheckIndptrStart = 0,     // indptr[0] != 0
+  kCheckIndptrDecrease = 1,  // indptr[i] < indptr[i - 1]
+  kCheckIndptrEnd = 2,       // indptr[segments] != nnz
+  kCheckSubsetIndex = 3,     // subset[k] outside [0, vectors)
+  kCheckMinorIndex = 4,      // CSR/CSC indices[k] outside the matrix; COO row[k]
+  kCheckCooCol = 5,          // COO col[k] outside the matrix
+  kCheckUnsorted = 6,        // an entry not after its predecessor (canonical order needed)
+  kCheckNonFinite = 7,       // a NaN/inf vector under NonFinitePolicy::kError
+  kCheckCount = 8,
 };
 
 enum class Format : int { kDense = 0, kCSR = 1, kCSC = 2, kCOO = 3 };
 
 // Device-side result of one matrix call.
 struct MatrixHeader {
-  unsigned long long error_key[kErrCount];
-  long long error_value[kErrCount];  // the offending value, filled in at the end
-  long long error_extra[kErrCount];  // a second value (indptr[i + 1], indices[k - 1], COO col[k])
-  long long error_aux[2];            // COO order: the previous entry's row and col
-  unsigned long long coo_colmajor_key;  // COO: first position breaking (col, row) order
+  FirstPosition check[kCheckCount];
+  long long value[kCheckCount];  // the offending value, filled in at the end
+  long long extra[kCheckCount];  // a second value (previous indptr or index, segment, COO col)
+  long long coo_previous[2];     // kCheckUnsorted on COO: the previous entry's row and col
+  FirstPosition coo_colmajor;    // COO: first position breaking (col, row) order
   unsigned long long vectors;
   unsigned long long scaled;
   unsigned long long zero;
@@ -133,45 +173,136 @@ struct MatrixHeader {
   long long nnz;
   unsigned long long magic;
 };
-constexpr unsigned long long kMatrixMagic = 0x73706e6d61747831ull;  // "spnmatx1"
+constexpr unsigned long long kMatrixMagic = 0x73706e6d61747832ull;  // "spnmatx2"
 static_assert(sizeof(MatrixHeader) <= kHeaderBytes, "header too large");
+
+// Whether check `c` failed. A COO matrix is canonical in either order: an
+// entry breaking row-major order is an error only when column-major order
+// is broken too.
+SN_HD bool CheckFailed(const MatrixHeader& h, int c, bool coo) {
+  if (!h.check[c].found()) return false;
+  return !(c == kCheckUnsorted && coo && !h.coo_colmajor.found());
+}
+
+SN_HD bool AnyCheckFailed(const MatrixHeader& h, bool coo) {
+  for (int c = 0; c < kCheckCount; ++c) {
+    if (CheckFailed(h, c, coo)) return true;
+  }
+  return false;
+}
+
+struct MatrixReportArgs {
+  Format format;
+  int axis;
+  int64_t rows;
+  int64_t cols;
+  int64_t nnz;
+  int64_t vectors;
+  bool has_subset;
+  const void* subset;
+  IndexType subset_type;
+  IndexType index_type;
+  const void* indptr;
+  const void* indices;
+  const void* row;
+  const void* col;
+};
+
+// What the last kernel of a matrix call writes into the header, error or
+// not: the offending values of the failed checks and the call's sizes.
+SN_HD void FinishMatrixHeader(const MatrixReportArgs& a, MatrixHeader* header) {
+  const bool coo = a.format == Format::kCOO;
+  const IndexType t = a.index_type;
+  for (int c = 0; c < kCheckCount; ++c) {
+    if (!header->check[c].found()) continue;
+    const int64_t pos = header->check[c].position();
+    switch (c) {
+      case kCheckSubsetIndex:
+        header->value[c] = LoadIndex(a.subset, a.subset_type, pos);
+        break;
+      case kCheckIndptrStart:
+      case kCheckIndptrEnd:
+        header->value[c] = LoadIndex(a.indptr, t, pos);
+        break;
+      case kCheckIndptrDecrease:
+        header->value[c] = LoadIndex(a.indptr, t, pos);
+        header->extra[c] = LoadIndex(a.indptr, t, pos - 1);
+        break;
+      case kCheckMinorIndex:
+        header->value[c] = LoadIndex(coo ? a.row : a.indices, t, pos);
+        if (!coo) {
+          // The segment holding the entry: the last s with indptr[s] <= pos
+          // (the pointers are valid when this check ran).
+          const int64_t segments = a.format == Format::kCSR ? a.rows : a.cols;
+          int64_t lo = 0, hi = segments;
+          while (hi - lo > 1) {
+            const int64_t mid = lo + (hi - lo) / 2;
+            if (LoadIndex(a.indptr, t, mid) <= pos) {
+              lo = mid;
+            } else {
+              hi = mid;
+            }
+          }
+          while (lo + 1 < segments && LoadIndex(a.indptr, t, lo + 1) <= pos) ++lo;
+          header->extra[c] = lo;
+        }
+        break;
+      case kCheckCooCol:
+        header->value[c] = LoadIndex(a.col, t, pos);
+        break;
+      case kCheckUnsorted:
+        if (coo) {
+          header->value[c] = LoadIndex(a.row, t, pos);
+          header->extra[c] = LoadIndex(a.col, t, pos);
+          header->coo_previous[0] = LoadIndex(a.row, t, pos - 1);
+          header->coo_previous[1] = LoadIndex(a.col, t, pos - 1);
+        } else {
+          header->value[c] = LoadIndex(a.indices, t, pos);
+          header->extra[c] = LoadIndex(a.indices, t, pos - 1);
+        }
+        break;
+      default:
+        header->value[c] = pos;
+        break;
+    }
+  }
+  if (!a.has_subset) header->vectors = static_cast<unsigned long long>(a.vectors);
+  header->format = static_cast<long long>(a.format);
+  header->axis = a.axis;
+  header->rows = a.rows;
+  header->cols = a.cols;
+  header->nnz = a.nnz;
+  header->magic = kMatrixMagic;
+}
 
 struct MatrixLaunch {
   Format format = Format::kDense;
+  MatrixPath path = MatrixPath::kContiguous;  // kCoo is run as kScattered
   int axis = 0;
   int64_t rows = 0;
   int64_t cols = 0;
   int64_t row_stride = 0;  // dense, elements
   int64_t nnz = 0;         // sparse
   void* values = nullptr;
-  int dtype = 0;
+  DType dtype = DType::kFloat32;
   bool vectorized = false;  // dense rows: 16-byte aligned
-  int index_type = 0;       // 0: int32, 1: int64 (sparse arrays)
+  IndexType index_type = IndexType::kInt32;  // sparse arrays
   void* indptr = nullptr;
   void* indices = nullptr;
   void* row = nullptr;
   void* col = nullptr;
 
   const void* subset = nullptr;
-  int subset_type = 1;
+  IndexType subset_type = IndexType::kInt64;
   int64_t subset_size = -1;  // -1: every vector
 
-  num::NormParams params{};
+  NormRule rule{};
   bool nonfinite_error = false;
   double prune_below = 0.0;
 
   void* scratch = nullptr;
   void* stream = nullptr;
 };
-
-// How the norms are computed (docs/CUDA.md).
-enum class MatrixPath : int {
-  kContiguous = 0,  // each vector is one contiguous run: dense rows, CSR rows, CSC columns
-  kDenseColumns = 1,  // columns of a row-major dense matrix
-  kScattered = 2,   // entries of a vector scattered: CSR columns, CSC rows, COO
-};
-
-MatrixPath PathOf(const MatrixLaunch& job);
 
 struct MatrixScratchLayout {
   size_t bitmap_offset;  // subset marks, one bit per vector

@@ -5,7 +5,7 @@
 //   [subset]    ClaimKernel: range check and deduplication of the subset;
 //   [sparse]    structure checks: index pointers, index ranges, canonical
 //               order (which is also what rules out duplicate coordinates);
-//   norms       by path (PathOf):
+//   norms       by path (the front end's MatrixPath):
 //                 contiguous   a group of lanes per vector (dense rows, CSR
 //                              rows, CSC columns), as the row operator;
 //                 dense cols   per (row chunk, column) partial sums, folded in
@@ -40,25 +40,17 @@ namespace dev {
 namespace {
 
 using detail::Format;
-using detail::kKeyBase;
 using detail::MatrixHeader;
 
 constexpr int kPruneItems = 16;  // entries per thread in the pruning tiles
 constexpr int64_t kPruneTile = static_cast<int64_t>(kThreads) * kPruneItems;
 
 __device__ __forceinline__ unsigned long long Key(int64_t position) {
-  return kKeyBase - static_cast<unsigned long long>(position);
+  return detail::FirstPosition::KeyOf(position);
 }
 
 __device__ __forceinline__ bool HasError(const MatrixHeader* h, bool coo) {
-#pragma unroll
-  for (int e = 0; e < detail::kErrCount; ++e) {
-    if (h->error_key[e] == 0) continue;
-    // COO is canonical in either order: only both orders broken is an error.
-    if (e == detail::kErrUnsorted && coo && h->coo_colmajor_key == 0) continue;
-    return true;
-  }
-  return false;
+  return detail::AnyCheckFailed(*h, coo);
 }
 
 __device__ __forceinline__ int64_t GlobalThread() {
@@ -86,11 +78,11 @@ __global__ void __launch_bounds__(kThreads)
                          MatrixHeader* header) {
   for (int64_t i = GlobalThread(); i <= segments; i += ThreadCount()) {
     const long long v = static_cast<long long>(indptr[i]);
-    if (i == 0 && v != 0) header->error_key[detail::kErrIndptrStart] = Key(0);
-    if (i < segments && v > static_cast<long long>(indptr[i + 1])) {
-      atomicMax(&header->error_key[detail::kErrIndptrOrder], Key(i));
+    if (i == 0 && v != 0) header->check[detail::kCheckIndptrStart].key = Key(0);
+    if (i > 0 && v < static_cast<long long>(indptr[i - 1])) {
+      atomicMax(&header->check[detail::kCheckIndptrDecrease].key, Key(i));
     }
-    if (i == segments && v != nnz) header->error_key[detail::kErrIndptrEnd] = Key(i);
+    if (i == segments && v != nnz) header->check[detail::kCheckIndptrEnd].key = Key(i);
   }
 }
 
@@ -105,7 +97,7 @@ __global__ void __launch_bounds__(kThreads)
       bad = Key(k) > bad ? Key(k) : bad;
     }
   }
-  if (bad != 0) atomicMax(&header->error_key[detail::kErrMinorIndex], bad);
+  if (bad != 0) atomicMax(&header->check[detail::kCheckMinorIndex].key, bad);
 }
 
 // Within each segment, indices must strictly increase: then no coordinate
@@ -114,8 +106,8 @@ template <class I>
 __global__ void __launch_bounds__(kThreads)
     ValidateSortedKernel(const I* __restrict__ indptr, const I* __restrict__ indices,
                          int64_t segments, int group, MatrixHeader* header) {
-  if (header->error_key[detail::kErrIndptrStart] != 0 || header->error_key[detail::kErrIndptrOrder] != 0 ||
-      header->error_key[detail::kErrIndptrEnd] != 0) {
+  if (header->check[detail::kCheckIndptrStart].found() || header->check[detail::kCheckIndptrDecrease].found() ||
+      header->check[detail::kCheckIndptrEnd].found()) {
     return;
   }
   const Group g = MakeGroup(group);
@@ -124,7 +116,7 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t end = static_cast<int64_t>(indptr[s + 1]);
     for (int64_t k = begin + 1 + g.lane; k < end; k += g.size) {
       if (!(indices[k - 1] < indices[k])) {
-        atomicMax(&header->error_key[detail::kErrUnsorted], Key(k));
+        atomicMax(&header->check[detail::kCheckUnsorted].key, Key(k));
       }
     }
   }
@@ -148,10 +140,10 @@ __global__ void __launch_bounds__(kThreads)
       if (!(pc < c || (pc == c && pr < r))) col_major = key > col_major ? key : col_major;
     }
   }
-  if (bad_row != 0) atomicMax(&header->error_key[detail::kErrMinorIndex], bad_row);
-  if (bad_col != 0) atomicMax(&header->error_key[detail::kErrCooCol], bad_col);
-  if (row_major != 0) atomicMax(&header->error_key[detail::kErrUnsorted], row_major);
-  if (col_major != 0) atomicMax(&header->coo_colmajor_key, col_major);
+  if (bad_row != 0) atomicMax(&header->check[detail::kCheckMinorIndex].key, bad_row);
+  if (bad_col != 0) atomicMax(&header->check[detail::kCheckCooCol].key, bad_col);
+  if (row_major != 0) atomicMax(&header->check[detail::kCheckUnsorted].key, row_major);
+  if (col_major != 0) atomicMax(&header->coo_colmajor.key, col_major);
 }
 
 // ---------------------------------------------------------------------------
@@ -181,11 +173,11 @@ struct SparseLocator {
 struct Tasks {
   int64_t count;
   const void* subset;  // null: task t is vector t
-  int subset_type;
+  IndexType subset_type;
   const unsigned char* owner;
   __device__ __forceinline__ int64_t Vector(int64_t t) const {
     if (subset == nullptr) return t;
-    return owner[t] ? LoadIndex(subset, subset_type, t) : -1;
+    return owner[t] ? detail::LoadIndex(subset, subset_type, t) : -1;
   }
 };
 
@@ -198,14 +190,14 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t v = tasks.Vector(t);
     if (v < 0) continue;
     if (!VectorFinite<Tr, kVec>(loc.Start(v), loc.Length(v), g) && g.lane == 0) {
-      atomicMax(&header->error_key[detail::kErrNonFinite], Key(v));
+      atomicMax(&header->check[detail::kCheckNonFinite].key, Key(v));
     }
   }
 }
 
 template <class Tr, int kVec, class Loc>
 __global__ void __launch_bounds__(kThreads, kVectorBlocksPerSM)
-    ContiguousKernel(Loc loc, Tasks tasks, int group, num::NormParams prm, bool coo,
+    ContiguousKernel(Loc loc, Tasks tasks, int group, NormRule prm, bool coo,
                      MatrixHeader* header) {
   if (HasError(header, coo)) return;
   const Group g = MakeGroup(group);
@@ -238,7 +230,7 @@ struct DenseArgs {
 
 template <class Tr>
 __global__ void __launch_bounds__(kThreads)
-    DenseColumnPartialKernel(DenseArgs a, typename Tr::Acc* partial, num::NormKind kind, bool coo,
+    DenseColumnPartialKernel(DenseArgs a, typename Tr::Acc* partial, NormKind kind, bool coo,
                              MatrixHeader* header) {
   if (HasError(header, coo)) return;
   using S = typename Tr::Storage;
@@ -256,26 +248,26 @@ __global__ void __launch_bounds__(kThreads)
 struct VectorState {
   unsigned long long* max_key;  // scattered: max |x| key; dense columns: fallback m (as bits)
   unsigned long long* sums;     // scattered: 128-bit fixed sums (lo, hi)
-  num::Scale* scales;
+  Scale* scales;
   const unsigned* bitmap;       // subset marks, or null
 };
 
-__device__ __forceinline__ void Count(num::Action action, double norm, unsigned long long& scaled,
+__device__ __forceinline__ void Count(Action action, double norm, unsigned long long& scaled,
                                       unsigned long long& zero, unsigned long long& nonfinite) {
-  scaled += action == num::Action::kScale;
-  nonfinite += action == num::Action::kNonFinite;
-  zero += action != num::Action::kNonFinite && norm == 0.0;
+  scaled += action == Action::kScale;
+  nonfinite += action == Action::kNonFinite;
+  zero += action != Action::kNonFinite && norm == 0.0;
 }
 
 template <class Tr>
 __global__ void __launch_bounds__(kThreads)
     DenseColumnFinishKernel(DenseArgs a, const typename Tr::Acc* partial, VectorState st,
-                            num::NormParams prm, bool nonfinite_error, bool coo, MatrixHeader* header) {
+                            NormRule prm, bool nonfinite_error, bool coo, MatrixHeader* header) {
   if (HasError(header, coo)) return;
   unsigned long long scaled = 0, zero = 0, nonfinite = 0;
   for (int64_t c = GlobalThread(); c < a.cols; c += ThreadCount()) {
     st.max_key[c] = 0;
-    num::Scale leave{num::Action::kLeave, 0.0, 0, 0.0f, true};
+    const Scale leave = LeaveScale();
     if (st.bitmap != nullptr && !BitSet(st.bitmap, c)) {
       st.scales[c] = leave;
       continue;
@@ -286,14 +278,14 @@ __global__ void __launch_bounds__(kThreads)
     const num::FastNorm fast = num::FinishFast(acc, prm.kind);
     if (fast.fallback) {
       // Decided by the float64 pass that follows.
-      st.max_key[c] = num::DoubleBits(num::AccMax(acc));
+      st.max_key[c] = numerics::DoubleBits(num::AccMax(acc));
       st.scales[c] = leave;
       continue;
     }
-    const num::Scale s = num::PlanFor(fast.value, fast.finite, prm);
+    const Scale s = Decide(fast.value, fast.finite, prm);
     st.scales[c] = s;
     Count(s.action, fast.value, scaled, zero, nonfinite);
-    if (!fast.finite && nonfinite_error) atomicMax(&header->error_key[detail::kErrNonFinite], Key(c));
+    if (!fast.finite && nonfinite_error) atomicMax(&header->check[detail::kCheckNonFinite].key, Key(c));
   }
   Flush(scaled, &header->scaled, zero, &header->zero, nonfinite, &header->nonfinite);
 }
@@ -301,7 +293,7 @@ __global__ void __launch_bounds__(kThreads)
 template <class Tr>
 __global__ void __launch_bounds__(kThreads)
     DenseColumnScaledPartialKernel(DenseArgs a, const unsigned long long* fallback_m, double* partial,
-                                   num::NormParams prm, bool coo, MatrixHeader* header) {
+                                   NormRule prm, bool coo, MatrixHeader* header) {
   if (HasError(header, coo)) return;
   using S = typename Tr::Storage;
   const S* x = static_cast<const S*>(a.values);
@@ -309,28 +301,28 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t chunk = t / a.cols;
     const int64_t c = t - chunk * a.cols;
     if (fallback_m[c] == 0) continue;
-    const double m = num::BitsToDouble(fallback_m[c]);
+    const double m = numerics::BitsToDouble(fallback_m[c]);
     const int64_t end = min(a.rows, (chunk + 1) * a.chunk_rows);
     double s = 0.0;
     for (int64_t r = chunk * a.chunk_rows; r < end; ++r) {
-      s = s + num::ScaledTerm(static_cast<double>(Tr::Widen(x[r * a.stride + c])), m, prm.kind, prm.p);
+      s = s + ScaledTerm(static_cast<double>(Tr::Widen(x[r * a.stride + c])), m, prm.kind, prm.p);
     }
     partial[t] = s;
   }
 }
 
 __global__ void __launch_bounds__(kThreads)
-    DenseColumnFinish2Kernel(DenseArgs a, const double* partial, VectorState st, num::NormParams prm,
+    DenseColumnFinish2Kernel(DenseArgs a, const double* partial, VectorState st, NormRule prm,
                              bool coo, MatrixHeader* header) {
   if (HasError(header, coo)) return;
   unsigned long long scaled = 0, zero = 0, nonfinite = 0;
   for (int64_t c = GlobalThread(); c < a.cols; c += ThreadCount()) {
     if (st.max_key[c] == 0) continue;
-    const double m = num::BitsToDouble(st.max_key[c]);
+    const double m = numerics::BitsToDouble(st.max_key[c]);
     double s = partial[c];
     for (int64_t chunk = 1; chunk < a.chunks; ++chunk) s = s + partial[chunk * a.cols + c];
-    const double norm = num::FinishScaled(m, s, prm.kind, prm.p);
-    const num::Scale sc = num::PlanFor(norm, true, prm);
+    const double norm = FinishScaled(m, s, prm.kind, prm.p);
+    const Scale sc = Decide(norm, true, prm);
     st.scales[c] = sc;
     Count(sc.action, norm, scaled, zero, nonfinite);
   }
@@ -341,7 +333,7 @@ __global__ void __launch_bounds__(kThreads)
 // its column's factor (when `scales` is set) and pruned.
 template <class Tr>
 __global__ void __launch_bounds__(kThreads)
-    DenseApplyKernel(DenseArgs a, const num::Scale* __restrict__ scales, double prune_below, bool coo,
+    DenseApplyKernel(DenseArgs a, const Scale* __restrict__ scales, double prune_below, bool coo,
                      MatrixHeader* header) {
   if (HasError(header, coo)) return;
   using S = typename Tr::Storage;
@@ -356,15 +348,15 @@ __global__ void __launch_bounds__(kThreads)
       const S before = row[c];
       S v = before;
       if (scales != nullptr) {
-        const num::Scale s = scales[c];
-        if (s.action == num::Action::kScale) v = Tr::Scaled(v, s);
+        const Scale s = scales[c];
+        if (s.action == Action::kScale) v = Tr::Scaled(v, s);
       }
       if (prune_below > 0.0 && Tr::Widen(v) != 0.0f && num::BelowThreshold<Tr>(v, prune_below)) {
-        v = S(0);
+        v = S{};  // +0 in every storage type
         ++pruned;
       }
       if (scales != nullptr || prune_below > 0.0) {
-        if (!(v == before)) row[c] = v;
+        if (!SameBits(v, before)) row[c] = v;
       }
     }
   }
@@ -397,7 +389,7 @@ __global__ void __launch_bounds__(kThreads)
 
 template <class Tr, class I>
 __global__ void __launch_bounds__(kThreads)
-    EntrySumKernel(EntryArgs a, VectorState st, num::NormParams prm, bool coo, MatrixHeader* header) {
+    EntrySumKernel(EntryArgs a, VectorState st, NormRule prm, bool coo, MatrixHeader* header) {
   if (HasError(header, coo)) return;
   const auto* x = static_cast<const typename Tr::Storage*>(a.values);
   const I* vec = static_cast<const I*>(a.vector_of);
@@ -406,7 +398,7 @@ __global__ void __launch_bounds__(kThreads)
     if (st.bitmap != nullptr && !BitSet(st.bitmap, v)) continue;
     const unsigned long long max_key = st.max_key[v];
     if (max_key == 0 || !num::KeyFinite(max_key)) continue;
-    const double t = num::ScaledTerm(static_cast<double>(Tr::Widen(x[k])), num::BitsToDouble(max_key),
+    const double t = ScaledTerm(static_cast<double>(Tr::Widen(x[k])), numerics::BitsToDouble(max_key),
                                      prm.kind, prm.p);
     const unsigned long long term = num::FixedTerm(t);
     if (term == 0) continue;
@@ -417,41 +409,41 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 __global__ void __launch_bounds__(kThreads)
-    VectorFinishKernel(int64_t vectors, VectorState st, num::NormParams prm, bool nonfinite_error,
+    VectorFinishKernel(int64_t vectors, VectorState st, NormRule prm, bool nonfinite_error,
                        bool coo, MatrixHeader* header) {
   if (HasError(header, coo)) return;
   unsigned long long scaled = 0, zero = 0, nonfinite = 0;
   for (int64_t v = GlobalThread(); v < vectors; v += ThreadCount()) {
     if (st.bitmap != nullptr && !BitSet(st.bitmap, v)) {
-      st.scales[v] = num::Scale{num::Action::kLeave, 0.0, 0, 0.0f, true};
+      st.scales[v] = LeaveScale();
       continue;
     }
     const unsigned long long max_key = st.max_key[v];
     const bool finite = num::KeyFinite(max_key);
-    const double m = num::BitsToDouble(max_key);
+    const double m = numerics::BitsToDouble(max_key);
     double norm = 0.0;
     if (finite && max_key != 0) {
-      norm = prm.kind == num::NormKind::kLInf
+      norm = prm.kind == NormKind::kLInf
                  ? m
-                 : num::FinishScaled(m, num::FixedToDouble(st.sums[2 * v + 1], st.sums[2 * v]), prm.kind, prm.p);
+                 : FinishScaled(m, num::FixedToDouble(st.sums[2 * v + 1], st.sums[2 * v]), prm.kind, prm.p);
     }
-    const num::Scale s = num::PlanFor(norm, finite, prm);
+    const Scale s = Decide(norm, finite, prm);
     st.scales[v] = s;
     Count(s.action, norm, scaled, zero, nonfinite);
-    if (!finite && nonfinite_error) atomicMax(&header->error_key[detail::kErrNonFinite], Key(v));
+    if (!finite && nonfinite_error) atomicMax(&header->check[detail::kCheckNonFinite].key, Key(v));
   }
   Flush(scaled, &header->scaled, zero, &header->zero, nonfinite, &header->nonfinite);
 }
 
 template <class Tr, class I>
 __global__ void __launch_bounds__(kThreads)
-    EntryApplyKernel(EntryArgs a, const num::Scale* __restrict__ scales, bool coo, MatrixHeader* header) {
+    EntryApplyKernel(EntryArgs a, const Scale* __restrict__ scales, bool coo, MatrixHeader* header) {
   if (HasError(header, coo)) return;
   auto* x = static_cast<typename Tr::Storage*>(a.values);
   const I* vec = static_cast<const I*>(a.vector_of);
   for (int64_t k = GlobalThread(); k < a.nnz; k += ThreadCount()) {
-    const num::Scale s = scales[static_cast<int64_t>(vec[k])];
-    if (s.action == num::Action::kScale) x[k] = Tr::Scaled(x[k], s);
+    const Scale s = scales[static_cast<int64_t>(vec[k])];
+    if (s.action == Action::kScale) x[k] = Tr::Scaled(x[k], s);
   }
 }
 
@@ -638,70 +630,9 @@ __global__ void __launch_bounds__(kThreads)
 // ---------------------------------------------------------------------------
 // The report.
 
-struct FinishArgs {
-  int format;
-  int axis;
-  int64_t rows;
-  int64_t cols;
-  int64_t nnz;
-  int64_t vectors;
-  bool has_subset;
-  const void* subset;
-  int subset_type;
-  int index_type;
-  const void* indptr;
-  const void* indices;
-  const void* row;
-  const void* col;
-};
-
-__global__ void FinishKernel(FinishArgs a, MatrixHeader* header) {
+__global__ void FinishKernel(detail::MatrixReportArgs a, MatrixHeader* header) {
   if (blockIdx.x != 0 || threadIdx.x != 0) return;
-  const bool coo = a.format == static_cast<int>(Format::kCOO);
-  for (int e = 0; e < detail::kErrCount; ++e) {
-    if (header->error_key[e] == 0) continue;
-    const int64_t pos = static_cast<int64_t>(kKeyBase - header->error_key[e]);
-    switch (e) {
-      case detail::kErrSubsetIndex:
-        header->error_value[e] = LoadIndex(a.subset, a.subset_type, pos);
-        break;
-      case detail::kErrIndptrStart:
-      case detail::kErrIndptrEnd:
-        header->error_value[e] = LoadIndex(a.indptr, a.index_type, pos);
-        break;
-      case detail::kErrIndptrOrder:
-        header->error_value[e] = LoadIndex(a.indptr, a.index_type, pos);
-        header->error_extra[e] = LoadIndex(a.indptr, a.index_type, pos + 1);
-        break;
-      case detail::kErrMinorIndex:
-        header->error_value[e] = LoadIndex(coo ? a.row : a.indices, a.index_type, pos);
-        break;
-      case detail::kErrCooCol:
-        header->error_value[e] = LoadIndex(a.col, a.index_type, pos);
-        break;
-      case detail::kErrUnsorted:
-        if (coo) {
-          header->error_value[e] = LoadIndex(a.row, a.index_type, pos);
-          header->error_extra[e] = LoadIndex(a.col, a.index_type, pos);
-          header->error_aux[0] = LoadIndex(a.row, a.index_type, pos - 1);
-          header->error_aux[1] = LoadIndex(a.col, a.index_type, pos - 1);
-        } else {
-          header->error_value[e] = LoadIndex(a.indices, a.index_type, pos);
-          header->error_extra[e] = LoadIndex(a.indices, a.index_type, pos - 1);
-        }
-        break;
-      default:
-        header->error_value[e] = pos;
-        break;
-    }
-  }
-  if (!a.has_subset) header->vectors = static_cast<unsigned long long>(a.vectors);
-  header->format = a.format;
-  header->axis = a.axis;
-  header->rows = a.rows;
-  header->cols = a.cols;
-  header->nnz = a.nnz;
-  header->magic = detail::kMatrixMagic;
+  detail::FinishMatrixHeader(a, header);
 }
 
 // ---------------------------------------------------------------------------
@@ -727,7 +658,7 @@ Pieces Carve(const detail::MatrixLaunch& job, const detail::MatrixScratchLayout&
   auto* v = base + l.vector_offset;
   p.state.max_key = reinterpret_cast<unsigned long long*>(v);
   p.state.sums = reinterpret_cast<unsigned long long*>(v + detail::AlignUp(8 * static_cast<size_t>(vectors)));
-  p.state.scales = reinterpret_cast<num::Scale*>(v + detail::AlignUp(8 * static_cast<size_t>(vectors)) +
+  p.state.scales = reinterpret_cast<Scale*>(v + detail::AlignUp(8 * static_cast<size_t>(vectors)) +
                                                  detail::AlignUp(16 * static_cast<size_t>(vectors)));
   p.state.bitmap = p.bitmap;
   p.partial = base + l.partial_offset;
@@ -750,7 +681,7 @@ void LaunchContiguous(const detail::MatrixLaunch& job, Loc loc, int group, const
                                            stream>>>(loc, tasks, group, coo, p.header);
   }
   ContiguousKernel<Tr, kVec, Loc><<<GridFor(ContiguousKernel<Tr, kVec, Loc>, threads), kThreads, 0, stream>>>(
-      loc, tasks, group, job.params, coo, p.header);
+      loc, tasks, group, job.rule, coo, p.header);
 }
 
 template <class Tr, class I>
@@ -812,7 +743,7 @@ cudaError_t LaunchSparse(const detail::MatrixLaunch& job, const detail::MatrixSc
         indptr, indices, segments, seg_group, p.header);
   }
 
-  if (detail::PathOf(job) == detail::MatrixPath::kContiguous) {
+  if (job.path == MatrixPath::kContiguous) {
     SparseLocator<S, I> loc{static_cast<S*>(job.values), indptr};
     LaunchContiguous<Tr, 1>(job, loc, seg_group, p, stream);
   } else {
@@ -827,12 +758,12 @@ cudaError_t LaunchSparse(const detail::MatrixLaunch& job, const detail::MatrixSc
     const int64_t vectors = job.axis == 0 ? job.cols : job.rows;
     EntryMaxKernel<Tr, I><<<GridFor(EntryMaxKernel<Tr, I>, job.nnz), kThreads, 0, stream>>>(e, p.state, coo,
                                                                                           p.header);
-    if (job.params.kind != num::NormKind::kLInf) {
+    if (job.rule.kind != NormKind::kLInf) {
       EntrySumKernel<Tr, I><<<GridFor(EntrySumKernel<Tr, I>, job.nnz), kThreads, 0, stream>>>(
-          e, p.state, job.params, coo, p.header);
+          e, p.state, job.rule, coo, p.header);
     }
     VectorFinishKernel<<<GridFor(VectorFinishKernel, vectors), kThreads, 0, stream>>>(
-        vectors, p.state, job.params, job.nonfinite_error, coo, p.header);
+        vectors, p.state, job.rule, job.nonfinite_error, coo, p.header);
     EntryApplyKernel<Tr, I><<<GridFor(EntryApplyKernel<Tr, I>, job.nnz), kThreads, 0, stream>>>(
         e, p.state.scales, coo, p.header);
   }
@@ -870,15 +801,15 @@ cudaError_t LaunchDense(const detail::MatrixLaunch& job, const detail::MatrixScr
   auto* partial = static_cast<typename Tr::Acc*>(p.partial);
   const int64_t cells = a.chunks * a.cols;
   DenseColumnPartialKernel<Tr><<<GridFor(DenseColumnPartialKernel<Tr>, cells), kThreads, 0, stream>>>(
-      a, partial, job.params.kind, false, p.header);
+      a, partial, job.rule.kind, false, p.header);
   DenseColumnFinishKernel<Tr><<<GridFor(DenseColumnFinishKernel<Tr>, a.cols), kThreads, 0, stream>>>(
-      a, partial, p.state, job.params, job.nonfinite_error, false, p.header);
+      a, partial, p.state, job.rule, job.nonfinite_error, false, p.header);
   // The float64 pass reuses the partial buffer (Finish has folded it).
   auto* partial2 = static_cast<double*>(p.partial);
   DenseColumnScaledPartialKernel<Tr><<<GridFor(DenseColumnScaledPartialKernel<Tr>, cells), kThreads, 0,
-                                       stream>>>(a, p.state.max_key, partial2, job.params, false, p.header);
+                                       stream>>>(a, p.state.max_key, partial2, job.rule, false, p.header);
   DenseColumnFinish2Kernel<<<GridFor(DenseColumnFinish2Kernel, a.cols), kThreads, 0, stream>>>(
-      a, partial2, p.state, job.params, false, p.header);
+      a, partial2, p.state, job.rule, false, p.header);
   DenseApplyKernel<Tr><<<GridFor(DenseApplyKernel<Tr>, job.rows * 32), kThreads, 0, stream>>>(
       a, p.state.scales, tau, false, p.header);
   return cudaSuccess;
@@ -893,25 +824,25 @@ cudaError_t LaunchTyped(const detail::MatrixLaunch& job) {
   if (e != cudaSuccess) return e;
   const int64_t vectors = job.axis == 0 ? job.cols : job.rows;
   if (job.subset_size >= 0) {
-    if (job.subset_type == 0) {
+    if (job.subset_type == IndexType::kInt32) {
       ClaimKernel<int32_t><<<GridFor(ClaimKernel<int32_t>, job.subset_size), kThreads, 0, stream>>>(
-          static_cast<const int32_t*>(job.subset), job.subset_size, vectors, kKeyBase, p.bitmap, p.owner,
-          &p.header->error_key[detail::kErrSubsetIndex], &p.header->vectors);
+          static_cast<const int32_t*>(job.subset), job.subset_size, vectors, p.bitmap, p.owner,
+          &p.header->check[detail::kCheckSubsetIndex], &p.header->vectors);
     } else {
       ClaimKernel<int64_t><<<GridFor(ClaimKernel<int64_t>, job.subset_size), kThreads, 0, stream>>>(
-          static_cast<const int64_t*>(job.subset), job.subset_size, vectors, kKeyBase, p.bitmap, p.owner,
-          &p.header->error_key[detail::kErrSubsetIndex], &p.header->vectors);
+          static_cast<const int64_t*>(job.subset), job.subset_size, vectors, p.bitmap, p.owner,
+          &p.header->check[detail::kCheckSubsetIndex], &p.header->vectors);
     }
   }
   if (job.format == Format::kDense) {
     LaunchDense<Tr>(job, l, p, stream);
-  } else if (job.index_type == 0) {
+  } else if (job.index_type == IndexType::kInt32) {
     LaunchSparse<Tr, int32_t>(job, l, p, stream);
   } else {
     LaunchSparse<Tr, int64_t>(job, l, p, stream);
   }
-  FinishArgs f;
-  f.format = static_cast<int>(job.format);
+  detail::MatrixReportArgs f;
+  f.format = job.format;
   f.axis = job.axis;
   f.rows = job.rows;
   f.cols = job.cols;
@@ -934,19 +865,6 @@ cudaError_t LaunchTyped(const detail::MatrixLaunch& job) {
 
 namespace detail {
 
-MatrixPath PathOf(const MatrixLaunch& job) {
-  switch (job.format) {
-    case Format::kDense:
-      return job.axis == 1 ? MatrixPath::kContiguous : MatrixPath::kDenseColumns;
-    case Format::kCSR:
-      return job.axis == 1 ? MatrixPath::kContiguous : MatrixPath::kScattered;
-    case Format::kCSC:
-      return job.axis == 0 ? MatrixPath::kContiguous : MatrixPath::kScattered;
-    case Format::kCOO:
-      break;
-  }
-  return MatrixPath::kScattered;
-}
 
 int64_t DenseChunkRows(int64_t rows, int64_t cols) {
   // About 2^18 (chunk, column) cells: enough threads to fill a large GPU,
@@ -966,7 +884,9 @@ MatrixScratchLayout MatrixLayout(const MatrixLaunch& job) {
   MatrixScratchLayout l{};
   const int64_t vectors = job.axis == 0 ? job.cols : job.rows;
   const bool subset = job.subset_size >= 0;
-  const MatrixPath path = PathOf(job);
+  // COO runs as scattered: its entries are in canonical order, and each
+  // vector's are found through the coordinates.
+  const MatrixPath path = job.path == MatrixPath::kCoo ? MatrixPath::kScattered : job.path;
   size_t off = kHeaderBytes;
   l.bitmap_offset = off;
   l.bitmap_bytes = subset ? static_cast<size_t>((vectors + 31) / 32) * 4 : 0;
@@ -975,7 +895,7 @@ MatrixScratchLayout MatrixLayout(const MatrixLaunch& job) {
   // max keys and 128-bit sums (zeroed), then the scales.
   const size_t per_vector_zeroed = path == MatrixPath::kContiguous ? 0 : AlignUp(8 * static_cast<size_t>(vectors)) +
                                                                           AlignUp(16 * static_cast<size_t>(vectors));
-  const size_t scales = path == MatrixPath::kContiguous ? 0 : AlignUp(sizeof(num::Scale) * static_cast<size_t>(vectors));
+  const size_t scales = path == MatrixPath::kContiguous ? 0 : AlignUp(sizeof(Scale) * static_cast<size_t>(vectors));
   l.zeroed_bytes = off + per_vector_zeroed;
   l.vector_bytes = per_vector_zeroed + scales;
   off += l.vector_bytes;
@@ -985,15 +905,14 @@ MatrixScratchLayout MatrixLayout(const MatrixLaunch& job) {
   if (path == MatrixPath::kDenseColumns) {
     const int64_t chunk_rows = DenseChunkRows(job.rows, job.cols);
     const int64_t chunks = job.rows == 0 ? 0 : (job.rows + chunk_rows - 1) / chunk_rows;
-    const size_t acc = job.dtype == static_cast<int>(num::Kind::kFloat64) ? sizeof(num::DoubleAcc) : sizeof(num::FloatAcc);
+    const size_t acc = job.dtype == DType::kFloat64 ? sizeof(num::DoubleAcc) : sizeof(num::FloatAcc);
     off += AlignUp(std::max(acc, sizeof(double)) * static_cast<size_t>(chunks * job.cols));
   }
   l.prune_offset = off;
   if (job.format != Format::kDense && job.prune_below > 0.0 && job.nnz > 0) {
     const int64_t tiles = (job.nnz + dev::kPruneTile - 1) / dev::kPruneTile;
-    const size_t index_size = job.index_type == 0 ? 4 : 8;
-    const size_t value_size = job.dtype == static_cast<int>(num::Kind::kFloat64) ? 8
-                              : job.dtype == static_cast<int>(num::Kind::kFloat32) ? 4 : 2;
+    const size_t index_size = IndexSize(job.index_type);
+    const size_t value_size = ElementSize(job.dtype);
     const auto nnz = static_cast<size_t>(job.nnz);
     off += AlignUp(8 * static_cast<size_t>(tiles)) + AlignUp(8 * static_cast<size_t>(tiles) * dev::kThreads) +
            AlignUp(value_size * nnz) + AlignUp(index_size * nnz) +
@@ -1004,17 +923,9 @@ MatrixScratchLayout MatrixLayout(const MatrixLaunch& job) {
 }
 
 int LaunchMatrix(const MatrixLaunch& job) {
-  switch (static_cast<num::Kind>(job.dtype)) {
-    case num::Kind::kFloat32:
-      return dev::LaunchTyped<num::F32>(job);
-    case num::Kind::kFloat64:
-      return dev::LaunchTyped<num::F64>(job);
-    case num::Kind::kFloat16:
-      return dev::LaunchTyped<num::F16>(job);
-    case num::Kind::kBFloat16:
-      return dev::LaunchTyped<num::BF16>(job);
-  }
-  return cudaErrorInvalidValue;
+  cudaError_t e = cudaErrorInvalidValue;
+  VisitDType(job.dtype, [&](auto t) { e = dev::LaunchTyped<num::DeviceTraits<TypeOf<decltype(t)>>>(job); });
+  return e;
 }
 
 }  // namespace detail

@@ -36,7 +36,7 @@ namespace {
 using detail::RowsHeader;
 
 __device__ __forceinline__ bool HasError(const RowsHeader* h) {
-  return h->bad_key != 0 || h->nonfinite_key != 0;
+  return h->bad.found() || h->nonfinite.found();
 }
 
 struct TableArgs {
@@ -52,8 +52,8 @@ struct TableArgs {
 // costs nothing next to the row it names, and halves the kernels compiled.
 struct IndexList {
   const void* data;
-  int type;
-  __device__ __forceinline__ int64_t operator[](int64_t i) const { return LoadIndex(data, type, i); }
+  IndexType type;
+  __device__ __forceinline__ int64_t operator[](int64_t i) const { return detail::LoadIndex(data, type, i); }
 };
 
 template <class Tr>
@@ -86,32 +86,25 @@ template <class Tr, int kVec>
 __global__ void __launch_bounds__(kThreads)
     FirstNonFiniteKernel(TableArgs t, IndexList indices, int64_t n,
                          RowsHeader* header) {
-  if (header->bad_key != 0 || header->nonfinite_found == 0) return;
+  if (header->bad.found() || header->nonfinite_found == 0) return;
   const Group g = MakeGroup(t.group);
   for (int64_t i = GroupId(t.group); i < n; i += GroupCount(t.group)) {
     if (!VectorFinite<Tr, kVec>(InRow<Tr>(t, indices[i]), t.cols, g)) {
-      if (g.lane == 0) atomicMax(&header->nonfinite_key, static_cast<unsigned long long>(n - i));
+      if (g.lane == 0) atomicMax(&header->nonfinite.key, detail::FirstPosition::KeyOf(i));
     }
   }
 }
 
-// Run by the last kernel of the sequence, error or not: the call's sizes and
-// the offending values for the report.
+// Run by the last kernel of the sequence, error or not (by one thread).
 __device__ void FinishHeader(IndexList indices, int64_t n, int64_t rows, RowsHeader* header) {
   if (blockIdx.x != 0 || threadIdx.x != 0) return;
-  header->num_indices = n;
-  header->rows = rows;
-  header->magic = detail::kRowsMagic;
-  if (header->bad_key != 0) header->bad_value = indices[n - static_cast<int64_t>(header->bad_key)];
-  if (header->nonfinite_key != 0) {
-    header->nonfinite_value = indices[n - static_cast<int64_t>(header->nonfinite_key)];
-  }
+  detail::FinishRowsHeader(indices.data, indices.type, n, rows, header);
 }
 
 template <class Tr, int kVec>
 __global__ void __launch_bounds__(kThreads, kVectorBlocksPerSM)
     InPlaceKernel(TableArgs t, int64_t rows, IndexList indices, int64_t n,
-                  const unsigned char* __restrict__ owner, num::NormParams prm, RowsHeader* header) {
+                  const unsigned char* __restrict__ owner, NormRule prm, RowsHeader* header) {
   FinishHeader(indices, n, rows, header);
   if (HasError(header)) return;
   const Group g = MakeGroup(t.group);
@@ -126,14 +119,14 @@ __global__ void __launch_bounds__(kThreads, kVectorBlocksPerSM)
     }
   }
   const unsigned long long local[4] = {scaled, nonfinite, 0, 0};
-  unsigned long long* const global[4] = {&header->scaled, &header->nonfinite, nullptr, nullptr};
+  unsigned long long* const global[4] = {&header->scaled, &header->nonfinite_rows, nullptr, nullptr};
   FlushCounts(local, global);
 }
 
 template <class Tr, int kVec>
 __global__ void __launch_bounds__(kThreads, kVectorBlocksPerSM)
     OutOfPlaceKernel(TableArgs t, int64_t rows, const unsigned* __restrict__ bitmap,
-                     IndexList indices, int64_t n, num::NormParams prm,
+                     IndexList indices, int64_t n, NormRule prm,
                      RowsHeader* header) {
   FinishHeader(indices, n, rows, header);
   if (HasError(header)) return;
@@ -153,7 +146,7 @@ __global__ void __launch_bounds__(kThreads, kVectorBlocksPerSM)
     }
   }
   const unsigned long long local[4] = {scaled, nonfinite, 0, 0};
-  unsigned long long* const global[4] = {&header->scaled, &header->nonfinite, nullptr, nullptr};
+  unsigned long long* const global[4] = {&header->scaled, &header->nonfinite_rows, nullptr, nullptr};
   FlushCounts(local, global);
 }
 
@@ -171,15 +164,12 @@ cudaError_t LaunchTyped(const detail::RowsLaunch& job) {
   cudaError_t e = cudaMemsetAsync(base, 0, layout.bitmap_offset + layout.bitmap_bytes, stream);
   if (e != cudaSuccess) return e;
 
-  const auto key_base = static_cast<unsigned long long>(n);
-  if (job.index_type == 0) {
+  if (job.index_type == IndexType::kInt32) {
     ClaimKernel<int32_t><<<GridFor(ClaimKernel<int32_t>, n), kThreads, 0, stream>>>(
-        static_cast<const int32_t*>(job.indices), n, job.rows, key_base, bitmap, owner, &header->bad_key,
-        &header->distinct);
+        static_cast<const int32_t*>(job.indices), n, job.rows, bitmap, owner, &header->bad, &header->distinct);
   } else {
     ClaimKernel<int64_t><<<GridFor(ClaimKernel<int64_t>, n), kThreads, 0, stream>>>(
-        static_cast<const int64_t*>(job.indices), n, job.rows, key_base, bitmap, owner, &header->bad_key,
-        &header->distinct);
+        static_cast<const int64_t*>(job.indices), n, job.rows, bitmap, owner, &header->bad, &header->distinct);
   }
 
   TableArgs t;
@@ -199,10 +189,10 @@ cudaError_t LaunchTyped(const detail::RowsLaunch& job) {
   }
   if (job.in_place) {
     InPlaceKernel<Tr, kVec><<<GridFor(InPlaceKernel<Tr, kVec>, n * t.group), kThreads, 0, stream>>>(
-        t, job.rows, indices, n, owner, job.params, header);
+        t, job.rows, indices, n, owner, job.rule, header);
   } else {
     OutOfPlaceKernel<Tr, kVec><<<GridFor(OutOfPlaceKernel<Tr, kVec>, job.rows * t.group), kThreads, 0, stream>>>(
-        t, job.rows, bitmap, indices, n, job.params, header);
+        t, job.rows, bitmap, indices, n, job.rule, header);
   }
   return cudaGetLastError();
 }
@@ -219,17 +209,9 @@ cudaError_t DispatchVector(const detail::RowsLaunch& job) {
 namespace detail {
 
 int LaunchRows(const RowsLaunch& job) {
-  switch (static_cast<num::Kind>(job.dtype)) {
-    case num::Kind::kFloat32:
-      return dev::DispatchVector<num::F32>(job);
-    case num::Kind::kFloat64:
-      return dev::DispatchVector<num::F64>(job);
-    case num::Kind::kFloat16:
-      return dev::DispatchVector<num::F16>(job);
-    case num::Kind::kBFloat16:
-      return dev::DispatchVector<num::BF16>(job);
-  }
-  return cudaErrorInvalidValue;
+  cudaError_t e = cudaErrorInvalidValue;
+  VisitDType(job.dtype, [&](auto t) { e = dev::DispatchVector<num::DeviceTraits<TypeOf<decltype(t)>>>(job); });
+  return e;
 }
 
 }  // namespace detail

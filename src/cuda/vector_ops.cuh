@@ -16,7 +16,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-#include "cuda/device_numerics.h"
+#include "cuda/device_math.h"
 
 namespace sparsenorm {
 namespace cuda {
@@ -119,17 +119,17 @@ __device__ __forceinline__ double GroupSum(double s, const Group& g) {
 // occupancy on the common path.
 template <class Tr, int kVec>
 __device__ __noinline__ double FallbackNorm(const typename Tr::Storage* in, int64_t accesses, Group g,
-                                            double m, num::NormParams prm) {
+                                            double m, NormRule prm) {
   using P = Pack<typename Tr::Storage, kVec>;
   double s = 0.0;
   for (int64_t a = g.lane; a < accesses; a += g.size) {
     const P v = P::Load(in + a * kVec);
 #pragma unroll
     for (int e = 0; e < kVec; ++e) {
-      s = s + num::ScaledTerm(static_cast<double>(Tr::Widen(v.u.e[e])), m, prm.kind, prm.p);
+      s = s + ScaledTerm(static_cast<double>(Tr::Widen(v.u.e[e])), m, prm.kind, prm.p);
     }
   }
-  return num::FinishScaled(m, GroupSum(s, g), prm.kind, prm.p);
+  return FinishScaled(m, GroupSum(s, g), prm.kind, prm.p);
 }
 
 // Scaling by a factor outside float32's normal range (or, for float64, with
@@ -138,7 +138,7 @@ __device__ __noinline__ double FallbackNorm(const typename Tr::Storage* in, int6
 // the common path.
 template <class Tr, int kVec>
 __device__ __noinline__ void ScaleSlow(const typename Tr::Storage* in, typename Tr::Storage* out,
-                                       int64_t accesses, Group g, num::Scale scale) {
+                                       int64_t accesses, Group g, Scale scale) {
   using P = Pack<typename Tr::Storage, kVec>;
   for (int64_t a = g.lane; a < accesses; a += g.size) {
     P v = P::Load(in + a * kVec);
@@ -148,9 +148,6 @@ __device__ __noinline__ void ScaleSlow(const typename Tr::Storage* in, typename 
   }
 }
 
-// What happened to one vector.
-enum class Outcome : int { kLeft = 0, kScaled = 1, kNonFinite = 2, kZero = 3 };
-
 // Reads the vector in[0 : n) (n a multiple of kVec), computes its norm,
 // decides, and writes the result to out (which may be in). When nothing is
 // scaled and out == in, nothing is written. Every lane of the group must
@@ -158,7 +155,7 @@ enum class Outcome : int { kLeft = 0, kScaled = 1, kNonFinite = 2, kZero = 3 };
 template <class Tr, int kVec>
 __device__ __forceinline__ Outcome ProcessVector(const typename Tr::Storage* in,
                                                  typename Tr::Storage* out, int64_t n,
-                                                 const Group& g, const num::NormParams& prm) {
+                                                 const Group& g, const NormRule& prm) {
   using S = typename Tr::Storage;
   using P = Pack<S, kVec>;
   const int64_t accesses = n / kVec;
@@ -190,8 +187,8 @@ __device__ __forceinline__ Outcome ProcessVector(const typename Tr::Storage* in,
   const num::FastNorm fast = num::FinishFast(acc, prm.kind);
   double norm = fast.value;
   if (fast.fallback) norm = FallbackNorm<Tr, kVec>(in, accesses, g, num::AccMax(acc), prm);
-  const num::Scale scale = num::PlanFor(norm, fast.finite, prm);
-  const bool scaling = scale.action == num::Action::kScale;
+  const Scale scale = Decide(norm, fast.finite, prm);
+  const bool scaling = scale.action == Action::kScale;
   if (scaling && !Tr::Fast(scale)) {
     ScaleSlow<Tr, kVec>(in, out, accesses, g, scale);
   } else if (scaling || in != out) {
@@ -219,9 +216,7 @@ __device__ __forceinline__ Outcome ProcessVector(const typename Tr::Storage* in,
       }
     }
   }
-  if (scaling) return Outcome::kScaled;
-  if (scale.action == num::Action::kNonFinite) return Outcome::kNonFinite;
-  return norm == 0.0 ? Outcome::kZero : Outcome::kLeft;
+  return OutcomeOf(scale, norm);
 }
 
 // Whether every element of in[0 : n) is finite (every lane gets the answer).
@@ -233,7 +228,7 @@ __device__ __forceinline__ bool VectorFinite(const typename Tr::Storage* in, int
   for (int64_t a = g.lane; a < n / kVec; a += g.size) {
     const P v = P::Load(in + a * kVec);
 #pragma unroll
-    for (int e = 0; e < kVec; ++e) num::Accumulate(acc, Tr::Widen(v.u.e[e]), num::NormKind::kLInf);
+    for (int e = 0; e < kVec; ++e) num::Accumulate(acc, Tr::Widen(v.u.e[e]), NormKind::kLInf);
   }
   return num::AccFinite(GroupReduce(acc, g));
 }
@@ -242,10 +237,6 @@ __device__ __forceinline__ bool VectorFinite(const typename Tr::Storage* in, int
 template <class S, int kVec>
 __device__ __forceinline__ void CopyVector(const S* in, S* out, int64_t n, const Group& g) {
   for (int64_t a = g.lane; a < n / kVec; a += g.size) Pack<S, kVec>::Load(in + a * kVec).Store(out + a * kVec);
-}
-
-__device__ __forceinline__ long long LoadIndex(const void* p, int type, int64_t i) {
-  return type == 0 ? static_cast<const int*>(p)[i] : static_cast<const long long*>(p)[i];
 }
 
 // Per-thread counters summed over the block and flushed to global memory

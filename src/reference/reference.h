@@ -1,16 +1,18 @@
 // The scalar oracle: every operator written for clarity, serial, in float64
 // or better (long double sums), with the rounding rules of the public
-// contract. Every fast path is tested against it; Backend::kReference and
-// SPARSENORM_BACKEND=reference route public calls here.
+// contract, and no SIMD. Every fast path is tested against it;
+// Backend::kReference and SPARSENORM_BACKEND=reference route public calls
+// here (the backend functions are declared in core/backend.h). Its decision
+// rule and norms are written here again on purpose, independently of
+// src/common/decision.h and norms.h, so that it judges them.
 //
-// Arguments are assumed already validated by the front end.
+// These helpers are also what the tests use to build expected values.
 #ifndef SPARSENORM_REFERENCE_REFERENCE_H_
 #define SPARSENORM_REFERENCE_REFERENCE_H_
 
 #include <cstdint>
 #include <vector>
 
-#include "sparsenorm/matrix.h"
 #include "sparsenorm/types.h"
 
 namespace sparsenorm::reference {
@@ -20,6 +22,9 @@ double Load(const void* data, DType dtype, std::int64_t offset);
 
 // Stores `value` rounded once to `dtype` (nearest, ties to even).
 void StoreRounded(void* data, DType dtype, std::int64_t offset, double value);
+
+// Index `i` of an int32 or int64 list.
+std::int64_t IndexValue(const void* data, IndexType type, std::int64_t i);
 
 // ||x||_p computed with long double sums after dividing by max |x|.
 // NaN when x holds NaN or infinity.
@@ -37,28 +42,6 @@ struct AppliedScale {
   int shift;
 };
 AppliedScale EffectiveScale(double norm, DType dtype, const NormalizeOptions& options);
-
-// In place, each distinct indexed row once, in ascending row order.
-RowStats NormalizeRows(const Table& table, const Indices& indices,
-                       const NormalizeOptions& options);
-
-// The first position of `indices` whose row holds NaN or infinity, or -1.
-std::int64_t FirstNonFiniteRow(const ConstTable& table, const Indices& indices);
-
-// Copies every row of `in` into `out` (same shape and dtype).
-void CopyTable(const ConstTable& in, const Table& out);
-
-// Matrix normalization (matrix.h), in place. Vectors are gathered one at a
-// time; repeated sparse coordinates are summed in long double, in storage
-// order, before the norm. With NonFinitePolicy::kError and a non-finite
-// vector among those considered, nothing is written and first_nonfinite is
-// the lowest such vector.
-struct MatrixResult {
-  MatrixStats stats;
-  std::int64_t first_nonfinite = -1;
-};
-MatrixResult NormalizeDenseMatrix(const Table& matrix, const MatrixOptions& options);
-MatrixResult NormalizeSparseMatrix(SparseMatrix* matrix, const MatrixOptions& options);
 
 }  // namespace sparsenorm::reference
 

@@ -1,12 +1,13 @@
-// The one thread pool of the library: OpenMP, used through these helpers so
-// that every operator splits work the same way.
+// The CPU backend's thread pool: OpenMP, used through these helpers so that
+// every operator splits work the same way. How many threads a call uses is
+// the front end's decision (core/plan.cc).
 //
 // Work is split into contiguous ranges. Static splits depend only on the
 // range length and the thread count, so any per-thread partial results are
 // combined in a fixed order and results are reproducible for a given thread
 // count.
-#ifndef SPARSENORM_CORE_PARALLEL_H_
-#define SPARSENORM_CORE_PARALLEL_H_
+#ifndef SPARSENORM_CPU_PARALLEL_H_
+#define SPARSENORM_CPU_PARALLEL_H_
 
 #include <algorithm>
 #include <cstdint>
@@ -15,23 +16,7 @@
 #include <omp.h>
 #endif
 
-namespace sparsenorm::detail {
-
-// The thread count when options.num_threads == 0: SPARSENORM_NUM_THREADS or
-// OMP_NUM_THREADS when set, else every processor this process may run on.
-// Deliberately not omp_get_max_threads(): a host such as PyTorch lowers that
-// for its own work (to 1 on some machines), and the library would inherit it.
-int MaxThreads();
-
-// The thread count for a call: the request (0 = all), reduced so that each
-// thread gets at least `min_bytes_per_thread` of the `work_bytes` to touch.
-// Forking threads costs a few microseconds; a small call runs on one.
-inline int ThreadsFor(int requested, std::int64_t work_bytes,
-                      std::int64_t min_bytes_per_thread = std::int64_t{1} << 17) {
-  const int wanted = requested > 0 ? requested : MaxThreads();
-  const std::int64_t by_work = std::max<std::int64_t>(1, work_bytes / min_bytes_per_thread);
-  return static_cast<int>(std::min<std::int64_t>(wanted, by_work));
-}
+namespace sparsenorm::cpu {
 
 // Calls fn(begin, end, thread) on `threads` contiguous slices of [0, n).
 // Slice t is [n * t / T, n * (t + 1) / T) where T is the number of threads
@@ -79,6 +64,6 @@ void ParallelForDynamic(int threads, std::int64_t n, std::int64_t grain, Fn&& fn
 #endif
 }
 
-}  // namespace sparsenorm::detail
+}  // namespace sparsenorm::cpu
 
-#endif  // SPARSENORM_CORE_PARALLEL_H_
+#endif  // SPARSENORM_CPU_PARALLEL_H_

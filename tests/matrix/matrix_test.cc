@@ -16,7 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "cpu/matrix_cpu.h"
+#include "core/plan.h"
+#include "core/validate.h"
 #include "matrix_test_util.h"
 #include "sparsenorm/matrix.h"
 #include "test_util.h"
@@ -61,14 +62,15 @@ void ExpectSameStats(const MatrixStats& a, const MatrixStats& b, const std::stri
 
 // Runs the fast path and the reference on copies of `base` and compares the
 // statistics, the structure (byte for byte) and the values (in ulps).
-TestSparse CompareSparse(const TestSparse& base, const MatrixOptions& o, const std::string& what) {
+TestSparse CompareSparse(const TestSparse& base, const MatrixOptions& o, const std::string& what,
+                         const Tuning& tuning = testing::AllThreadsAsked()) {
   TestSparse fast = base, ref = base;
   MatrixStats fs, rs;
-  const Status sf = NormalizeMatrix(fast.view(), o, &fs);
+  const Status sf = testing::Normalize(fast.view(), o, &fs, tuning);
   EXPECT_TRUE(sf.ok()) << what << ": " << sf.message();
   MatrixOptions ro = o;
   ro.norm.backend = Backend::kReference;
-  const Status sr = NormalizeMatrix(ref.view(), ro, &rs);
+  const Status sr = testing::Normalize(ref.view(), ro, &rs);
   EXPECT_TRUE(sr.ok()) << what << ": " << sr.message();
   fast.Sync();
   ref.Sync();
@@ -109,7 +111,6 @@ TestSparse CompareSparse(const TestSparse& base, const MatrixOptions& o, const s
 const SparseFormat kFormats[] = {SparseFormat::kCSR, SparseFormat::kCSC, SparseFormat::kCOO};
 
 TEST(MatrixSparse, MatchesReferenceOverTheGrid) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(31);
   int cases = 0;
   for (SparseFormat format : kFormats) {
@@ -145,7 +146,6 @@ TEST(MatrixSparse, MatchesReferenceOverTheGrid) {
 }
 
 TEST(MatrixSparse, CooEntryOrdersAllAgree) {
-  testing::AllThreadsAsked all_threads;
   // Sorted by row (CSR-like), by column (CSC-like) and unsorted (grouped
   // through a permutation) take different paths.
   std::mt19937_64 rng(32);
@@ -188,7 +188,6 @@ void ExpectUnitNormsOfSummedMatrix(const TestSparse& after, int axis, double p, 
 // every other row through PlanFor: rows of every kind side by side in one
 // batch must give the reference's result.
 TEST(MatrixSparse, BatchedRowsOfEveryKindMatchTheReference) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(38);
   std::uniform_real_distribution<double> unit(-1.0, 1.0);
   const std::int64_t rows = 300, cols = 50;
@@ -232,7 +231,6 @@ TEST(MatrixSparse, BatchedRowsOfEveryKindMatchTheReference) {
 }
 
 TEST(MatrixSparse, RepeatedCoordinatesMeanTheirSum) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(33);
   RandomSpec spec;
   spec.duplicate_fraction = 0.5;
@@ -246,7 +244,7 @@ TEST(MatrixSparse, RepeatedCoordinatesMeanTheirSum) {
           for (int threads : {1, 2}) {
             TestSparse s = base;
             MatrixOptions o = Options(axis, NormMode::kConstantNorm, p, threads);
-            ASSERT_TRUE(NormalizeMatrix(s.view(), o).ok());
+            ASSERT_TRUE(testing::Normalize(s.view(), o).ok());
             ExpectUnitNormsOfSummedMatrix(s, axis, p, 1e-12, Describe(s, o));
           }
         }
@@ -259,7 +257,7 @@ TEST(MatrixSparse, RepeatedCoordinatesMeanTheirSum) {
   for (SparseFormat format : kFormats) {
     const std::vector<Triplet> t = {{0, 0, 3.0}, {1, 0, 3.0}, {0, 0, 1.0}};
     TestSparse s = BuildSparse(format, 2, 1, t, DType::kFloat64, IndexType::kInt64, Order::kShuffled, rng);
-    ASSERT_TRUE(NormalizeMatrix(s.view(), Options(0, NormMode::kConstantNorm, 2.0, 1)).ok());
+    ASSERT_TRUE(testing::Normalize(s.view(), Options(0, NormMode::kConstantNorm, 2.0, 1)).ok());
     const std::vector<double> d = s.Dense();
     EXPECT_DOUBLE_EQ(d[0], 0.8) << testing::FormatName(format);
     EXPECT_DOUBLE_EQ(d[1], 0.6) << testing::FormatName(format);
@@ -270,14 +268,13 @@ TEST(MatrixSparse, RepeatedCoordinatesMeanTheirSum) {
     TestSparse s = BuildSparse(format, 3, 2, t, DType::kFloat32, IndexType::kInt32, Order::kShuffled, rng);
     const TestSparse before = s;
     MatrixStats stats;
-    ASSERT_TRUE(NormalizeMatrix(s.view(), Options(0, NormMode::kConstantNorm, 2.0, 1), &stats).ok());
+    ASSERT_TRUE(testing::Normalize(s.view(), Options(0, NormMode::kConstantNorm, 2.0, 1), &stats).ok());
     EXPECT_TRUE(s.SameBytes(before)) << testing::FormatName(format);
     EXPECT_EQ(stats.zero_vectors, 2);
   }
 }
 
 TEST(MatrixSparse, UnsortedIndicesGiveTheSortedResult) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(34);
   RandomSpec spec;
   spec.density = 0.3;
@@ -302,7 +299,6 @@ TEST(MatrixSparse, UnsortedIndicesGiveTheSortedResult) {
 }
 
 TEST(MatrixSparse, SubsetsTouchOnlyTheirVectors) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(35);
   RandomSpec spec;
   spec.duplicate_fraction = 0.1;
@@ -318,7 +314,7 @@ TEST(MatrixSparse, SubsetsTouchOnlyTheirVectors) {
         const TestSparse after = CompareSparse(base, o, Describe(base, o, "subset"));
         MatrixStats stats;
         TestSparse again = base;
-        ASSERT_TRUE(NormalizeMatrix(again.view(), o, &stats).ok());
+        ASSERT_TRUE(testing::Normalize(again.view(), o, &stats).ok());
         EXPECT_EQ(stats.vectors, 5);
         for (std::int64_t k = 0; k < base.nnz; ++k) {
           const auto [r, c] = base.Coord(k);
@@ -346,7 +342,6 @@ double SafeThreshold(const std::vector<double>& magnitudes, double wanted) {
 }
 
 TEST(MatrixSparse, PruningCompactsValuesIndicesAndPointers) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(36);
   RandomSpec spec;
   spec.duplicate_fraction = 0.05;
@@ -361,7 +356,7 @@ TEST(MatrixSparse, PruningCompactsValuesIndicesAndPointers) {
             TestSparse probe = base;
             MatrixOptions ro = o;
             ro.norm.backend = Backend::kReference;
-            ASSERT_TRUE(NormalizeMatrix(probe.view(), ro).ok());
+            ASSERT_TRUE(testing::Normalize(probe.view(), ro).ok());
             std::vector<double> mags;
             for (std::int64_t k = 0; k < probe.nnz; ++k) mags.push_back(std::fabs(probe.Value(k)));
             o.prune_below = SafeThreshold(mags, 0.15);
@@ -397,7 +392,6 @@ TEST(MatrixSparse, PruningCompactsValuesIndicesAndPointers) {
 }
 
 TEST(MatrixSparse, PruningRemovesStoredZerosAndEverythingBelowInfinity) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(37);
   const std::vector<Triplet> t = {{0, 0, 0.0}, {0, 1, 1e-30}, {1, 1, 5.0}, {2, 0, std::nan("")}};
   for (SparseFormat format : kFormats) {
@@ -405,7 +399,7 @@ TEST(MatrixSparse, PruningRemovesStoredZerosAndEverythingBelowInfinity) {
     MatrixOptions o = Options(1, NormMode::kMaxNorm, 2.0, 1, 100.0);  // nothing scaled
     o.prune_below = 1e-6;
     MatrixStats stats;
-    ASSERT_TRUE(NormalizeMatrix(s.view(), o, &stats).ok());
+    ASSERT_TRUE(testing::Normalize(s.view(), o, &stats).ok());
     s.Sync();
     EXPECT_EQ(s.nnz, 2) << testing::FormatName(format);  // 5 and NaN survive
     EXPECT_EQ(stats.pruned, 2);
@@ -413,14 +407,13 @@ TEST(MatrixSparse, PruningRemovesStoredZerosAndEverythingBelowInfinity) {
     EXPECT_EQ(stats.nnz_after, 2);
     TestSparse all = BuildSparse(format, 3, 2, t, DType::kFloat32, IndexType::kInt32, Order::kSorted, rng);
     o.prune_below = HUGE_VAL;
-    ASSERT_TRUE(NormalizeMatrix(all.view(), o, &stats).ok());
+    ASSERT_TRUE(testing::Normalize(all.view(), o, &stats).ok());
     all.Sync();
     EXPECT_EQ(all.nnz, 1) << testing::FormatName(format);  // only NaN: |NaN| < inf is false
   }
 }
 
 TEST(MatrixSparse, ThreadCountsAreDeterministicAndCloseToEachOther) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(38);
   RandomSpec spec;
   spec.density = 0.05;
@@ -433,10 +426,10 @@ TEST(MatrixSparse, ThreadCountsAreDeterministicAndCloseToEachOther) {
         for (int threads : {1, 2, 7}) {
           MatrixOptions o = Options(axis, NormMode::kConstantNorm, 2.0, threads);
           TestSparse first = base;
-          ASSERT_TRUE(NormalizeMatrix(first.view(), o).ok());
+          ASSERT_TRUE(testing::Normalize(first.view(), o).ok());
           for (int rep = 0; rep < 3; ++rep) {
             TestSparse again = base;
-            ASSERT_TRUE(NormalizeMatrix(again.view(), o).ok());
+            ASSERT_TRUE(testing::Normalize(again.view(), o).ok());
             ASSERT_TRUE(again.SameBytes(first)) << Describe(base, o, "repeat " + std::to_string(rep));
           }
           CompareSparse(base, o, Describe(base, o));
@@ -446,17 +439,7 @@ TEST(MatrixSparse, ThreadCountsAreDeterministicAndCloseToEachOther) {
   }
 }
 
-// Forces one way of combining the column sums for the scope.
-class ForceColumnSumMode {
- public:
-  ForceColumnSumMode(cpu::ColumnSumMode m, std::int64_t epoch_entries) {
-    cpu::SetColumnSumModeForTest(m, epoch_entries);
-  }
-  ~ForceColumnSumMode() { cpu::SetColumnSumModeForTest(cpu::ColumnSumMode::kAuto); }
-};
-
 TEST(MatrixSparse, BothColumnSumModesMatchTheReferenceAndAreDeterministic) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(39);
   RandomSpec spec;
   spec.density = 0.03;
@@ -464,8 +447,10 @@ TEST(MatrixSparse, BothColumnSumModesMatchTheReferenceAndAreDeterministic) {
   const auto triplets = testing::RandomTriplets(700, 500, spec, rng);
   // Epochs of 100 pairs: a part goes through several of them, and the
   // parts run out at different epochs.
-  for (cpu::ColumnSumMode mode : {cpu::ColumnSumMode::kPrivateArrays, cpu::ColumnSumMode::kStripedBuckets}) {
-    ForceColumnSumMode force(mode, 100);
+  for (ColumnSumMode mode : {ColumnSumMode::kPrivateArrays, ColumnSumMode::kStripedBuckets}) {
+    Tuning force = testing::AllThreadsAsked();
+    force.column_sums = mode;
+    force.epoch_entries = 100;
     for (SparseFormat format : kFormats) {
       const TestSparse base = BuildSparse(format, 700, 500, triplets, DType::kFloat32, IndexType::kInt64,
                                           format == SparseFormat::kCOO ? Order::kByRow : Order::kShuffled, rng);
@@ -473,12 +458,12 @@ TEST(MatrixSparse, BothColumnSumModesMatchTheReferenceAndAreDeterministic) {
       for (double p : {2.0, 1.0, kInfinity, 3.0}) {
         for (int threads : {1, 2, 7}) {
           MatrixOptions o = Options(axis, NormMode::kConstantNorm, p, threads);
-          const std::string what = Describe(base, o, mode == cpu::ColumnSumMode::kPrivateArrays ? "private" : "striped");
+          const std::string what = Describe(base, o, mode == ColumnSumMode::kPrivateArrays ? "private" : "striped");
           TestSparse first = base;
-          ASSERT_TRUE(NormalizeMatrix(first.view(), o).ok()) << what;
-          if (threads == 7 || p == 2.0) CompareSparse(base, o, what);
+          ASSERT_TRUE(testing::Normalize(first.view(), o, nullptr, force).ok()) << what;
+          if (threads == 7 || p == 2.0) CompareSparse(base, o, what, force);
           TestSparse again = base;
-          ASSERT_TRUE(NormalizeMatrix(again.view(), o).ok());
+          ASSERT_TRUE(testing::Normalize(again.view(), o, nullptr, force).ok());
           ASSERT_TRUE(again.SameBytes(first)) << what;
         }
       }
@@ -487,7 +472,6 @@ TEST(MatrixSparse, BothColumnSumModesMatchTheReferenceAndAreDeterministic) {
 }
 
 TEST(MatrixSparse, NonFiniteVectorsAreSkippedOrRejected) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(40);
   RandomSpec spec;
   spec.empty_vectors = false;
@@ -502,14 +486,14 @@ TEST(MatrixSparse, NonFiniteVectorsAreSkippedOrRejected) {
         MatrixOptions o = Options(axis, NormMode::kConstantNorm, 2.0, 2);
         TestSparse s = base;
         MatrixStats stats;
-        ASSERT_TRUE(NormalizeMatrix(s.view(), o, &stats).ok());
+        ASSERT_TRUE(testing::Normalize(s.view(), o, &stats).ok());
         EXPECT_EQ(stats.nonfinite_vectors, 2) << Describe(base, o);
         CompareSparse(base, o, Describe(base, o, "non-finite"));
         for (Backend backend : {Backend::kAuto, Backend::kReference}) {
           TestSparse t = base;
           o.norm.non_finite = NonFinitePolicy::kError;
           o.norm.backend = backend;
-          const Status st = NormalizeMatrix(t.view(), o);
+          const Status st = testing::Normalize(t.view(), o);
           EXPECT_EQ(st.code(), StatusCode::kNonFinite) << Describe(base, o);
           const std::string first = axis == 0 ? "column 2 holds NaN" : "row 4 holds NaN";
           EXPECT_NE(st.message().find(first), std::string::npos) << st.message();
@@ -523,7 +507,6 @@ TEST(MatrixSparse, NonFiniteVectorsAreSkippedOrRejected) {
 }
 
 TEST(MatrixSparse, ExtremeMagnitudes) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(41);
   for (DType dtype : testing::kAllDTypes) {
     const double huge = dtype == DType::kFloat64 ? 1e300 : dtype == DType::kFloat16 ? 6e4 : 3e38;
@@ -558,7 +541,6 @@ TEST(MatrixSparse, ExtremeMagnitudes) {
 }
 
 TEST(MatrixSparse, EmptyShapes) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(42);
   for (SparseFormat format : kFormats) {
     for (auto [rows, cols] : {std::pair<std::int64_t, std::int64_t>{0, 0}, {0, 5}, {4, 0}, {3, 3}}) {
@@ -567,7 +549,7 @@ TEST(MatrixSparse, EmptyShapes) {
         MatrixStats stats;
         MatrixOptions o = Options(axis, NormMode::kConstantNorm, 2.0, 2);
         o.prune_below = 0.5;
-        const Status st = NormalizeMatrix(s.view(), o, &stats);
+        const Status st = testing::Normalize(s.view(), o, &stats);
         ASSERT_TRUE(st.ok()) << st.message();
         EXPECT_EQ(stats.vectors, axis == 0 ? cols : rows);
         EXPECT_EQ(stats.zero_vectors, stats.vectors);
@@ -578,7 +560,6 @@ TEST(MatrixSparse, EmptyShapes) {
 }
 
 TEST(MatrixSparse, HundredMillionColumns) {
-  testing::AllThreadsAsked all_threads;
   // Column sums of a CSR matrix with 10^8 columns: 800 MB of float64 sums
   // (calloc'd, so only the pages the plan touches are backed) and fixed
   // per-thread buffers, never one array per thread.
@@ -600,8 +581,13 @@ TEST(MatrixSparse, HundredMillionColumns) {
   getrusage(RUSAGE_SELF, &before);
   MatrixStats stats;
   MatrixOptions o = Options(0, NormMode::kConstantNorm, 2.0, 2);
-  ASSERT_EQ(cpu::ColumnSumModeFor(cols, 2), cpu::ColumnSumMode::kStripedBuckets);
-  const Status st = NormalizeMatrix(s.view(), o, &stats);
+  {  // the plan the call gets: the bounded-memory column sums
+    SparseMatrixProblem problem;
+    ASSERT_TRUE(detail::PrepareSparseMatrix(s.view(), o, &problem).ok());
+    ASSERT_EQ(detail::PlanSparseMatrix(problem, 2, testing::AllThreadsAsked()).column_sums,
+              ColumnSumMode::kStripedBuckets);
+  }
+  const Status st = testing::Normalize(s.view(), o, &stats);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(stats.vectors, cols);
   std::vector<std::int64_t> distinct;
@@ -637,11 +623,11 @@ TEST(MatrixSparse, HundredMillionColumns) {
 void CompareDense(const TestTable& base, const MatrixOptions& o, const std::string& what) {
   TestTable fast = base, ref = base;
   MatrixStats fs, rs;
-  const Status sf = NormalizeMatrix(fast.view(), o, &fs);
+  const Status sf = testing::Normalize(fast.view(), o, &fs);
   ASSERT_TRUE(sf.ok()) << what << ": " << sf.message();
   MatrixOptions ro = o;
   ro.norm.backend = Backend::kReference;
-  ASSERT_TRUE(NormalizeMatrix(ref.view(), ro, &rs).ok()) << what;
+  ASSERT_TRUE(testing::Normalize(ref.view(), ro, &rs).ok()) << what;
   ExpectSameStats(fs, rs, what);
   ASSERT_TRUE(fast.SentinelsIntact()) << what;
   const double tol = testing::MatrixUlpTolerance(base.dtype, o.norm.p, o.axis == 0 ? base.rows : base.cols);
@@ -655,7 +641,6 @@ void CompareDense(const TestTable& base, const MatrixOptions& o, const std::stri
 }
 
 TEST(MatrixDense, MatchesReferenceOverTheGrid) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(51);
   int cases = 0;
   for (DType dtype : testing::kAllDTypes) {
@@ -685,7 +670,6 @@ TEST(MatrixDense, MatchesReferenceOverTheGrid) {
 }
 
 TEST(MatrixDense, ZeroColumnsAndRowsAreLeftAlone) {
-  testing::AllThreadsAsked all_threads;
   TestTable t(DType::kFloat32, 4, 3);
   for (std::int64_t r = 0; r < 4; ++r) {
     t.Set(r, 0, 0.0);
@@ -694,7 +678,7 @@ TEST(MatrixDense, ZeroColumnsAndRowsAreLeftAlone) {
   }
   MatrixStats stats;
   TestTable a = t;
-  ASSERT_TRUE(NormalizeMatrix(a.view(), {}, &stats).ok());
+  ASSERT_TRUE(testing::Normalize(a.view(), {}, &stats).ok());
   EXPECT_EQ(stats.zero_vectors, 2);
   EXPECT_EQ(stats.vectors_scaled, 1);
   for (std::int64_t r = 0; r < 4; ++r) {
@@ -705,7 +689,6 @@ TEST(MatrixDense, ZeroColumnsAndRowsAreLeftAlone) {
 }
 
 TEST(MatrixDense, PruningZeroesSmallValues) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(52);
   for (DType dtype : testing::kAllDTypes) {
     for (int axis : {0, 1}) {
@@ -715,7 +698,7 @@ TEST(MatrixDense, PruningZeroesSmallValues) {
       TestTable probe = base;
       MatrixOptions ro = o;
       ro.norm.backend = Backend::kReference;
-      ASSERT_TRUE(NormalizeMatrix(probe.view(), ro).ok());
+      ASSERT_TRUE(testing::Normalize(probe.view(), ro).ok());
       std::vector<double> mags;
       for (std::int64_t r = 0; r < 30; ++r) {
         for (std::int64_t c = 0; c < 45; ++c) mags.push_back(std::fabs(probe.Get(r, c)));
@@ -724,7 +707,7 @@ TEST(MatrixDense, PruningZeroesSmallValues) {
       CompareDense(base, o, std::string("prune ") + DTypeName(dtype));
       TestTable after = base;
       MatrixStats stats;
-      ASSERT_TRUE(NormalizeMatrix(after.view(), o, &stats).ok());
+      ASSERT_TRUE(testing::Normalize(after.view(), o, &stats).ok());
       std::int64_t zeroed = 0;
       for (std::int64_t r = 0; r < 30; ++r) {
         for (std::int64_t c = 0; c < 45; ++c) {
@@ -743,7 +726,6 @@ TEST(MatrixDense, PruningZeroesSmallValues) {
 }
 
 TEST(MatrixDense, SubsetAndNonFinite) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(53);
   for (DType dtype : testing::kAllDTypes) {
     TestTable base(dtype, 20, 30);
@@ -756,7 +738,7 @@ TEST(MatrixDense, SubsetAndNonFinite) {
       CompareDense(base, o, std::string("subset ") + DTypeName(dtype));
       TestTable after = base;
       MatrixStats stats;
-      ASSERT_TRUE(NormalizeMatrix(after.view(), o, &stats).ok());
+      ASSERT_TRUE(testing::Normalize(after.view(), o, &stats).ok());
       EXPECT_EQ(stats.vectors, 3);
       EXPECT_EQ(stats.nonfinite_vectors, axis == 0 ? 1 : 0);  // column 7 (row 5 is not in the subset)
       for (std::int64_t r = 0; r < 20; ++r) {
@@ -770,7 +752,7 @@ TEST(MatrixDense, SubsetAndNonFinite) {
         MatrixOptions e = Options(axis, NormMode::kConstantNorm, 2.0, 2);
         e.norm.non_finite = NonFinitePolicy::kError;
         e.norm.backend = backend;
-        const Status st = NormalizeMatrix(t.view(), e);
+        const Status st = testing::Normalize(t.view(), e);
         EXPECT_EQ(st.code(), StatusCode::kNonFinite);
         EXPECT_NE(st.message().find(axis == 0 ? "column 7" : "row 5"), std::string::npos) << st.message();
         EXPECT_EQ(t.bytes, base.bytes);
@@ -780,7 +762,6 @@ TEST(MatrixDense, SubsetAndNonFinite) {
 }
 
 TEST(MatrixDense, ExtremeMagnitudesAndScalesOutsideFloat32) {
-  testing::AllThreadsAsked all_threads;
   for (DType dtype : testing::kAllDTypes) {
     const double huge = dtype == DType::kFloat64 ? 1e300 : dtype == DType::kFloat16 ? 6e4 : 3e38;
     const double tiny = dtype == DType::kFloat64    ? 1e-310
@@ -805,7 +786,6 @@ TEST(MatrixDense, ExtremeMagnitudesAndScalesOutsideFloat32) {
 }
 
 TEST(MatrixDense, BitIdenticalAcrossRepeatsForEachThreadCount) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(54);
   for (auto [rows, cols] : {std::pair<std::int64_t, std::int64_t>{3000, 40}, {300, 5000}}) {
     TestTable base(DType::kFloat32, rows, cols);
@@ -814,10 +794,10 @@ TEST(MatrixDense, BitIdenticalAcrossRepeatsForEachThreadCount) {
       for (int threads : {1, 2, 7}) {
         MatrixOptions o = Options(axis, NormMode::kConstantNorm, 2.0, threads);
         TestTable first = base;
-        ASSERT_TRUE(NormalizeMatrix(first.view(), o).ok());
+        ASSERT_TRUE(testing::Normalize(first.view(), o).ok());
         for (int rep = 0; rep < 3; ++rep) {
           TestTable again = base;
-          ASSERT_TRUE(NormalizeMatrix(again.view(), o).ok());
+          ASSERT_TRUE(testing::Normalize(again.view(), o).ok());
           ASSERT_EQ(again.bytes, first.bytes) << rows << "x" << cols << " axis " << axis << " threads " << threads;
         }
         CompareDense(base, o, "determinism");
@@ -827,27 +807,25 @@ TEST(MatrixDense, BitIdenticalAcrossRepeatsForEachThreadCount) {
 }
 
 TEST(MatrixDense, EmptyShapes) {
-  testing::AllThreadsAsked all_threads;
   for (auto [rows, cols] : {std::pair<std::int64_t, std::int64_t>{0, 0}, {0, 5}, {4, 0}}) {
     TestTable t(DType::kFloat16, rows, cols);
     for (int axis : {0, 1}) {
       MatrixStats stats;
       MatrixOptions o;
       o.axis = axis;
-      ASSERT_TRUE(NormalizeMatrix(t.view(), o, &stats).ok());
+      ASSERT_TRUE(testing::Normalize(t.view(), o, &stats).ok());
       EXPECT_EQ(stats.vectors, axis == 0 ? cols : rows);
       EXPECT_EQ(stats.zero_vectors, stats.vectors);
     }
   }
   Table null_table{nullptr, DType::kFloat32, 0, 0, 0};
-  EXPECT_TRUE(NormalizeMatrix(null_table).ok());
+  EXPECT_TRUE(testing::Normalize(null_table).ok());
 }
 
 TEST(MatrixDense, TheFoundingFormula) {
-  testing::AllThreadsAsked all_threads;
   // W_norm[i, j] = W[i, j] / sqrt(sum_i W[i, j]^2) with the default options.
   std::vector<double> w = {3, 0, 1, 4, 0, 2};  // 2 x 3
-  ASSERT_TRUE(NormalizeMatrix(MakeTable(w.data(), 2, 3)).ok());
+  ASSERT_TRUE(testing::Normalize(MakeTable(w.data(), 2, 3)).ok());
   EXPECT_DOUBLE_EQ(w[0], 0.6);
   EXPECT_DOUBLE_EQ(w[3], 0.8);
   EXPECT_EQ(w[1], 0.0);
@@ -862,7 +840,6 @@ TEST(MatrixDense, TheFoundingFormula) {
 class MatrixPerTarget : public testing::PerTarget {};
 
 TEST_P(MatrixPerTarget, MatchesReference) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(55);
   RandomSpec spec;
   spec.duplicate_fraction = 0.05;
@@ -933,7 +910,7 @@ TEST_P(MatrixPerTarget, RepeatsAreFoundInUnsortedSegmentsOfEveryLength) {
             m.index_type = itype;
             m.indptr = itype == IndexType::kInt32 ? static_cast<void*>(ip32.data()) : ip64.data();
             m.indices = itype == IndexType::kInt32 ? static_cast<void*>(ix32.data()) : ix64.data();
-            ASSERT_TRUE(NormalizeMatrix(&m, Options(axis, NormMode::kConstantNorm, 2.0, threads)).ok());
+            ASSERT_TRUE(testing::Normalize(&m, Options(axis, NormMode::kConstantNorm, 2.0, threads)).ok());
             const std::string what = std::string(hwy::TargetName(GetParam())) + " " + IndexTypeName(itype) + " n " + std::to_string(n) + " repeat " +
                                      std::to_string(i) + "," + std::to_string(j) + " axis " + std::to_string(axis) +
                                      " threads " + std::to_string(threads);

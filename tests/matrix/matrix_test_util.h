@@ -14,7 +14,7 @@
 #include <tuple>
 #include <vector>
 
-#include "cpu/matrix_cpu.h"
+#include "core/entry.h"
 #include "reference/reference.h"
 #include "sparsenorm/matrix.h"
 #include "test_util.h"
@@ -212,13 +212,25 @@ inline std::vector<Triplet> RandomTriplets(std::int64_t rows, std::int64_t cols,
   return t;
 }
 
-// For the scope: every call uses all the threads it asks for, however
-// small the matrix (otherwise a call needs 128 KB of work per thread).
-class AllThreadsAsked {
- public:
-  AllThreadsAsked() { cpu::SetMinBytesPerThreadForTest(1); }
-  ~AllThreadsAsked() { cpu::SetMinBytesPerThreadForTest(std::int64_t{1} << 17); }
-};
+// The tuning of these tests: every call uses all the threads it asks for,
+// however small the matrix (the public functions want 128 KB of work per
+// thread).
+inline Tuning AllThreadsAsked() {
+  Tuning t;
+  t.bytes_per_thread = 1;
+  return t;
+}
+
+// NormalizeMatrix with that tuning (or another), through the front end the
+// public functions call (core/entry.h).
+inline Status Normalize(SparseMatrix* matrix, const MatrixOptions& options = {},
+                        MatrixStats* stats = nullptr, const Tuning& tuning = AllThreadsAsked()) {
+  return detail::NormalizeMatrix(matrix, options, tuning, stats);
+}
+inline Status Normalize(const Table& matrix, const MatrixOptions& options = {},
+                        MatrixStats* stats = nullptr, const Tuning& tuning = AllThreadsAsked()) {
+  return detail::NormalizeMatrix(matrix, options, tuning, stats);
+}
 
 inline const char* FormatName(SparseFormat f) {
   return f == SparseFormat::kCSR ? "CSR" : f == SparseFormat::kCSC ? "CSC" : "COO";

@@ -154,6 +154,40 @@ TEST(Numerics, DoubleToBFloat16IsCorrectlyRounded) {
   }
 }
 
+// Float64 narrowing rounds to odd at float32 first (the device's way, and
+// since there is one definition, the CPU's): random bit patterns over the
+// whole float64 range and the midpoints between neighbouring 16-bit values,
+// against the brute-force grid.
+TEST(Numerics, DoubleNarrowingIsCorrectlyRoundedEverywhere) {
+  const Grid half = HalfGrid(), bf = BFloat16Grid();
+  std::mt19937_64 rng(102);
+  std::vector<double> values = {0.0, -0.0, 65504.0, 65520.0, std::nextafter(65520.0, 0.0), 0x1p-24,
+                                0x1p-25, std::nextafter(0x1p-25, 1.0), 0x1.8p-25, 0x1p-133, 0x1p-134,
+                                std::nextafter(0x1p-134, 1.0), 1e300, -1e300, 1e-300, 3.4e38,
+                                (2.0 - 0x1p-8) * 0x1p127, std::nextafter((2.0 - 0x1p-8) * 0x1p127, 0.0),
+                                HUGE_VAL, -HUGE_VAL};
+  std::uniform_int_distribution<std::uint64_t> any_bits;
+  for (int i = 0; i < 500000; ++i) {
+    const double d = std::bit_cast<double>(any_bits(rng));
+    if (!std::isnan(d)) values.push_back(d);
+  }
+  for (std::uint32_t h = 0; h < 0x7bff; h += 7) {
+    for (bool is_bf : {false, true}) {
+      const double lo = is_bf ? BFloat16ToFloat(static_cast<std::uint16_t>(h)) : HalfToFloat(static_cast<std::uint16_t>(h));
+      const double hi = is_bf ? BFloat16ToFloat(static_cast<std::uint16_t>(h + 1)) : HalfToFloat(static_cast<std::uint16_t>(h + 1));
+      const double mid = (lo + hi) / 2;
+      for (double v : {mid, std::nextafter(mid, 0.0), std::nextafter(mid, HUGE_VAL), -mid,
+                       mid + (hi - lo) * 0x1p-30, mid - (hi - lo) * 0x1p-30}) {
+        values.push_back(v);
+      }
+    }
+  }
+  for (double d : values) {
+    ASSERT_EQ(DoubleToHalf(d), half.Nearest(d)) << d;
+    ASSERT_EQ(DoubleToBFloat16(d), bf.Nearest(d)) << d;
+  }
+}
+
 TEST(Numerics, FloatNarrowingIsCorrectlyRounded) {
   // Every float32 value is a double, so float -> 16-bit must agree with the
   // correctly rounded double -> 16-bit on all of them; sample widely,
@@ -178,20 +212,19 @@ TEST(Numerics, FloatNarrowingIsCorrectlyRounded) {
 TEST(Numerics, ExactProductRoundsOnce) {
   std::mt19937_64 rng(4);
   for (float s : TestScales(rng, 120)) {
-    const numerics::SplitScale split = numerics::Split(s);
     for (std::uint32_t h = 0; h <= 0xffff; ++h) {
       const auto bits = static_cast<std::uint16_t>(h);
       const float xh = HalfToFloat(bits);
       if (std::isfinite(xh)) {
         const double exact = static_cast<double>(xh) * static_cast<double>(s);
-        ASSERT_EQ(FloatToHalf(numerics::ProductRoundToOdd(xh, split)), DoubleToHalf(exact))
+        ASSERT_EQ(FloatToHalf(numerics::ProductRoundToOdd(xh, s)), DoubleToHalf(exact))
             << "x=" << xh << " s=" << s;
       }
       const float xb = BFloat16ToFloat(bits);
       const double exact_b = static_cast<double>(xb) * static_cast<double>(s);
-      // Documented limit: below 2^-114 a partial product may underflow.
+      // Documented limit: below 2^-110 the product may underflow float32.
       if (std::isfinite(xb) && (exact_b == 0.0 || std::fabs(exact_b) >= 0x1p-110)) {
-        ASSERT_EQ(FloatToBFloat16(numerics::ProductRoundToOdd(xb, split)), DoubleToBFloat16(exact_b))
+        ASSERT_EQ(FloatToBFloat16(numerics::ProductRoundToOdd(xb, s)), DoubleToBFloat16(exact_b))
             << "x=" << xb << " s=" << s;
       }
     }
@@ -258,7 +291,7 @@ void ExpectNorm(DType dtype, const testing::TestTable& t, double p, const char* 
   std::vector<double> x(static_cast<std::size_t>(t.cols));
   for (std::int64_t k = 0; k < t.cols; ++k) x[k] = t.Get(0, k);
   const double want = reference::Norm(x, p);
-  const detail::VectorNorm got = cpu::NormOfVector(dtype, t.data(), static_cast<std::size_t>(t.cols), p);
+  const VectorNorm got = cpu::NormOfVector(dtype, t.data(), static_cast<std::size_t>(t.cols), p);
   if (std::isnan(want)) {
     EXPECT_FALSE(got.finite) << what;
     return;
@@ -300,7 +333,7 @@ TEST_P(NumericsPerTarget, NormIsRightAtTheEndsOfTheRange) {
         }
         ExpectNorm(dtype, big, p, "huge");
         ExpectNorm(dtype, small, p, "tiny");
-        const detail::VectorNorm z = cpu::NormOfVector(dtype, zero.data(), static_cast<std::size_t>(n), p);
+        const VectorNorm z = cpu::NormOfVector(dtype, zero.data(), static_cast<std::size_t>(n), p);
         EXPECT_TRUE(z.finite);
         EXPECT_EQ(z.value, 0.0);
       }

@@ -1,7 +1,7 @@
 // Helpers for the GPU tests: a fixture that skips without a device, device
 // buffers, and the host replay of a row-operator call.
-#ifndef SPARSENORM_TESTS_CUDA_TEST_UTIL_H_
-#define SPARSENORM_TESTS_CUDA_TEST_UTIL_H_
+#ifndef SPARSENORM_TESTS_CUDA_GPU_TEST_UTIL_H_
+#define SPARSENORM_TESTS_CUDA_GPU_TEST_UTIL_H_
 
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
@@ -10,8 +10,9 @@
 #include <cstring>
 #include <vector>
 
-#include "cuda/device_numerics.h"
-#include "cuda/emulate.h"
+#include "core/validate.h"
+#include "cuda/device_math.h"
+#include "emulate.h"
 #include "sparsenorm/cuda.h"
 #include "test_util.h"
 
@@ -101,11 +102,6 @@ struct DeviceTable {
   }
 };
 
-inline cuda::num::NormParams ParamsOf(const NormalizeOptions& o) {
-  return cuda::num::NormParams{o.mode == NormMode::kMaxNorm ? 0 : 1, o.target, o.eps, o.p,
-                               cuda::num::KindOf(o.p)};
-}
-
 // Whether the launcher moves 16 bytes at a time for this table.
 inline bool Vectorized(const void* data, std::int64_t stride, std::int64_t cols, DType dtype) {
   const auto es = static_cast<std::int64_t>(DTypeSize(dtype));
@@ -115,23 +111,17 @@ inline bool Vectorized(const void* data, std::int64_t stride, std::int64_t cols,
 template <class Tr>
 void EmulateRowsT(TestTable* t, const std::vector<std::int64_t>& rows, bool vectorized, const NormalizeOptions& o) {
   auto* base = static_cast<typename Tr::Storage*>(t->data());
-  for (std::int64_t r : rows) cuda::emulate::ProcessRow<Tr>(base + r * t->stride, t->cols, vectorized, ParamsOf(o));
+  for (std::int64_t r : rows) {
+    cuda::emulate::ProcessRow<Tr>(base + r * t->stride, t->cols, vectorized, detail::RuleOf(o));
+  }
 }
 
 // The device's result for in-place NormalizeRows over these distinct rows.
 inline void EmulateRows(TestTable* t, const std::vector<std::int64_t>& distinct_rows, bool vectorized,
                         const NormalizeOptions& o) {
-  namespace num = cuda::num;
-  switch (t->dtype) {
-    case DType::kFloat32:
-      return EmulateRowsT<num::F32>(t, distinct_rows, vectorized, o);
-    case DType::kFloat64:
-      return EmulateRowsT<num::F64>(t, distinct_rows, vectorized, o);
-    case DType::kFloat16:
-      return EmulateRowsT<num::F16>(t, distinct_rows, vectorized, o);
-    case DType::kBFloat16:
-      return EmulateRowsT<num::BF16>(t, distinct_rows, vectorized, o);
-  }
+  VisitDType(t->dtype, [&](auto tag) {
+    EmulateRowsT<cuda::num::DeviceTraits<TypeOf<decltype(tag)>>>(t, distinct_rows, vectorized, o);
+  });
 }
 
 // Tolerance against the CPU path and the reference, in storage ulps: the
@@ -150,4 +140,4 @@ inline double DeviceUlpTolerance(DType dtype, double p) {
 
 }  // namespace sparsenorm::testing
 
-#endif  // SPARSENORM_TESTS_CUDA_TEST_UTIL_H_
+#endif  // SPARSENORM_TESTS_CUDA_GPU_TEST_UTIL_H_

@@ -14,7 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "core/row_set.h"
+#include "core/plan.h"
+#include "core/validate.h"
 #include "sparsenorm/rows.h"
 #include "test_util.h"
 
@@ -480,11 +481,17 @@ TEST(Rows, HashSetPathForTablesMuchLargerThanTheList) {
   // 4M rows and 300 indices: the bitmap would be 512 KiB, the claim set a few
   // KiB, so the claim set is used; results must be the same.
   const std::int64_t rows = std::int64_t{1} << 22;
-  ASSERT_FALSE(detail::PreferBitmap(rows, 300));
   TestTable t(DType::kFloat32, rows, 2);
   std::mt19937_64 rng(18);
   std::vector<std::int64_t> list = testing::RandomIndices<std::int64_t>(200, rows, rng);
   list.insert(list.end(), list.begin(), list.begin() + 100);  // repeats
+  {  // the plan the calls get
+    RowsProblem problem;
+    ASSERT_TRUE(detail::PrepareRows(ConstTable(t.view()), t.view(), Indices(std::span<const std::int64_t>(list)),
+                                    {}, false, &problem, nullptr)
+                    .ok());
+    ASSERT_FALSE(detail::PlanRows(problem, 0, Tuning{}).use_bitmap);
+  }
   for (std::int64_t r : list) {
     t.Set(r, 0, 3.0);
     t.Set(r, 1, 4.0);

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda_test_util.h"
+#include "gpu_test_util.h"
 #include "sparsenorm/cuda.h"
 #include "sparsenorm/rows.h"
 

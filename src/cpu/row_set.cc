@@ -1,12 +1,12 @@
-#include "core/row_set.h"
+#include "cpu/row_set.h"
 
 #include <algorithm>
 #include <new>
 #include <vector>
 
-#include "core/parallel.h"
+#include "cpu/parallel.h"
 
-namespace sparsenorm::detail {
+namespace sparsenorm::cpu {
 
 bool RowBitmap::Init(std::int64_t rows) noexcept {
   rows_ = rows;
@@ -41,9 +41,9 @@ std::int64_t MarkSlice(const I* idx, std::int64_t begin, std::int64_t end, std::
 template <class I>
 std::int64_t MarkList(const I* idx, std::int64_t size, std::uint64_t limit, std::uint64_t* words,
                       int threads) {
-  // A plain OR costs about 1.5 ns per index on one thread, an atomic OR about
-  // 3.6 ns (measured on the 100,000-index benchmark): splitting the list
-  // pays only from about four threads on, and only for long lists.
+  // An atomic OR costs more than twice a plain one (docs/PERFORMANCE.md):
+  // splitting the list pays only from about four threads on, and only for
+  // long lists.
   if (threads < 4 || size < (std::int64_t{1} << 18)) return MarkSlice<false>(idx, 0, size, limit, words);
   std::vector<std::int64_t> first(static_cast<std::size_t>(threads), -1);
   ParallelFor(threads, size, [&](std::int64_t begin, std::int64_t end, int t) {
@@ -106,4 +106,4 @@ bool RowClaimSet::Init(std::int64_t num_indices) noexcept {
   return slots_ != nullptr;
 }
 
-}  // namespace sparsenorm::detail
+}  // namespace sparsenorm::cpu

@@ -2,27 +2,22 @@
 // index list names, each reported once.
 //
 // RowBitmap: one bit per table row, set while the indices are validated;
-// the rows are then visited in ascending order by scanning the words. RowClaimSet: a lock-free open-addressing hash set of
-// 2 to 4 slots per index, for tables so much larger than the index list that
-// a bitmap would cost more to clear and scan than the rows themselves.
-#ifndef SPARSENORM_CORE_ROW_SET_H_
-#define SPARSENORM_CORE_ROW_SET_H_
+// the rows are then visited in ascending order by scanning the words.
+// RowClaimSet: a lock-free open-addressing hash set of 2 to 4 slots per
+// index, for tables so much larger than the index list that a bitmap would
+// cost more to clear and scan than the rows themselves (core/plan.cc
+// chooses).
+#ifndef SPARSENORM_CPU_ROW_SET_H_
+#define SPARSENORM_CPU_ROW_SET_H_
 
 #include <atomic>
 #include <bit>
 #include <cstdint>
 #include <memory>
 
-#include "sparsenorm/types.h"
+#include "sparsenorm/dtype.h"
 
-namespace sparsenorm::detail {
-
-// Whether the bitmap is the cheaper structure for `rows` and `num_indices`:
-// its size is bounded by the hash set's plus a small constant.
-inline bool PreferBitmap(std::int64_t rows, std::int64_t num_indices) {
-  const std::int64_t bitmap_bytes = (rows + 63) / 64 * 8;
-  return bitmap_bytes <= 16 * num_indices + (std::int64_t{1} << 16);
-}
+namespace sparsenorm::cpu {
 
 class RowBitmap {
  public:
@@ -105,6 +100,6 @@ class RowClaimSet {
   int shift_ = 64;
 };
 
-}  // namespace sparsenorm::detail
+}  // namespace sparsenorm::cpu
 
-#endif  // SPARSENORM_CORE_ROW_SET_H_
+#endif  // SPARSENORM_CPU_ROW_SET_H_

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "cuda/launch.h"
-#include "cuda_test_util.h"
+#include "gpu_test_util.h"
 #include "sparsenorm/cuda.h"
 
 namespace sparsenorm {
@@ -33,16 +33,7 @@ using testing::TestTable;
 
 template <class Fn>
 void WithTraits(DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return fn(num::F32{});
-    case DType::kFloat64:
-      return fn(num::F64{});
-    case DType::kFloat16:
-      return fn(num::F16{});
-    case DType::kBFloat16:
-      return fn(num::BF16{});
-  }
+  VisitDType(dtype, [&](auto t) { fn(num::DeviceTraits<TypeOf<decltype(t)>>{}); });
 }
 
 // A sparse matrix on the host: values as raw bytes, indices as int64.
@@ -181,7 +172,7 @@ Expected ExpectSparse(const HostSparse& in, const MatrixOptions& o,
   const std::int64_t vectors = o.axis == 0 ? m.cols : m.rows;
   const bool contiguous = (m.format == SparseFormat::kCSR && o.axis == 1) ||
                           (m.format == SparseFormat::kCSC && o.axis == 0);
-  const num::NormParams prm = testing::ParamsOf(o.norm);
+  const NormRule prm = detail::RuleOf(o.norm);
   std::vector<std::vector<std::int64_t>> members(static_cast<std::size_t>(vectors));
   for (std::int64_t k = 0; k < m.nnz(); ++k) {
     members[static_cast<std::size_t>(o.axis == 0 ? m.ColOf(k) : m.RowOf(k))].push_back(k);
@@ -205,10 +196,10 @@ Expected ExpectSparse(const HostSparse& in, const MatrixOptions& o,
         for (std::int64_t k : ks) vals.push_back(x[k]);
         r = emulate::Scattered<Tr>(vals, prm);
       }
-      e.stats.vectors_scaled += r.outcome == emulate::Outcome::kScaled;
-      e.stats.zero_vectors += r.outcome == emulate::Outcome::kZero;
-      e.stats.nonfinite_vectors += r.outcome == emulate::Outcome::kNonFinite;
-      if (r.scale.action == num::Action::kScale) {
+      e.stats.vectors_scaled += r.outcome == Outcome::kScaled;
+      e.stats.zero_vectors += r.outcome == Outcome::kZero;
+      e.stats.nonfinite_vectors += r.outcome == Outcome::kNonFinite;
+      if (r.scale.action == Action::kScale) {
         for (std::int64_t k : ks) x[k] = Tr::Scaled(x[k], r.scale);
       }
     }
@@ -397,7 +388,7 @@ TEST_F(CudaMatrix, DenseMatchesEmulation) {
                 using Tr = decltype(tr);
                 using S = typename Tr::Storage;
                 auto* x = static_cast<S*>(want.data());
-                const num::NormParams prm = testing::ParamsOf(o.norm);
+                const NormRule prm = detail::RuleOf(o.norm);
                 const bool vec = testing::Vectorized(dev.dev.get(), base.stride, cols, dtype);
                 for (std::int64_t v = 0; v < vectors; ++v) {
                   if (!subset_list.empty() && !chosen.count(v)) continue;
@@ -407,13 +398,13 @@ TEST_F(CudaMatrix, DenseMatchesEmulation) {
                     r = emulate::ProcessRow<Tr>(x + v * base.stride, cols, vec, prm);
                   } else {
                     r = emulate::DenseColumn<Tr>(x, rows, base.stride, v, cuda::detail::DenseChunkRows(rows, cols), prm);
-                    if (r.scale.action == num::Action::kScale) {
+                    if (r.scale.action == Action::kScale) {
                       for (std::int64_t i = 0; i < rows; ++i) x[i * base.stride + v] = Tr::Scaled(x[i * base.stride + v], r.scale);
                     }
                   }
-                  ws.vectors_scaled += r.outcome == emulate::Outcome::kScaled;
-                  ws.zero_vectors += r.outcome == emulate::Outcome::kZero;
-                  ws.nonfinite_vectors += r.outcome == emulate::Outcome::kNonFinite;
+                  ws.vectors_scaled += r.outcome == Outcome::kScaled;
+                  ws.zero_vectors += r.outcome == Outcome::kZero;
+                  ws.nonfinite_vectors += r.outcome == Outcome::kNonFinite;
                 }
                 if (o.prune_below > 0) {
                   for (std::int64_t i = 0; i < rows; ++i) {

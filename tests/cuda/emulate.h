@@ -1,23 +1,21 @@
 // A host replay of the device kernels' arithmetic: the same functions of
-// device_numerics.h called in the same order as the kernels call them (lane
-// assignment, register cache aside, XOR butterflies, chunk folds, fixed-point
-// sums). For p in {1, 2, infinity} the results are bit-for-bit those of the
+// src/cuda/device_math.h and src/common/ called in the same order as the
+// kernels call them (lane assignment, register cache aside, XOR butterflies,
+// chunk folds, fixed-point sums). For p in {1, 2, infinity} the results are bit-for-bit those of the
 // device; for other p, CUDA's pow may differ from the host's in the last
 // bits. Tests use it on every machine to check the device arithmetic
 // against the CPU path and the reference, and on a GPU machine to check the
 // kernels against it bit for bit. Host-only, not part of the library.
-#ifndef SPARSENORM_CUDA_EMULATE_H_
-#define SPARSENORM_CUDA_EMULATE_H_
+#ifndef SPARSENORM_TESTS_CUDA_EMULATE_H_
+#define SPARSENORM_TESTS_CUDA_EMULATE_H_
 
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
-#include "cuda/device_numerics.h"
+#include "cuda/device_math.h"
 
 namespace sparsenorm::cuda::emulate {
-
-enum class Outcome { kLeft, kScaled, kNonFinite, kZero };
 
 template <class Tr>
 using Storage = typename Tr::Storage;
@@ -44,14 +42,14 @@ inline double ButterflySum(std::vector<double> lanes) {
 struct VectorResult {
   Outcome outcome;
   double norm;
-  num::Scale scale;
+  Scale scale;
 };
 
 // The norm and the decision for in[0 : n) as ProcessVector computes them
 // with `group` lanes and `elems` elements per access (n a multiple of it).
 template <class Tr>
 VectorResult Decide(const Storage<Tr>* in, std::int64_t n, int group, int elems,
-                    const num::NormParams& prm) {
+                    const NormRule& prm) {
   using Acc = typename Tr::Acc;
   const std::int64_t accesses = n / elems;
   std::vector<Acc> lanes(static_cast<std::size_t>(group), num::ZeroAcc(typename Tr::Compute()));
@@ -69,32 +67,29 @@ VectorResult Decide(const Storage<Tr>* in, std::int64_t n, int group, int elems,
     for (int l = 0; l < group; ++l) {
       for (std::int64_t a = l; a < accesses; a += group) {
         for (int e = 0; e < elems; ++e) {
-          sums[l] = sums[l] + num::ScaledTerm(static_cast<double>(Tr::Widen(in[a * elems + e])), m, prm.kind, prm.p);
+          sums[l] = sums[l] + ScaledTerm(static_cast<double>(Tr::Widen(in[a * elems + e])), m, prm.kind, prm.p);
         }
       }
     }
-    norm = num::FinishScaled(m, ButterflySum(sums), prm.kind, prm.p);
+    norm = FinishScaled(m, ButterflySum(sums), prm.kind, prm.p);
   }
   VectorResult r;
   r.norm = norm;
-  r.scale = num::PlanFor(norm, fast.finite, prm);
-  r.outcome = r.scale.action == num::Action::kScale       ? Outcome::kScaled
-              : r.scale.action == num::Action::kNonFinite ? Outcome::kNonFinite
-              : norm == 0.0                               ? Outcome::kZero
-                                                          : Outcome::kLeft;
+  r.scale = Decide(norm, fast.finite, prm);
+  r.outcome = OutcomeOf(r.scale, norm);
   return r;
 }
 
 template <class Tr>
-void Apply(Storage<Tr>* x, std::int64_t n, const num::Scale& s) {
-  if (s.action != num::Action::kScale) return;
+void Apply(Storage<Tr>* x, std::int64_t n, const Scale& s) {
+  if (s.action != Action::kScale) return;
   for (std::int64_t i = 0; i < n; ++i) x[i] = Tr::Scaled(x[i], s);
 }
 
 // ProcessVector in place, with the layout the row launcher picks.
 template <class Tr>
-VectorResult ProcessRow(Storage<Tr>* row, std::int64_t cols, bool vectorized, const num::NormParams& prm) {
-  const int elems = num::AccessElems(Tr::kKind, vectorized);
+VectorResult ProcessRow(Storage<Tr>* row, std::int64_t cols, bool vectorized, const NormRule& prm) {
+  const int elems = num::AccessElems(sizeof(Storage<Tr>), vectorized);
   const int group = num::GroupSizeFor(cols / elems);
   const VectorResult r = Decide<Tr>(row, cols, group, elems, prm);
   Apply<Tr>(row, cols, r.scale);
@@ -105,7 +100,7 @@ VectorResult ProcessRow(Storage<Tr>* row, std::int64_t cols, bool vectorized, co
 // order; the float64 fallback likewise.
 template <class Tr>
 VectorResult DenseColumn(const Storage<Tr>* x, std::int64_t rows, std::int64_t stride, std::int64_t c,
-                         std::int64_t chunk_rows, const num::NormParams& prm) {
+                         std::int64_t chunk_rows, const NormRule& prm) {
   using Acc = typename Tr::Acc;
   const std::int64_t chunks = rows == 0 ? 0 : (rows + chunk_rows - 1) / chunk_rows;
   Acc acc = num::ZeroAcc(typename Tr::Compute());
@@ -124,57 +119,51 @@ VectorResult DenseColumn(const Storage<Tr>* x, std::int64_t rows, std::int64_t s
       double part = 0.0;
       const std::int64_t end = std::min(rows, (ch + 1) * chunk_rows);
       for (std::int64_t r = ch * chunk_rows; r < end; ++r) {
-        part = part + num::ScaledTerm(static_cast<double>(Tr::Widen(x[r * stride + c])), m, prm.kind, prm.p);
+        part = part + ScaledTerm(static_cast<double>(Tr::Widen(x[r * stride + c])), m, prm.kind, prm.p);
       }
       s = ch == 0 ? part : s + part;
     }
-    norm = num::FinishScaled(m, s, prm.kind, prm.p);
+    norm = FinishScaled(m, s, prm.kind, prm.p);
   }
   VectorResult r;
   r.norm = norm;
-  r.scale = num::PlanFor(norm, fast.finite, prm);
-  r.outcome = r.scale.action == num::Action::kScale       ? Outcome::kScaled
-              : r.scale.action == num::Action::kNonFinite ? Outcome::kNonFinite
-              : norm == 0.0                               ? Outcome::kZero
-                                                          : Outcome::kLeft;
+  r.scale = Decide(norm, fast.finite, prm);
+  r.outcome = OutcomeOf(r.scale, norm);
   return r;
 }
 
 // A scattered vector (its values in any order): max |x|, then the exact
 // fixed-point sum of (|x| / max)^p.
 template <class Tr>
-VectorResult Scattered(const std::vector<Storage<Tr>>& values, const num::NormParams& prm) {
+VectorResult Scattered(const std::vector<Storage<Tr>>& values, const NormRule& prm) {
   std::uint64_t max_key = 0;
   for (const auto& v : values) {
     const std::uint64_t k = num::MagnitudeKey(static_cast<double>(Tr::Widen(v)));
     if (k > max_key) max_key = k;
   }
   const bool finite = num::KeyFinite(max_key);
-  const double m = num::BitsToDouble(max_key);
+  const double m = numerics::BitsToDouble(max_key);
   double norm = 0.0;
   if (finite && max_key != 0) {
-    if (prm.kind == num::NormKind::kLInf) {
+    if (prm.kind == NormKind::kLInf) {
       norm = m;
     } else {
       unsigned __int128 sum = 0;
       for (const auto& v : values) {
-        sum += num::FixedTerm(num::ScaledTerm(static_cast<double>(Tr::Widen(v)), m, prm.kind, prm.p));
+        sum += num::FixedTerm(ScaledTerm(static_cast<double>(Tr::Widen(v)), m, prm.kind, prm.p));
       }
-      norm = num::FinishScaled(m, num::FixedToDouble(static_cast<std::uint64_t>(sum >> 64),
+      norm = FinishScaled(m, num::FixedToDouble(static_cast<std::uint64_t>(sum >> 64),
                                                      static_cast<std::uint64_t>(sum)),
                                prm.kind, prm.p);
     }
   }
   VectorResult r;
   r.norm = norm;
-  r.scale = num::PlanFor(norm, finite, prm);
-  r.outcome = r.scale.action == num::Action::kScale       ? Outcome::kScaled
-              : r.scale.action == num::Action::kNonFinite ? Outcome::kNonFinite
-              : norm == 0.0                               ? Outcome::kZero
-                                                          : Outcome::kLeft;
+  r.scale = Decide(norm, finite, prm);
+  r.outcome = OutcomeOf(r.scale, norm);
   return r;
 }
 
 }  // namespace sparsenorm::cuda::emulate
 
-#endif  // SPARSENORM_CUDA_EMULATE_H_
+#endif  // SPARSENORM_TESTS_CUDA_EMULATE_H_

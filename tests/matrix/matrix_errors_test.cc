@@ -58,7 +58,7 @@ class MatrixErrors : public ::testing::Test {
       MatrixStats stats;
       stats.vectors = -42;
       SparseMatrix* view = s.view();
-      const Status st = NormalizeMatrix(view, ob, &stats);
+      const Status st = testing::Normalize(view, ob, &stats);
       const std::string what = std::string(testing::FormatName(bad.format)) + " backend " +
                                std::to_string(static_cast<int>(backend));
       ExpectStatus(st, code, fragments, what);
@@ -76,7 +76,7 @@ class MatrixErrors : public ::testing::Test {
       if (ob.norm.backend == Backend::kAuto) ob.norm.backend = backend;
       MatrixStats stats;
       stats.vectors = -42;
-      ExpectStatus(NormalizeMatrix(view, ob, &stats), code, fragments, "dense");
+      ExpectStatus(testing::Normalize(view, ob, &stats), code, fragments, "dense");
       EXPECT_EQ(table->bytes, before) << "a rejected call modified the matrix";
       EXPECT_EQ(stats.vectors, -42);
     }
@@ -84,7 +84,6 @@ class MatrixErrors : public ::testing::Test {
 };
 
 TEST_F(MatrixErrors, BadOptions) {
-  testing::AllThreadsAsked all_threads;
   struct Case {
     MatrixOptions o;
     std::string fragment;
@@ -118,7 +117,6 @@ TEST_F(MatrixErrors, BadOptions) {
 }
 
 TEST_F(MatrixErrors, BadSubsets) {
-  testing::AllThreadsAsked all_threads;
   const std::vector<std::int64_t> big = {1, 2, 53, 4};
   const std::vector<std::int32_t> negative = {0, -3};
   for (SparseFormat format : kFormats) {
@@ -144,7 +142,6 @@ TEST_F(MatrixErrors, BadSubsets) {
 }
 
 TEST_F(MatrixErrors, BadDenseLayouts) {
-  testing::AllThreadsAsked all_threads;
   TestTable t(DType::kFloat32, 10, 12, 14);
   Table v = t.view();
   v.row_stride = 11;
@@ -169,8 +166,7 @@ TEST_F(MatrixErrors, BadDenseLayouts) {
 }
 
 TEST_F(MatrixErrors, BadSparseShapesAndPointers) {
-  testing::AllThreadsAsked all_threads;
-  EXPECT_EQ(NormalizeMatrix(static_cast<SparseMatrix*>(nullptr)).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(testing::Normalize(static_cast<SparseMatrix*>(nullptr)).code(), StatusCode::kInvalidArgument);
   for (SparseFormat format : kFormats) {
     const TestSparse base = Make(format);
     auto expect = [&](auto edit, StatusCode code, std::vector<std::string> fragments) {
@@ -182,7 +178,7 @@ TEST_F(MatrixErrors, BadSparseShapesAndPointers) {
         const SparseMatrix edited = *view;
         MatrixOptions o;
         o.norm.backend = backend;
-        ExpectStatus(NormalizeMatrix(view, o), code, fragments, testing::FormatName(format));
+        ExpectStatus(testing::Normalize(view, o), code, fragments, testing::FormatName(format));
         EXPECT_TRUE(s.SameBytes(base)) << testing::FormatName(format);
         EXPECT_EQ(view->nnz, edited.nnz);
       }
@@ -216,7 +212,6 @@ TEST_F(MatrixErrors, BadSparseShapesAndPointers) {
 }
 
 TEST_F(MatrixErrors, BadIndexPointers) {
-  testing::AllThreadsAsked all_threads;
   for (SparseFormat format : {SparseFormat::kCSR, SparseFormat::kCSC}) {
     for (IndexType itype : {IndexType::kInt32, IndexType::kInt64}) {
       const TestSparse base = Make(format, DType::kFloat64, itype);
@@ -258,7 +253,6 @@ TEST_F(MatrixErrors, BadIndexPointers) {
 }
 
 TEST_F(MatrixErrors, StoredIndicesOutOfRange) {
-  testing::AllThreadsAsked all_threads;
   for (SparseFormat format : {SparseFormat::kCSR, SparseFormat::kCSC}) {
     for (IndexType itype : {IndexType::kInt32, IndexType::kInt64}) {
       const TestSparse base = Make(format, DType::kBFloat16, itype);
@@ -283,7 +277,6 @@ TEST_F(MatrixErrors, StoredIndicesOutOfRange) {
 }
 
 TEST_F(MatrixErrors, FirstBadIndexWhateverTheThreads) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(62);
   testing::RandomSpec spec;
   spec.density = 0.05;
@@ -307,7 +300,6 @@ TEST_F(MatrixErrors, FirstBadIndexWhateverTheThreads) {
 }
 
 TEST_F(MatrixErrors, CooCoordinatesOutOfRange) {
-  testing::AllThreadsAsked all_threads;
   for (Order order : {Order::kByRow, Order::kShuffled}) {
     std::mt19937_64 rng(63);
     const TestSparse base = BuildSparse(SparseFormat::kCOO, 37, 53,
@@ -335,7 +327,6 @@ TEST_F(MatrixErrors, CooCoordinatesOutOfRange) {
 }
 
 TEST_F(MatrixErrors, NothingIsValidInAnEmptyDimension) {
-  testing::AllThreadsAsked all_threads;
   std::mt19937_64 rng(64);
   for (SparseFormat format : kFormats) {
     TestSparse s = BuildSparse(format, 3, 4, {{0, 1, 1.0}, {2, 3, 2.0}}, DType::kFloat32, IndexType::kInt32,
@@ -348,7 +339,6 @@ TEST_F(MatrixErrors, NothingIsValidInAnEmptyDimension) {
 }
 
 TEST_F(MatrixErrors, NonFiniteUnderErrorPolicy) {
-  testing::AllThreadsAsked all_threads;
   for (SparseFormat format : kFormats) {
     TestSparse s = Make(format, DType::kFloat16);
     // Entry 10 of storage: NaN.

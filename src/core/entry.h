@@ -1,0 +1,25 @@
+// The front ends with their tuning passed in: the public functions call
+// these with Tuning{}; tests pass other thresholds to reach paths that only
+// large inputs or many cores would take (core/problem.h, Tuning).
+#ifndef SPARSENORM_CORE_ENTRY_H_
+#define SPARSENORM_CORE_ENTRY_H_
+
+#include "core/problem.h"
+#include "sparsenorm/matrix.h"
+#include "sparsenorm/rows.h"
+
+namespace sparsenorm::detail {
+
+Status NormalizeRows(const ConstTable& input, const Table& output, const Indices& indices,
+                     const NormalizeOptions& options, bool out_of_place, const Tuning& tuning,
+                     RowStats* stats);
+
+Status NormalizeMatrix(const Table& matrix, const MatrixOptions& options, const Tuning& tuning,
+                       MatrixStats* stats);
+
+Status NormalizeMatrix(SparseMatrix* matrix, const MatrixOptions& options, const Tuning& tuning,
+                       MatrixStats* stats);
+
+}  // namespace sparsenorm::detail
+
+#endif  // SPARSENORM_CORE_ENTRY_H_
