@@ -67,11 +67,66 @@ struct Finding {
   explicit operator bool() const { return kind != FindingKind::kNone; }
 };
 
+// The findings as backends make them, one constructor per kind.
+
+inline Finding MakeFinding(FindingKind kind, std::int64_t position, std::int64_t value,
+                           std::int64_t extra = 0, std::int64_t limit = 0) {
+  Finding f;
+  f.kind = kind;
+  f.position = position;
+  f.value = value;
+  f.extra = extra;
+  f.limit = limit;
+  return f;
+}
+
 inline Finding OutOfMemoryFinding(const char* what) {
   Finding f;
   f.kind = FindingKind::kOutOfMemory;
   f.what = what;
   return f;
+}
+
+inline Finding RowIndexFinding(std::int64_t position, std::int64_t value, std::int64_t rows) {
+  return MakeFinding(FindingKind::kRowIndex, position, value, 0, rows);
+}
+
+inline Finding NonFiniteRowFinding(std::int64_t position, std::int64_t row) {
+  return MakeFinding(FindingKind::kNonFiniteRow, position, row);
+}
+
+inline Finding SubsetIndexFinding(int axis, std::int64_t position, std::int64_t value,
+                                  std::int64_t vectors) {
+  Finding f = MakeFinding(FindingKind::kSubsetIndex, position, value, 0, vectors);
+  f.axis = axis;
+  return f;
+}
+
+inline Finding NonFiniteVectorFinding(int axis, std::int64_t vector) {
+  Finding f = MakeFinding(FindingKind::kNonFiniteVector, 0, vector);
+  f.axis = axis;
+  return f;
+}
+
+// Index pointers of a CSR/CSC matrix: indptr[0] != 0; indptr[position] <
+// indptr[position - 1] = previous; indptr[segments] != nnz.
+inline Finding IndptrFinding(FindingKind kind, SparseFormat format, std::int64_t position,
+                             std::int64_t value, std::int64_t extra) {
+  Finding f = MakeFinding(kind, position, value, extra);
+  f.format = format;
+  return f;
+}
+
+inline Finding MinorIndexFinding(SparseFormat format, std::int64_t position, std::int64_t value,
+                                 std::int64_t segment, std::int64_t limit) {
+  Finding f = MakeFinding(FindingKind::kMinorIndex, position, value, segment, limit);
+  f.format = format;
+  return f;
+}
+
+inline Finding CooIndexFinding(bool column, std::int64_t position, std::int64_t value,
+                               std::int64_t limit) {
+  return MakeFinding(column ? FindingKind::kCooCol : FindingKind::kCooRow, position, value, 0, limit);
 }
 
 // ---------------------------------------------------------------------------

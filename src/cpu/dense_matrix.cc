@@ -124,7 +124,7 @@ Finding NormalizeDenseMatrix(const DenseMatrixProblem& p, const MatrixPlan& plan
       ParallelFor(threads, p.rows, [&](std::int64_t b, std::int64_t e, int t) {
         first[t] = DenseFirstNonFiniteRow(job, b, e);
       });
-      if (const std::int64_t f = FirstFound(first); f >= 0) return NonFiniteVector(1, f);
+      if (const std::int64_t f = FirstFound(first); f >= 0) return NonFiniteVectorFinding(1, f);
     }
     ParallelForDynamic(threads, p.rows, row_grain, [&](std::int64_t b, std::int64_t e, int t) {
       DenseRows(job, b, e, &counts[t]);
@@ -167,7 +167,7 @@ Finding NormalizeDenseMatrix(const DenseMatrixProblem& p, const MatrixPlan& plan
   std::int64_t first_nonfinite = -1;
   const ScaleCode* codes = PlanVectors(acc.get(), acc2.get(), recomputed.get(), cols, job.subset,
                                        job.rule, threads, &stats, &first_nonfinite);
-  if (c.nonfinite_error && first_nonfinite >= 0) return NonFiniteVector(0, first_nonfinite);
+  if (c.nonfinite_error && first_nonfinite >= 0) return NonFiniteVectorFinding(0, first_nonfinite);
   std::vector<float> f;
   std::vector<std::int64_t> special;
   if (p.dtype != DType::kFloat64) f.resize(static_cast<std::size_t>(cols));

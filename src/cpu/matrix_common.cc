@@ -28,26 +28,14 @@ Finding MarkSubset(const MatrixCommon& c, int threads, RowBitmap* bitmap, std::i
   const Indices& list = c.subset;
   const std::int64_t bad = bitmap->MarkAll(list.data, list.type, list.size, threads);
   if (bad >= 0) {
-    Finding f;
-    f.kind = FindingKind::kSubsetIndex;
-    f.axis = c.axis;
-    f.position = bad;
-    VisitIndexType(list.type, [&](auto i) { f.value = static_cast<const TypeOf<decltype(i)>*>(list.data)[bad]; });
-    f.limit = c.vectors;
-    return f;
+    std::int64_t value = 0;
+    VisitIndexType(list.type, [&](auto i) { value = static_cast<const TypeOf<decltype(i)>*>(list.data)[bad]; });
+    return SubsetIndexFinding(c.axis, bad, value, c.vectors);
   }
   std::int64_t n = 0;
   for (std::int64_t w = 0; w < bitmap->word_count(); ++w) n += std::popcount(bitmap->words()[w]);
   *distinct = n;
   return {};
-}
-
-Finding NonFiniteVector(int axis, std::int64_t vector) {
-  Finding f;
-  f.kind = FindingKind::kNonFiniteVector;
-  f.axis = axis;
-  f.value = vector;
-  return f;
 }
 
 std::int64_t FirstFound(const std::vector<std::int64_t>& found) {

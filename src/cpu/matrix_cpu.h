@@ -125,8 +125,6 @@ class RowBitmap;
 Finding MarkSubset(const MatrixCommon& common, int threads, RowBitmap* bitmap,
                    std::int64_t* distinct);
 
-Finding NonFiniteVector(int axis, std::int64_t vector);
-
 // The first (lowest) non-negative value of per-part results, or -1.
 std::int64_t FirstFound(const std::vector<std::int64_t>& found);
 

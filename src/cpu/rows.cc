@@ -21,15 +21,12 @@
 namespace sparsenorm::cpu {
 namespace {
 
-Finding IndexFinding(const RowJob& job, std::int64_t position) {
-  Finding f;
-  f.kind = FindingKind::kRowIndex;
-  f.position = position;
+std::int64_t IndexAt(const RowJob& job, std::int64_t position) {
+  std::int64_t value = 0;
   VisitIndexType(job.index_type, [&](auto i) {
-    f.value = static_cast<const TypeOf<decltype(i)>*>(job.indices)[position];
+    value = static_cast<const TypeOf<decltype(i)>*>(job.indices)[position];
   });
-  f.limit = job.rows;
-  return f;
+  return value;
 }
 
 // Under NonFinitePolicy::kError, the first index whose row is not finite.
@@ -41,10 +38,7 @@ Finding CheckFinite(const RowJob& job, int threads) {
   });
   // Slices are in position order: the first slice that found one wins.
   for (std::int64_t f : first) {
-    if (f < 0) continue;
-    Finding finding = IndexFinding(job, f);
-    finding.kind = FindingKind::kNonFiniteRow;
-    return finding;
+    if (f >= 0) return NonFiniteRowFinding(f, IndexAt(job, f));
   }
   return {};
 }
@@ -65,14 +59,14 @@ Finding NormalizeRows(const RowsProblem& problem, const RowsPlan& plan, RowStats
   if (plan.use_bitmap) {
     if (!bitmap.Init(problem.rows)) return OutOfMemoryFinding("the row bitmap");
     const std::int64_t bad = bitmap.MarkAll(problem.indices, problem.index_type, n, plan.index_threads);
-    if (bad >= 0) return IndexFinding(job, bad);
+    if (bad >= 0) return RowIndexFinding(bad, IndexAt(job, bad), problem.rows);
     job.marks = bitmap.words();
   } else {
     owner.reset(new (std::nothrow) std::uint8_t[static_cast<std::size_t>(n)]);
     if (!claims.Init(n) || !owner) return OutOfMemoryFinding("the row claim set");
     const std::int64_t bad =
         claims.ClaimAll(problem.indices, problem.index_type, n, problem.rows, owner.get(), plan.index_threads);
-    if (bad >= 0) return IndexFinding(job, bad);
+    if (bad >= 0) return RowIndexFinding(bad, IndexAt(job, bad), problem.rows);
     job.owner = owner.get();
   }
 

@@ -69,12 +69,8 @@ struct SparsePlan {
 Finding CheckIndexPointers(const SparseMatrix& m, std::int64_t segments, int threads) {
   const void* p = m.indptr;
   const IndexType t = m.index_type;
-  Finding f;
-  f.format = m.format;
   if (const std::int64_t first = IndexAt(p, t, 0); first != 0) {
-    f.kind = FindingKind::kIndptrStart;
-    f.value = first;
-    return f;
+    return IndptrFinding(FindingKind::kIndptrStart, m.format, 0, first, 0);
   }
   std::vector<std::int64_t> found(static_cast<std::size_t>(std::max(threads, 1)), -1);
   ParallelFor(threads, segments, [&](std::int64_t b, std::int64_t e, int th) {
@@ -89,24 +85,16 @@ Finding CheckIndexPointers(const SparseMatrix& m, std::int64_t segments, int thr
     });
   });
   if (const std::int64_t i = FirstFound(found); i >= 0) {
-    f.kind = FindingKind::kIndptrDecrease;
-    f.position = i;
-    f.value = IndexAt(p, t, i);
-    f.extra = IndexAt(p, t, i - 1);
-    return f;
+    return IndptrFinding(FindingKind::kIndptrDecrease, m.format, i, IndexAt(p, t, i), IndexAt(p, t, i - 1));
   }
   if (const std::int64_t last = IndexAt(p, t, segments); last != m.nnz) {
-    f.kind = FindingKind::kIndptrEnd;
-    f.position = segments;
-    f.value = last;
-    f.extra = m.nnz;
-    return f;
+    return IndptrFinding(FindingKind::kIndptrEnd, m.format, segments, last, m.nnz);
   }
   return {};
 }
 
 // A minor index out of range at storage position k of a CSR/CSC matrix.
-Finding MinorIndexFinding(const SparseJob& job, SparseFormat format, std::int64_t k) {
+Finding MinorIndexAt(const SparseJob& job, SparseFormat format, std::int64_t k) {
   // The segment holding position k: the last s with offsets[s] <= k.
   std::int64_t lo = 0, hi = job.segments;
   while (hi - lo > 1) {
@@ -118,14 +106,7 @@ Finding MinorIndexFinding(const SparseJob& job, SparseFormat format, std::int64_
     }
   }
   while (lo + 1 < job.segments && OffsetAt(job, lo + 1) <= k) ++lo;
-  Finding f;
-  f.kind = FindingKind::kMinorIndex;
-  f.format = format;
-  f.position = k;
-  f.value = IndexAt(job.minor, job.minor_type, k);
-  f.extra = lo;
-  f.limit = job.minor_dim;
-  return f;
+  return MinorIndexFinding(format, k, IndexAt(job.minor, job.minor_type, k), lo, job.minor_dim);
 }
 
 // Validates the minor indices of a CSR-like job (fills job.unsorted and
@@ -147,7 +128,7 @@ Finding ValidateMinor(SparsePlan* plan, int threads) {
                                 &longest[p]);
     }
   });
-  if (const std::int64_t k = FirstFound(bad); k >= 0) return MinorIndexFinding(job, plan->format, k);
+  if (const std::int64_t k = FirstFound(bad); k >= 0) return MinorIndexAt(job, plan->format, k);
   job.max_grouped_len = *std::max_element(longest.begin(), longest.end());
   bool any = false;
   for (std::int64_t w = 0; w < words && !any; ++w) any = plan->unsorted[w] != 0;
@@ -176,12 +157,7 @@ Finding PrepareCoo(const SparseMatrix& m, int axis, int threads, SparsePlan* pla
   }
   if (bad[0] >= 0 || bad[1] >= 0) {
     const int a = bad[1] < 0 || (bad[0] >= 0 && bad[0] <= bad[1]) ? 0 : 1;
-    Finding f;
-    f.kind = a == 0 ? FindingKind::kCooRow : FindingKind::kCooCol;
-    f.position = bad[a];
-    f.value = IndexAt(arrays[a], m.index_type, bad[a]);
-    f.limit = limits[a];
-    return f;
+    return CooIndexFinding(a == 1, bad[a], IndexAt(arrays[a], m.index_type, bad[a]), limits[a]);
   }
   SparseJob& job = plan->job;
   job.nnz = m.nnz;
@@ -235,7 +211,7 @@ Finding FirstReduce(SparsePlan* plan, const ColumnReduceSpec& spec, const Column
   if (!ReduceColumnsValidating(plan->job, spec, config.parts, out, &bad, &longest)) {
     return OutOfMemoryFinding("the column sums");
   }
-  if (bad >= 0) return MinorIndexFinding(plan->job, plan->format, bad);
+  if (bad >= 0) return MinorIndexAt(plan->job, plan->format, bad);
   plan->job.max_grouped_len = longest;
   plan->fold_validation = false;  // done: later passes need not validate again
   return {};
@@ -257,7 +233,7 @@ Finding NormalizeSegmentWise(const MatrixCommon& c, SparsePlan* plan, int parts,
         first[p] = FirstNonFiniteSegment(job, slices[p], slices[p + 1], &scratch[p]);
       }
     });
-    if (const std::int64_t f = FirstFound(first); f >= 0) return NonFiniteVector(c.axis, f);
+    if (const std::int64_t f = FirstFound(first); f >= 0) return NonFiniteVectorFinding(c.axis, f);
   }
   // Each segment's result depends on it alone: dynamic chunks.
   const int chunks = plan->ChunkCount(parts);
@@ -327,7 +303,7 @@ Finding NormalizeScattered(const MatrixCommon& c, SparsePlan* plan, const Column
   std::int64_t first_nonfinite = -1;
   const ScaleCode* codes = PlanVectors(acc.get(), acc2.get(), recomputed.get(), n, job.subset, job.rule,
                                        parts, stats, &first_nonfinite);
-  if (c.nonfinite_error && first_nonfinite >= 0) return NonFiniteVector(c.axis, first_nonfinite);
+  if (c.nonfinite_error && first_nonfinite >= 0) return NonFiniteVectorFinding(c.axis, first_nonfinite);
   if (stats->vectors_scaled == 0) return {};
   // Each entry is scaled on its own: dynamic chunks, a multiple of 64 entries.
   const std::int64_t grain = std::max<std::int64_t>(64, (job.nnz / plan->ChunkCount(parts) + 63) / 64 * 64);

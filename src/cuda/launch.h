@@ -304,6 +304,26 @@ struct MatrixLaunch {
   void* stream = nullptr;
 };
 
+// The report's view of a launch (FinishMatrixHeader).
+inline MatrixReportArgs ReportArgsOf(const MatrixLaunch& job) {
+  MatrixReportArgs a{};
+  a.format = job.format;
+  a.axis = job.axis;
+  a.rows = job.rows;
+  a.cols = job.cols;
+  a.nnz = job.format == Format::kDense ? job.rows * job.cols : job.nnz;
+  a.vectors = job.axis == 0 ? job.cols : job.rows;
+  a.has_subset = job.subset_size >= 0;
+  a.subset = job.subset;
+  a.subset_type = job.subset_type;
+  a.index_type = job.index_type;
+  a.indptr = job.indptr;
+  a.indices = job.indices;
+  a.row = job.row;
+  a.col = job.col;
+  return a;
+}
+
 struct MatrixScratchLayout {
   size_t bitmap_offset;  // subset marks, one bit per vector
   size_t bitmap_bytes;

@@ -841,22 +841,7 @@ cudaError_t LaunchTyped(const detail::MatrixLaunch& job) {
   } else {
     LaunchSparse<Tr, int64_t>(job, l, p, stream);
   }
-  detail::MatrixReportArgs f;
-  f.format = job.format;
-  f.axis = job.axis;
-  f.rows = job.rows;
-  f.cols = job.cols;
-  f.nnz = job.format == Format::kDense ? job.rows * job.cols : job.nnz;
-  f.vectors = vectors;
-  f.has_subset = job.subset_size >= 0;
-  f.subset = job.subset;
-  f.subset_type = job.subset_type;
-  f.index_type = job.index_type;
-  f.indptr = job.indptr;
-  f.indices = job.indices;
-  f.row = job.row;
-  f.col = job.col;
-  FinishKernel<<<1, 32, 0, stream>>>(f, p.header);
+  FinishKernel<<<1, 32, 0, stream>>>(detail::ReportArgsOf(job), p.header);
   return cudaGetLastError();
 }
 

@@ -3,18 +3,9 @@
 namespace sparsenorm::cuda::detail {
 
 Finding RowsFinding(const RowsHeader& h) {
-  Finding f;
-  if (h.bad.found()) {
-    f.kind = FindingKind::kRowIndex;
-    f.position = h.bad.position();
-    f.value = h.bad_value;
-    f.limit = h.rows;
-  } else if (h.nonfinite.found()) {
-    f.kind = FindingKind::kNonFiniteRow;
-    f.position = h.nonfinite.position();
-    f.value = h.nonfinite_value;
-  }
-  return f;
+  if (h.bad.found()) return RowIndexFinding(h.bad.position(), h.bad_value, h.rows);
+  if (h.nonfinite.found()) return NonFiniteRowFinding(h.nonfinite.position(), h.nonfinite_value);
+  return {};
 }
 
 Finding MatrixFinding(const MatrixHeader& h) {

@@ -24,15 +24,6 @@ void SetIndex(void* data, IndexType type, std::int64_t i, std::int64_t v) {
   }
 }
 
-NormalizeOptions OptionsOf(const NormRule& rule) {
-  NormalizeOptions o;
-  o.mode = rule.max_norm ? NormMode::kMaxNorm : NormMode::kConstantNorm;
-  o.target = rule.target;
-  o.eps = rule.eps;
-  o.p = rule.p;
-  return o;
-}
-
 // The first subset value out of range, or the vectors the call considers,
 // ascending and distinct.
 Finding Considered(const MatrixCommon& c, std::vector<std::int64_t>* v) {
@@ -43,15 +34,7 @@ Finding Considered(const MatrixCommon& c, std::vector<std::int64_t>* v) {
   }
   for (std::int64_t i = 0; i < c.subset.size; ++i) {
     const std::int64_t x = IndexValue(c.subset.data, c.subset.type, i);
-    if (x < 0 || x >= c.vectors) {
-      Finding f;
-      f.kind = FindingKind::kSubsetIndex;
-      f.axis = c.axis;
-      f.position = i;
-      f.value = x;
-      f.limit = c.vectors;
-      return f;
-    }
+    if (x < 0 || x >= c.vectors) return SubsetIndexFinding(c.axis, i, x, c.vectors);
     v->push_back(x);
   }
   std::sort(v->begin(), v->end());
@@ -59,45 +42,19 @@ Finding Considered(const MatrixCommon& c, std::vector<std::int64_t>* v) {
   return {};
 }
 
-Finding NonFiniteVector(int axis, std::int64_t vector) {
-  Finding f;
-  f.kind = FindingKind::kNonFiniteVector;
-  f.axis = axis;
-  f.value = vector;
-  return f;
-}
-
 // CSR/CSC index pointers and minor indices, in the order the CPU backend
 // reports them: the pointers first.
 Finding CheckPointers(const SparseMatrixProblem& p) {
   const SparseMatrix& m = p.matrix;
-  Finding f;
-  f.format = m.format;
   const std::int64_t first = IndexValue(m.indptr, m.index_type, 0);
-  if (first != 0) {
-    f.kind = FindingKind::kIndptrStart;
-    f.value = first;
-    return f;
-  }
+  if (first != 0) return IndptrFinding(FindingKind::kIndptrStart, m.format, 0, first, 0);
   for (std::int64_t i = 1; i <= p.segments; ++i) {
     const std::int64_t a = IndexValue(m.indptr, m.index_type, i);
     const std::int64_t b = IndexValue(m.indptr, m.index_type, i - 1);
-    if (a < b) {
-      f.kind = FindingKind::kIndptrDecrease;
-      f.position = i;
-      f.value = a;
-      f.extra = b;
-      return f;
-    }
+    if (a < b) return IndptrFinding(FindingKind::kIndptrDecrease, m.format, i, a, b);
   }
   const std::int64_t last = IndexValue(m.indptr, m.index_type, p.segments);
-  if (last != m.nnz) {
-    f.kind = FindingKind::kIndptrEnd;
-    f.position = p.segments;
-    f.value = last;
-    f.extra = m.nnz;
-    return f;
-  }
+  if (last != m.nnz) return IndptrFinding(FindingKind::kIndptrEnd, m.format, p.segments, last, m.nnz);
   return {};
 }
 
@@ -107,16 +64,7 @@ Finding CheckMinor(const SparseMatrixProblem& p) {
   for (std::int64_t k = 0; k < m.nnz; ++k) {
     while (IndexValue(m.indptr, m.index_type, segment + 1) <= k) ++segment;
     const std::int64_t v = IndexValue(m.indices, m.index_type, k);
-    if (v < 0 || v >= p.minor_dim) {
-      Finding f;
-      f.kind = FindingKind::kMinorIndex;
-      f.format = m.format;
-      f.position = k;
-      f.value = v;
-      f.extra = segment;
-      f.limit = p.minor_dim;
-      return f;
-    }
+    if (v < 0 || v >= p.minor_dim) return MinorIndexFinding(m.format, k, v, segment, p.minor_dim);
   }
   return {};
 }
@@ -127,20 +75,8 @@ Finding CheckCoordinates(const SparseMatrix& m) {
   for (std::int64_t k = 0; k < m.nnz; ++k) {
     const std::int64_t r = IndexValue(m.row, m.index_type, k);
     const std::int64_t c = IndexValue(m.col, m.index_type, k);
-    Finding f;
-    f.position = k;
-    if (r < 0 || r >= m.rows) {
-      f.kind = FindingKind::kCooRow;
-      f.value = r;
-      f.limit = m.rows;
-      return f;
-    }
-    if (c < 0 || c >= m.cols) {
-      f.kind = FindingKind::kCooCol;
-      f.value = c;
-      f.limit = m.cols;
-      return f;
-    }
+    if (r < 0 || r >= m.rows) return CooIndexFinding(false, k, r, m.rows);
+    if (c < 0 || c >= m.cols) return CooIndexFinding(true, k, c, m.cols);
   }
   return {};
 }
@@ -186,7 +122,7 @@ Finding NormalizeDenseMatrix(const DenseMatrixProblem& p, MatrixStats* stats_out
   };
   if (c.nonfinite_error) {
     for (std::int64_t v : considered) {
-      if (std::isnan(Norm(values_at(offsets_of(v)), c.rule.p))) return NonFiniteVector(c.axis, v);
+      if (std::isnan(Norm(values_at(offsets_of(v)), c.rule.p))) return NonFiniteVectorFinding(c.axis, v);
     }
   }
   MatrixStats stats;
@@ -269,7 +205,7 @@ Finding NormalizeSparseMatrix(const SparseMatrixProblem& p, MatrixStats* stats_o
   if (c.nonfinite_error) {
     for (std::int64_t v : considered) {
       gather(v, &positions, &sums);
-      if (std::isnan(Norm(sums, c.rule.p))) return NonFiniteVector(c.axis, v);
+      if (std::isnan(Norm(sums, c.rule.p))) return NonFiniteVectorFinding(c.axis, v);
     }
   }
   MatrixStats stats;

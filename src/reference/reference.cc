@@ -42,6 +42,15 @@ double Norm(const std::vector<double>& x, double p) {
   return static_cast<double>(m * std::pow(sum, 1.0L / p));
 }
 
+NormalizeOptions OptionsOf(const NormRule& rule) {
+  NormalizeOptions o;
+  o.mode = rule.max_norm ? NormMode::kMaxNorm : NormMode::kConstantNorm;
+  o.target = rule.target;
+  o.eps = rule.eps;
+  o.p = rule.p;
+  return o;
+}
+
 bool IsScaled(double norm, const NormalizeOptions& options) {
   if (norm == 0.0) return false;
   return options.mode == NormMode::kConstantNorm || norm > options.target;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/decision.h"
 #include "sparsenorm/types.h"
 
 namespace sparsenorm::reference {
@@ -29,6 +30,10 @@ std::int64_t IndexValue(const void* data, IndexType type, std::int64_t i);
 // ||x||_p computed with long double sums after dividing by max |x|.
 // NaN when x holds NaN or infinity.
 double Norm(const std::vector<double>& x, double p);
+
+// The options a validated rule came from (the reference decides with the
+// public options, not with src/common/decision.h).
+NormalizeOptions OptionsOf(const NormRule& rule);
 
 // Whether a finite vector with this norm is rescaled under `options`.
 bool IsScaled(double norm, const NormalizeOptions& options);

@@ -13,15 +13,6 @@
 namespace sparsenorm::reference {
 namespace {
 
-NormalizeOptions OptionsOf(const NormRule& rule) {
-  NormalizeOptions o;
-  o.mode = rule.max_norm ? NormMode::kMaxNorm : NormMode::kConstantNorm;
-  o.target = rule.target;
-  o.eps = rule.eps;
-  o.p = rule.p;
-  return o;
-}
-
 std::vector<double> RowValues(const unsigned char* row, const RowsProblem& p) {
   std::vector<double> x(static_cast<std::size_t>(p.cols));
   for (std::int64_t k = 0; k < p.cols; ++k) x[k] = Load(row, p.dtype, k);
@@ -33,25 +24,14 @@ std::vector<double> RowValues(const unsigned char* row, const RowsProblem& p) {
 Finding NormalizeRows(const RowsProblem& p, RowStats* stats) {
   for (std::int64_t i = 0; i < p.num_indices; ++i) {
     const std::int64_t r = IndexValue(p.indices, p.index_type, i);
-    if (r < 0 || r >= p.rows) {
-      Finding f;
-      f.kind = FindingKind::kRowIndex;
-      f.position = i;
-      f.value = r;
-      f.limit = p.rows;
-      return f;
-    }
+    if (r < 0 || r >= p.rows) return RowIndexFinding(i, r, p.rows);
   }
   if (p.nonfinite_error) {
     for (std::int64_t i = 0; i < p.num_indices; ++i) {
       const std::int64_t r = IndexValue(p.indices, p.index_type, i);
       const std::vector<double> x = RowValues(p.in + r * p.in_stride_bytes, p);
       if (std::any_of(x.begin(), x.end(), [](double v) { return !std::isfinite(v); })) {
-        Finding f;
-        f.kind = FindingKind::kNonFiniteRow;
-        f.position = i;
-        f.value = r;
-        return f;
+        return NonFiniteRowFinding(i, r);
       }
     }
   }

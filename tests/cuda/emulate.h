@@ -9,11 +9,15 @@
 #ifndef SPARSENORM_TESTS_CUDA_EMULATE_H_
 #define SPARSENORM_TESTS_CUDA_EMULATE_H_
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <utility>
 #include <cstring>
 #include <vector>
 
 #include "cuda/device_math.h"
+#include "cuda/launch.h"
 
 namespace sparsenorm::cuda::emulate {
 
@@ -162,6 +166,133 @@ VectorResult Scattered(const std::vector<Storage<Tr>>& values, const NormRule& p
   r.scale = Decide(norm, finite, prm);
   r.outcome = OutcomeOf(r.scale, norm);
   return r;
+}
+
+// ---------------------------------------------------------------------------
+// The device's checks, replayed: the header the kernels of one call write
+// (first positions, then the offending values by FinishRowsHeader /
+// FinishMatrixHeader, which are the device's own code), for data in host
+// memory. cuda::detail::RowsFinding / MatrixFinding then give the finding
+// the front end formats; tests/cuda/messages_test.cc compares that message
+// with the CPU's and the reference's for the same bad input.
+
+inline void Offer(detail::FirstPosition* first, std::int64_t position) {
+  const unsigned long long key = detail::FirstPosition::KeyOf(position);
+  if (key > first->key) first->key = key;
+}
+
+template <class Tr>
+bool VectorFinite(const Storage<Tr>* x, std::int64_t n, std::int64_t step) {
+  for (std::int64_t k = 0; k < n; ++k) {
+    if (!std::isfinite(static_cast<double>(Tr::Widen(x[k * step])))) return false;
+  }
+  return true;
+}
+
+// ClaimKernel, CheckOwnersKernel and FirstNonFiniteKernel, then the last
+// kernel's FinishRowsHeader, on a table of `rows` x `cols` (row stride
+// `stride` elements).
+template <class Tr>
+detail::RowsHeader ReplayRowChecks(const Storage<Tr>* table, std::int64_t rows, std::int64_t cols,
+                                   std::int64_t stride, const void* indices, IndexType type,
+                                   std::int64_t n, bool nonfinite_error) {
+  detail::RowsHeader h{};
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (detail::OutOfRange(detail::LoadIndex(indices, type, i), rows)) Offer(&h.bad, i);
+  }
+  if (nonfinite_error && !h.bad.found()) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (!VectorFinite<Tr>(table + detail::LoadIndex(indices, type, i) * stride, cols, 1)) Offer(&h.nonfinite, i);
+    }
+  }
+  detail::FinishRowsHeader(indices, type, n, rows, &h);
+  return h;
+}
+
+// The checks of one matrix call (job: host arrays, as MatrixLaunch describes
+// them): the subset claim, the structure checks, and under the error policy
+// the non-finite check of the vectors considered, which every path makes only
+// when no earlier check failed; then FinishMatrixHeader.
+template <class Tr>
+detail::MatrixHeader ReplayMatrixChecks(const detail::MatrixLaunch& job) {
+  using detail::Format;
+  detail::MatrixHeader h{};
+  const bool coo = job.format == Format::kCOO;
+  const IndexType t = job.index_type;
+  const std::int64_t vectors = job.axis == 0 ? job.cols : job.rows;
+  std::vector<bool> considered(static_cast<std::size_t>(vectors), job.subset_size < 0);
+  for (std::int64_t k = 0; k < std::max<std::int64_t>(job.subset_size, 0); ++k) {
+    const long long v = detail::LoadIndex(job.subset, job.subset_type, k);
+    if (detail::OutOfRange(v, vectors)) {
+      Offer(&h.check[detail::kCheckSubsetIndex], k);
+    } else {
+      considered[static_cast<std::size_t>(v)] = true;
+    }
+  }
+  // Where each stored value belongs: (row, col) per entry.
+  std::vector<std::pair<long long, long long>> at;
+  if (coo) {
+    for (std::int64_t k = 0; k < job.nnz; ++k) {
+      const long long r = detail::LoadIndex(job.row, t, k), c = detail::LoadIndex(job.col, t, k);
+      if (detail::OutOfRange(r, job.rows)) Offer(&h.check[detail::kCheckMinorIndex], k);
+      if (detail::OutOfRange(c, job.cols)) Offer(&h.check[detail::kCheckCooCol], k);
+      if (k > 0) {
+        const long long pr = detail::LoadIndex(job.row, t, k - 1), pc = detail::LoadIndex(job.col, t, k - 1);
+        if (!(pr < r || (pr == r && pc < c))) Offer(&h.check[detail::kCheckUnsorted], k);
+        if (!(pc < c || (pc == c && pr < r))) Offer(&h.coo_colmajor, k);
+      }
+      at.emplace_back(r, c);
+    }
+  } else if (job.format != Format::kDense) {
+    const bool csr = job.format == Format::kCSR;
+    const std::int64_t segments = csr ? job.rows : job.cols;
+    const std::int64_t minor = csr ? job.cols : job.rows;
+    for (std::int64_t i = 0; i <= segments; ++i) {
+      const long long v = detail::LoadIndex(job.indptr, t, i);
+      if (i == 0 && v != 0) Offer(&h.check[detail::kCheckIndptrStart], 0);
+      if (i > 0 && v < detail::LoadIndex(job.indptr, t, i - 1)) Offer(&h.check[detail::kCheckIndptrDecrease], i);
+      if (i == segments && v != job.nnz) Offer(&h.check[detail::kCheckIndptrEnd], i);
+    }
+    for (std::int64_t k = 0; k < job.nnz; ++k) {
+      if (detail::OutOfRange(detail::LoadIndex(job.indices, t, k), minor)) Offer(&h.check[detail::kCheckMinorIndex], k);
+    }
+    const bool pointers_valid = !h.check[detail::kCheckIndptrStart].found() &&
+                                !h.check[detail::kCheckIndptrDecrease].found() &&
+                                !h.check[detail::kCheckIndptrEnd].found();
+    if (pointers_valid) {
+      for (std::int64_t s = 0; s < segments; ++s) {
+        const long long b = detail::LoadIndex(job.indptr, t, s), e = detail::LoadIndex(job.indptr, t, s + 1);
+        for (long long k = b; k < e; ++k) {
+          const long long m = detail::LoadIndex(job.indices, t, k);
+          if (k > b && !(detail::LoadIndex(job.indices, t, k - 1) < m)) Offer(&h.check[detail::kCheckUnsorted], k);
+          at.emplace_back(csr ? s : m, csr ? m : s);
+        }
+      }
+    }
+  }
+  if (job.nonfinite_error && !detail::AnyCheckFailed(h, coo)) {
+    const auto* x = static_cast<const Storage<Tr>*>(job.values);
+    std::vector<bool> finite(static_cast<std::size_t>(vectors), true);
+    if (job.format == Format::kDense) {
+      for (std::int64_t v = 0; v < vectors; ++v) {
+        finite[static_cast<std::size_t>(v)] =
+            job.axis == 0 ? VectorFinite<Tr>(x + v, job.rows, job.row_stride)
+                          : VectorFinite<Tr>(x + v * job.row_stride, job.cols, 1);
+      }
+    } else {
+      for (std::size_t k = 0; k < at.size(); ++k) {
+        const long long v = job.axis == 0 ? at[k].second : at[k].first;
+        if (!std::isfinite(static_cast<double>(Tr::Widen(x[k])))) finite[static_cast<std::size_t>(v)] = false;
+      }
+    }
+    for (std::int64_t v = 0; v < vectors; ++v) {
+      if (considered[static_cast<std::size_t>(v)] && !finite[static_cast<std::size_t>(v)]) {
+        Offer(&h.check[detail::kCheckNonFinite], v);
+      }
+    }
+  }
+  detail::FinishMatrixHeader(detail::ReportArgsOf(job), &h);
+  return h;
 }
 
 }  // namespace sparsenorm::cuda::emulate
