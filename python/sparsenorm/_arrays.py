@@ -92,7 +92,7 @@ def _device(array, name):
     return device_type, device_id
 
 
-_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+_FLOAT_DTYPES = _core.DTYPES  # narrowest first
 
 
 def _dtype_text(array):
@@ -112,8 +112,8 @@ def _capsule(array, name, device_type, device_id, values):
         # the words of the core's dtype checks, which see all the others.
         dtype = _dtype_text(array)
         if values and dtype not in _FLOAT_DTYPES:
-            raise TypeError(f"{name} has dtype {dtype}; sparsenorm handles float16, bfloat16, "
-                            "float32 and float64.") from e
+            names = ", ".join(_FLOAT_DTYPES[:-1]) + " and " + _FLOAT_DTYPES[-1]
+            raise TypeError(f"{name} has dtype {dtype}; sparsenorm handles {names}.") from e
         if not values and dtype not in ("int32", "int64"):
             raise TypeError(f"{name} has dtype {dtype}; index arrays must hold int32 or int64 "
                             "values.") from e

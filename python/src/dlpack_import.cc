@@ -5,6 +5,8 @@
 #include <sstream>
 #include <utility>
 
+#include "common/element_types.h"
+
 namespace sparsenorm::python {
 namespace {
 
@@ -62,22 +64,28 @@ bool IsCContiguous(const DLTensor& t) {
   return true;
 }
 
+// The element traits carry DLPack's type codes as plain numbers (the
+// library does not depend on dlpack.h): they must be DLPack's.
+static_assert(Element<float>::kDLPackCode == kDLFloat && Element<bfloat16>::kDLPackCode == kDLBfloat,
+              "src/common/element_types.h disagrees with dlpack.h");
+
 bool FloatDType(const DLDataType& d, DType* out) {
   if (d.lanes != 1) return false;
-  if (d.code == kDLFloat && d.bits == 32) *out = DType::kFloat32;
-  else if (d.code == kDLFloat && d.bits == 64) *out = DType::kFloat64;
-  else if (d.code == kDLFloat && d.bits == 16) *out = DType::kFloat16;
-  else if (d.code == kDLBfloat && d.bits == 16) *out = DType::kBFloat16;
-  else return false;
+  const DTypeInfo* info = FindDTypeByDLPack(d.code, d.bits);
+  if (info == nullptr) return false;
+  *out = info->dtype;
   return true;
 }
 
 bool IndexDType(const DLDataType& d, IndexType* out) {
   if (d.lanes != 1 || d.code != kDLInt) return false;
-  if (d.bits == 32) *out = IndexType::kInt32;
-  else if (d.bits == 64) *out = IndexType::kInt64;
-  else return false;
-  return true;
+  for (const IndexTypeInfo& info : kIndexTypeInfos) {
+    if (8 * info.size == d.bits) {
+      *out = info.type;
+      return true;
+    }
+  }
+  return false;
 }
 
 void CheckAligned(const Imported& a, std::size_t element_size) {
@@ -93,7 +101,7 @@ DType FloatOrThrow(const Imported& a) {
   DType dtype;
   if (!FloatDType(a.tensor().dtype, &dtype)) {
     throw py::type_error(a.name() + " has dtype " + a.DTypeText() +
-                         "; sparsenorm handles float16, bfloat16, float32 and float64.");
+                         "; sparsenorm handles " + DTypeNameList(" and ") + ".");
   }
   return dtype;
 }
@@ -235,7 +243,7 @@ Table AsValues(const Imported& a, std::int64_t expected_size) {
 Indices AsIndexArray(const Imported& a, std::int64_t expected_size) {
   const IndexType type = IndexOrThrow(a);
   CheckLength(a, expected_size);
-  CheckAligned(a, type == IndexType::kInt32 ? 4 : 8);
+  CheckAligned(a, IndexSize(type));
   return Indices(a.data(), type, a.tensor().shape[0]);
 }
 
@@ -244,7 +252,7 @@ Indices AsIndices(const Imported& a, std::vector<std::int64_t>* storage) {
   const DLTensor& t = a.tensor();
   const std::int64_t n = a.numel();
   if (IsCContiguous(t)) {
-    CheckAligned(a, type == IndexType::kInt32 ? 4 : 8);
+    CheckAligned(a, IndexSize(type));
     return Indices(a.data(), type, n);
   }
   if (storage == nullptr) {
@@ -257,8 +265,7 @@ Indices AsIndices(const Imported& a, std::vector<std::int64_t>* storage) {
   std::vector<std::int64_t> at(static_cast<std::size_t>(t.ndim), 0);
   std::int64_t offset = 0;
   for (std::int64_t k = 0; k < n; ++k) {
-    (*storage)[k] = type == IndexType::kInt32 ? static_cast<const std::int32_t*>(a.data())[offset]
-                                              : static_cast<const std::int64_t*>(a.data())[offset];
+    VisitIndexType(type, [&](auto i) { (*storage)[k] = static_cast<const TypeOf<decltype(i)>*>(a.data())[offset]; });
     for (int d = t.ndim - 1; d >= 0; --d) {
       offset += s[d];
       if (++at[d] < t.shape[d]) break;

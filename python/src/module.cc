@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/element_types.h"
 #include "dlpack_import.h"
 #include "sparsenorm/matrix.h"
 #include "sparsenorm/rows.h"
@@ -262,6 +263,10 @@ PYBIND11_MODULE(_core, m) {
 
   m.attr("__version__") = SPARSENORM_VERSION_STRING;
   m.attr("HAS_CUDA") = static_cast<bool>(SPARSENORM_PYTHON_CUDA);
+  // The storage types' names, narrowest first (src/common/element_types.h).
+  py::list dtypes;
+  for (const char* name : sparsenorm::DTypeNamesBySize()) dtypes.append(name);
+  m.attr("DTYPES") = py::tuple(dtypes);
   m.def("default_thread_count", &sparsenorm::DefaultThreadCount);
   m.def("simd_target", &sparsenorm::ActiveSimdTarget);
   m.def("normalize_rows", &sp::NormalizeRowsPy);

@@ -20,7 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <algorithm>
 #include <array>
+#include <string>
 #include <string_view>
 #include <type_traits>
 
@@ -266,6 +268,29 @@ constexpr const DTypeInfo* FindDTypeBySafetensors(std::string_view name) {
     if (name == info.safetensors) return &info;
   }
   return nullptr;
+}
+
+// The storage types' names, narrowest first.
+inline std::array<const char*, kDTypeInfos.size()> DTypeNamesBySize() {
+  std::array<const DTypeInfo*, kDTypeInfos.size()> sorted{};
+  for (std::size_t i = 0; i < sorted.size(); ++i) sorted[i] = &kDTypeInfos[i];
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const DTypeInfo* a, const DTypeInfo* b) { return a->size < b->size; });
+  std::array<const char*, kDTypeInfos.size()> names{};
+  for (std::size_t i = 0; i < names.size(); ++i) names[i] = sorted[i]->name;
+  return names;
+}
+
+// Those names for messages: "float16, bfloat16, float32 and float64" with
+// last_join " and ".
+inline std::string DTypeNameList(const char* last_join) {
+  const auto names = DTypeNamesBySize();
+  std::string list;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) list += i + 1 == names.size() ? last_join : ", ";
+    list += names[i];
+  }
+  return list;
 }
 
 }  // namespace sparsenorm

@@ -48,8 +48,8 @@ Status CheckLayout(const void* data, DType dtype, std::int64_t rows, std::int64_
                    std::int64_t row_stride, const char* name, CheckedLayout* out) {
   const std::size_t element_size = ElementSize(dtype);
   if (element_size == 0) {
-    return Unsupported(name, ".dtype = ", static_cast<int>(dtype),
-                       " is not a supported dtype (float32, float64, float16, bfloat16).");
+    return Unsupported(name, ".dtype = ", static_cast<int>(dtype), " is not a supported dtype (",
+                       DTypeNameList(", "), ").");
   }
   if (rows < 0) return InvalidArgument(name, ".rows = ", rows, " is negative.");
   if (cols < 0) return InvalidArgument(name, ".cols = ", cols, " is negative.");
@@ -215,8 +215,8 @@ Status CheckSparseShape(const SparseMatrix& m) {
   }
   const std::size_t value_size = ElementSize(m.dtype);
   if (value_size == 0) {
-    return Unsupported("matrix.dtype = ", static_cast<int>(m.dtype),
-                       " is not a supported dtype (float32, float64, float16, bfloat16).");
+    return Unsupported("matrix.dtype = ", static_cast<int>(m.dtype), " is not a supported dtype (",
+                       DTypeNameList(", "), ").");
   }
   const std::size_t index_size = IndexSize(m.index_type);
   if (index_size == 0) {

@@ -23,7 +23,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
-#include "common/numerics.h"
+#include "common/element_types.h"
 #include "formats/error.h"
 #include "sparsenorm/matrix.h"
 #include "sparsenorm/rows.h"
@@ -53,12 +53,10 @@ double Median(std::vector<double> v) {
 }
 
 DType ParseDType(const std::string& s) {
-  if (s == "float32") return DType::kFloat32;
-  if (s == "float64") return DType::kFloat64;
-  if (s == "float16") return DType::kFloat16;
-  if (s == "bfloat16") return DType::kBFloat16;
-  throw Error("--dtype must be float32, float64, float16 or bfloat16, not " + formats::Quote(s) + ".",
-              kExitUsage);
+  for (const DTypeInfo& info : kDTypeInfos) {
+    if (s == info.name) return info.dtype;
+  }
+  throw Error("--dtype must be " + DTypeNameList(" or ") + ", not " + formats::Quote(s) + ".", kExitUsage);
 }
 
 // Uniform values in [-1, 1) of the given dtype, from a fast generator: the
@@ -70,13 +68,12 @@ void Fill(std::uint8_t* data, DType dtype, std::size_t count, std::uint64_t seed
     s ^= s << 13;
     s ^= s >> 7;
     s ^= s << 17;
-    const float v = static_cast<float>(static_cast<double>(s >> 11) * 0x1p-52 - 1.0);
-    switch (dtype) {
-      case DType::kFloat32: std::memcpy(data + 4 * i, &v, 4); break;
-      case DType::kFloat64: { const double d = v; std::memcpy(data + 8 * i, &d, 8); break; }
-      case DType::kFloat16: { const std::uint16_t h = numerics::FloatToHalf(v); std::memcpy(data + 2 * i, &h, 2); break; }
-      case DType::kBFloat16: { const std::uint16_t h = numerics::FloatToBFloat16(v); std::memcpy(data + 2 * i, &h, 2); break; }
-    }
+    const double v = static_cast<float>(static_cast<double>(s >> 11) * 0x1p-52 - 1.0);
+    VisitDType(dtype, [&](auto tag) {
+      using T = TypeOf<decltype(tag)>;
+      const T x = Element<T>::RoundDouble(v);
+      std::memcpy(data + sizeof(T) * i, &x, sizeof(T));
+    });
   }
 }
 
@@ -348,7 +345,7 @@ Runner AddBenchCommand(CLI::App& app, const Global& g) {
   cmd->add_option("--cols", args->cols, "table columns")->capture_default_str();
   cmd->add_option("--indices", args->indices, "indices per call, uniform over the rows")->capture_default_str();
   cmd->add_option("--hot", args->hot, "draw the indices from the first HOT rows only (0: all)")->capture_default_str();
-  cmd->add_option("--dtype", args->dtype, "float32, float64, float16 or bfloat16")->capture_default_str();
+  cmd->add_option("--dtype", args->dtype, DTypeNameList(" or "))->capture_default_str();
   cmd->add_option("--reps", args->reps, "repetitions (medians are reported)")->capture_default_str();
   cmd->add_option("--copy-mib", args->copy_mib, "size of the reference memory copy")->capture_default_str();
   cmd->add_option("--matrix-rows", args->matrix_rows, "rows of the dense matrix case")->capture_default_str();

@@ -15,7 +15,7 @@
 
 #include <fmt/format.h>
 
-#include "common/numerics.h"
+#include "common/element_types.h"
 #include "formats/error.h"
 
 namespace sparsenorm::cli {
@@ -156,7 +156,7 @@ TableRef LocateTable(FileKind kind, std::span<const std::uint8_t> bytes, const s
         hint = " (if it holds bfloat16 values saved from ml_dtypes, pass --npy-bfloat16)";
       }
       throw Error("the array holds " + Quote(h.descr) +
-                  " elements; sparsenorm computes on float32, float64, float16 and bfloat16" +
+                  " elements; sparsenorm computes on " + DTypeNameList(" and ") +
                   hint + ".");
     }
     if (h.shape.size() != 2) {
@@ -209,30 +209,14 @@ TableRef LocateTable(FileKind kind, std::span<const std::uint8_t> bytes, const s
 }
 
 double ValueAt(const void* data, DType dtype, std::size_t i) {
-  const auto* p = static_cast<const std::uint8_t*>(data);
-  switch (dtype) {
-    case DType::kFloat32: {
-      float v;
-      std::memcpy(&v, p + 4 * i, 4);
-      return v;
-    }
-    case DType::kFloat64: {
-      double v;
-      std::memcpy(&v, p + 8 * i, 8);
-      return v;
-    }
-    case DType::kFloat16: {
-      std::uint16_t v;
-      std::memcpy(&v, p + 2 * i, 2);
-      return numerics::HalfToFloat(v);
-    }
-    case DType::kBFloat16: {
-      std::uint16_t v;
-      std::memcpy(&v, p + 2 * i, 2);
-      return numerics::BFloat16ToFloat(v);
-    }
-  }
-  return std::numeric_limits<double>::quiet_NaN();
+  double value = std::numeric_limits<double>::quiet_NaN();
+  VisitDType(dtype, [&](auto tag) {
+    using T = TypeOf<decltype(tag)>;
+    T v;  // file data need not be aligned
+    std::memcpy(&v, static_cast<const std::uint8_t*>(data) + sizeof(T) * i, sizeof(T));
+    value = static_cast<double>(Element<T>::Widen(v));
+  });
+  return value;
 }
 
 double ParseP(const std::string& text) {

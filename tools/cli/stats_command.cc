@@ -18,7 +18,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
-#include "common/numerics.h"
+#include "common/element_types.h"
 #include "formats/error.h"
 #include "formats/file.h"
 #include "formats/mtx.h"
@@ -216,23 +216,11 @@ void Run(const Global& g, const StatsArgs& a) {
         axis = 1 - axis;
       }
       const std::uint8_t* base = input.bytes().data() + t.offset;
-      switch (t.dtype) {
-        case DType::kFloat32:
-          DenseNorms<float>(g, base, rows, cols, axis, p, [](float x) { return double{x}; }, &norms);
-          break;
-        case DType::kFloat64:
-          DenseNorms<double>(g, base, rows, cols, axis, p, [](double x) { return x; }, &norms);
-          break;
-        case DType::kFloat16:
-          DenseNorms<std::uint16_t>(g, base, rows, cols, axis, p,
-                                    [](std::uint16_t x) { return double{numerics::HalfToFloat(x)}; }, &norms);
-          break;
-        case DType::kBFloat16:
-          DenseNorms<std::uint16_t>(g, base, rows, cols, axis, p,
-                                    [](std::uint16_t x) { return double{numerics::BFloat16ToFloat(x)}; },
-                                    &norms);
-          break;
-      }
+      VisitDType(t.dtype, [&](auto tag) {
+        using T = TypeOf<decltype(tag)>;
+        DenseNorms<T>(g, base, rows, cols, axis, p,
+                      [](T x) { return static_cast<double>(Element<T>::Widen(x)); }, &norms);
+      });
     } else if (kind == FileKind::kNpz) {
       if (!a.tensor.empty()) throw Error("--tensor applies to .safetensors files only.", kExitUsage);
       const formats::SparseNpz m = formats::ReadSparseNpz(input.bytes(), {.void2_is_bfloat16 = a.npy_bfloat16});

@@ -3,6 +3,7 @@
 #include <bit>
 #include <limits>
 
+#include "common/element_types.h"
 #include "formats/error.h"
 
 namespace sparsenorm::formats {
@@ -118,10 +119,12 @@ class HeaderReader {
 
 void ParseDescr(const std::string& descr, const NpyOptions& options, NpyHeader* h) {
   const std::string quoted = Quote(descr);
-  if (descr == "bfloat16") {
+  // A descr without a byte order that names a storage type: ml_dtypes'
+  // "bfloat16" (src/common/element_types.h).
+  if (const DTypeInfo* info = FindDTypeByNpyDescr(descr)) {
     h->kind = ElementKind::kFloat;
-    h->itemsize = 2;
-    h->float_type = DType::kBFloat16;
+    h->itemsize = info->size;
+    h->float_type = info->dtype;
     return;
   }
   std::string_view d(descr);
@@ -151,7 +154,7 @@ void ParseDescr(const std::string& descr, const NpyOptions& options, NpyHeader* 
       need({2, 4, 8});
       h->kind = ElementKind::kFloat;
       h->itemsize = n;
-      h->float_type = n == 2 ? DType::kFloat16 : n == 4 ? DType::kFloat32 : DType::kFloat64;
+      if (const DTypeInfo* info = FindDTypeByNpyDescr(d)) h->float_type = info->dtype;
       break;
     case 'i':
     case 'u':

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/element_types.h"
 #include "formats/error.h"
 
 namespace sparsenorm::formats {
@@ -15,20 +16,17 @@ namespace {
 
 using nlohmann::json;
 
-struct DTypeInfo {
+// The element types of the format and their sizes; those sparsenorm
+// computes on are found by name in src/common/element_types.h.
+struct FileType {
   const char* name;
   std::size_t size;
-  std::optional<DType> float_type;
 };
 
-constexpr DTypeInfo kDTypes[] = {
-    {"BOOL", 1, {}},    {"U8", 1, {}},      {"I8", 1, {}},
-    {"F8_E5M2", 1, {}}, {"F8_E4M3", 1, {}}, {"I16", 2, {}},
-    {"U16", 2, {}},     {"F16", 2, DType::kFloat16},
-    {"BF16", 2, DType::kBFloat16},          {"I32", 4, {}},
-    {"U32", 4, {}},     {"F32", 4, DType::kFloat32},
-    {"F64", 8, DType::kFloat64},            {"I64", 8, {}},
-    {"U64", 8, {}},
+constexpr FileType kFileTypes[] = {
+    {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1},
+    {"I16", 2},  {"U16", 2}, {"F16", 2}, {"BF16", 2},    {"I32", 4},
+    {"U32", 4},  {"F32", 4}, {"F64", 8}, {"I64", 8},     {"U64", 8},
 };
 
 [[noreturn]] void Fail(const std::string& what) {
@@ -62,11 +60,12 @@ SafetensorsTensor ParseEntry(const std::string& name, const json& entry) {
   const json& dtype = entry["dtype"];
   if (!dtype.is_string()) Fail("the dtype of " + where + " is not a string");
   t.dtype = dtype.get<std::string>();
-  for (const auto& info : kDTypes) {
-    if (t.dtype == info.name) {
-      t.itemsize = info.size;
-      t.float_type = info.float_type;
-    }
+  for (const FileType& type : kFileTypes) {
+    if (t.dtype == type.name) t.itemsize = type.size;
+  }
+  if (const DTypeInfo* info = FindDTypeBySafetensors(t.dtype)) {
+    t.itemsize = info->size;
+    t.float_type = info->dtype;
   }
   if (t.itemsize == 0) {
     // A dtype this parser does not know (the format grows new ones): allowed
