@@ -1,5 +1,6 @@
 #include "formats/file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -86,6 +87,78 @@ std::string RealPath(const std::string& path) {
   return out;
 }
 
+bool SameInode(const struct stat& a, const struct stat& b) {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+// Test hook (docs/CLI.md, "Safety"): with SPARSENORM_TEST_STOP_AT=POINT
+// the process stops itself (SIGSTOP) when it reaches POINT, so that a test
+// can kill it exactly there, or let it go on (SIGCONT). Read at each point
+// rather than cached, to keep no state.
+void StopHere(const char* point) {
+  const char* want = std::getenv("SPARSENORM_TEST_STOP_AT");
+  if (want != nullptr && std::strcmp(want, point) == 0) kill(getpid(), SIGSTOP);
+}
+
+// Diagnostic switch (docs/CLI.md, "Safety"): SPARSENORM_NO_O_TMPFILE=1
+// takes the named-temporary path that file systems without O_TMPFILE get,
+// so that the tests can exercise it on any file system.
+bool TmpfileDisabled() {
+  const char* v = std::getenv("SPARSENORM_NO_O_TMPFILE");
+  return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
+}
+
+// PREFIX followed by exactly 16 lowercase hex digits: the names AtomicWriter
+// gives its temporaries, and the only names the cleanup touches.
+bool IsTempName(std::string_view name, std::string_view prefix) {
+  if (name.size() != prefix.size() + 16 || name.substr(0, prefix.size()) != prefix) return false;
+  return std::all_of(name.begin() + prefix.size(), name.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// Step 2 of the protocol in file.h: removes the temporaries PREFIX<16 hex>
+// in DIR whose lock can be taken, that is, whose writer is dead. Best
+// effort and silent: a temporary it cannot open or lock is left alone.
+void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return;
+  const int dfd = dirfd(d);
+  while (const dirent* entry = readdir(d)) {
+    const char* name = entry->d_name;
+    if (!IsTempName(name, prefix)) continue;
+    struct stat by_name {};
+    // Never open anything but a regular file (not a FIFO, a device or what
+    // a symbolic link names).
+    if (fstatat(dfd, name, &by_name, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(by_name.st_mode)) {
+      continue;
+    }
+    // Opened for writing where the mode allows (an exclusive flock over NFS
+    // needs it), else for reading; nothing is written either way.
+    constexpr int kFlags = O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+    int fd = openat(dfd, name, O_WRONLY | kFlags);
+    if (fd < 0 && errno == EACCES) fd = openat(dfd, name, O_RDONLY | kFlags);
+    if (fd < 0) continue;
+    StopHere("cleanup");
+    struct stat locked {};
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &locked) == 0 && S_ISREG(locked.st_mode) &&
+        fstatat(dfd, name, &by_name, AT_SYMLINK_NOFOLLOW) == 0 && SameInode(by_name, locked)) {
+      unlinkat(dfd, name, 0);
+    }
+    close(fd);  // and with it the lock, after the unlink
+  }
+  closedir(d);
+}
+
+int LockExclusive(int fd) {
+  int rc;
+  do {
+    rc = flock(fd, LOCK_EX);
+  } while (rc != 0 && errno == EINTR);
+  return rc;
+}
+
+std::string ProcFdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -169,8 +242,7 @@ void MappedFile::Sync() {
 
 AtomicWriter::AtomicWriter(const std::string& target) {
   if (target.empty()) throw FormatError("the output path is empty.");
-  mode_t mode = 0666 & ~CurrentUmask();
-  bool replaces = false;
+  mode_ = 0666 & ~CurrentUmask();
   struct stat st {};
   if (lstat(target.c_str(), &st) == 0) {
     if (S_ISLNK(st.st_mode) && stat(target.c_str(), &st) != 0) {
@@ -178,8 +250,10 @@ AtomicWriter::AtomicWriter(const std::string& target) {
     }
     if (!S_ISREG(st.st_mode)) throw FormatError(Q(target) + " exists and is not a regular file.");
     target_ = RealPath(target);
-    replaces = true;
-    mode = st.st_mode & 07777;
+    mode_ = st.st_mode & 07777;
+    give_away_ = st.st_uid != geteuid() || st.st_gid != getegid();
+    uid_ = st.st_uid;
+    gid_ = st.st_gid;
   } else if (errno == ENOENT) {
     const std::string dir = DirName(target);
     struct stat dst {};
@@ -193,53 +267,126 @@ AtomicWriter::AtomicWriter(const std::string& target) {
   dir_ = DirName(target_);
   // Hidden, recognizable, and short enough for NAME_MAX whatever the
   // target's name.
-  std::string name = BaseName(target_).substr(0, 200);
-  // The name is recorded for the signal handler before the file exists:
-  // a signal may land on any thread (OpenMP's too), so masking it here
-  // would not close the gap between creating the file and recording it.
-  // The handler's unlink of a name not yet created is harmless.
+  prefix_.append(".").append(BaseName(target_), 0, 200).append(".sparsenorm-");
+  RemoveStaleTemporaries(dir_, prefix_);
+  if (!CreateUnnamed()) CreateNamed();
+}
+
+std::string AtomicWriter::NewTempName(int attempt) const {
+  std::uint64_t random = 0;
+  if (getrandom(&random, sizeof random, 0) != sizeof random) {
+    random = static_cast<std::uint64_t>(getpid()) * 0x9e3779b97f4a7c15ull + attempt;
+  }
+  char suffix[17];
+  std::snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(random));
+  return dir_ + "/" + prefix_ + suffix;
+}
+
+// The file without a name, locked before it can get one (step 1 in
+// file.h). False where that is not possible here: the file system refuses
+// O_TMPFILE (EOPNOTSUPP, or EISDIR/EINVAL/ENOENT from kernels without it),
+// /proc, through which Commit links the file, is missing, or the switch is
+// set. On any other error too the named path is tried, and reports it.
+// (linkat(AT_EMPTY_PATH) would not need /proc, but it needs
+// CAP_DAC_READ_SEARCH, which only a check after the whole write would
+// discover.)
+bool AtomicWriter::CreateUnnamed() {
+  if (TmpfileDisabled()) return false;
+  const int fd = open(dir_.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  struct stat by_fd {}, by_proc {};
+  if (LockExclusive(fd) != 0 || fstat(fd, &by_fd) != 0 ||
+      stat(ProcFdPath(fd).c_str(), &by_proc) != 0 || !SameInode(by_fd, by_proc)) {
+    close(fd);
+    return false;
+  }
+  fd_ = fd;
+  unnamed_ = true;
+  StopHere("created");
+  return true;
+}
+
+// The fallback: the file under its temporary name from the start (step 3
+// in file.h).
+void AtomicWriter::CreateNamed() {
   for (int attempt = 0;; ++attempt) {
-    std::uint64_t random = 0;
-    if (getrandom(&random, sizeof random, 0) != sizeof random) {
-      random = static_cast<std::uint64_t>(getpid()) * 0x9e3779b97f4a7c15ull + attempt;
-    }
-    char suffix[17];
-    std::snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(random));
-    temp_ = dir_ + "/." + name + ".sparsenorm-" + suffix;
+    // The name is recorded for the signal handler before the file exists:
+    // a signal may land on any thread (OpenMP's too), so masking it here
+    // would not close the gap between creating the file and recording it.
+    // The handler's unlink of a name not yet created is harmless.
+    temp_ = NewTempName(attempt);
     SetTemp(temp_);
     fd_ = open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd_ >= 0) break;
+    if (fd_ < 0) {
+      const int err = errno;
+      ClearTemp();
+      temp_.clear();
+      if (err != EEXIST || attempt == 100) {
+        throw FormatError("cannot create a temporary file in " + Q(dir_) + ": " + Errno(err) + ".");
+      }
+      continue;
+    }
+    StopHere("named");  // the one moment a live temporary has no lock
+    if (LockExclusive(fd_) != 0) {
+      const int err = errno;
+      Abandon();
+      throw FormatError("cannot lock the temporary file " + Q(temp_) + ": " + Errno(err) + ".");
+    }
+    struct stat by_fd {}, by_name {};
+    if (fstat(fd_, &by_fd) == 0 && lstat(temp_.c_str(), &by_name) == 0 &&
+        SameInode(by_fd, by_name)) {
+      StopHere("created");
+      return;
+    }
+    // A concurrent run's cleanup took the file before the lock: the name is
+    // not ours any more. Forget it, keep nothing, try another.
+    ClearTemp();
+    temp_.clear();
+    close(fd_);
+    fd_ = -1;
+    if (attempt == 100) {
+      throw FormatError("cannot create a temporary file in " + Q(dir_) +
+                        ": concurrent runs kept removing it.");
+    }
+  }
+}
+
+// Gives the complete, flushed unnamed file its temporary name.
+void AtomicWriter::LinkUnnamed() {
+  const std::string proc = ProcFdPath(fd_);
+  for (int attempt = 0;; ++attempt) {
+    temp_ = NewTempName(attempt);
+    SetTemp(temp_);  // before the name exists, as in CreateNamed
+    if (linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, temp_.c_str(), AT_SYMLINK_FOLLOW) == 0) return;
     const int err = errno;
     ClearTemp();
     temp_.clear();
     if (err != EEXIST || attempt == 100) {
-      throw FormatError("cannot create a temporary file in " + Q(dir_) + ": " + Errno(err) + ".");
+      throw FormatError("cannot give the new file for " + Q(target_) + " a name in " + Q(dir_) +
+                        ": " + Errno(err) + ".");
     }
   }
-  if (fchmod(fd_, mode) != 0) {
-    const int err = errno;
-    Abandon();
-    throw FormatError("cannot set the permissions of " + Q(temp_) + ": " + Errno(err) + ".");
-  }
-  if (replaces && (st.st_uid != geteuid() || st.st_gid != getegid())) {
-    // Best effort: only a privileged process may give a file away.
-    int ignored = fchown(fd_, st.st_uid, st.st_gid);
-    (void)ignored;
-  }
+}
+
+std::string AtomicWriter::Describe() const {
+  return temp_.empty() ? "the new, still unnamed file for " + Q(target_) : Q(temp_);
 }
 
 AtomicWriter::~AtomicWriter() {
   if (!committed_) Abandon();
+  if (fd_ >= 0) close(fd_);
 }
 
 void AtomicWriter::Abandon() noexcept {
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
+  // The name goes first, while the lock still shows the file as live; an
+  // unnamed file goes with its descriptor.
   if (!temp_.empty()) {
     unlink(temp_.c_str());  // then forget it: a signal in between finds it gone
     ClearTemp();
     temp_.clear();
   }
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
 }
 
 void AtomicWriter::Write(const void* data, std::size_t size) {
@@ -251,34 +398,53 @@ void AtomicWriter::Write(const void* data, std::size_t size) {
     const ssize_t n = write(fd_, p, want);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw FormatError("cannot write " + Q(temp_) + ": " + Errno(errno) + ".");
+      throw FormatError("cannot write " + Describe() + ": " + Errno(errno) + ".");
     }
+    const std::uint64_t before = written_;
     p += n;
     size -= static_cast<std::size_t>(n);
     written_ += static_cast<std::uint64_t>(n);
     if (progress_) progress_(written_);
+    if (before < kChunk && written_ >= kChunk) StopHere("write");
   }
 }
 
 std::string AtomicWriter::Commit() {
   if (committed_ || fd_ < 0) throw FormatError("internal error: commit twice.");
-  if (fsync(fd_) != 0) throw FormatError("cannot flush " + Q(temp_) + ": " + Errno(errno) + ".");
-  const int fd = std::exchange(fd_, -1);
-  if (close(fd) != 0) throw FormatError("cannot close " + Q(temp_) + ": " + Errno(errno) + ".");
+  if (fchmod(fd_, mode_) != 0) {
+    throw FormatError("cannot set the permissions of " + Describe() + ": " + Errno(errno) + ".");
+  }
+  if (give_away_) {
+    // Best effort: only a privileged process may give a file away.
+    int ignored = fchown(fd_, uid_, gid_);
+    (void)ignored;
+  }
+  if (fsync(fd_) != 0) throw FormatError("cannot flush " + Describe() + ": " + Errno(errno) + ".");
+  StopHere("written");
+  if (unnamed_) {
+    LinkUnnamed();
+    StopHere("linked");
+  }
+  // The lock is still held: a cleanup that opened the name just before the
+  // rename cannot take the file, and after the rename its re-check finds
+  // the name gone. A failure here leaves the name to the destructor.
   if (rename(temp_.c_str(), target_.c_str()) != 0) {
     throw FormatError("cannot rename " + Q(temp_) + " to " + Q(target_) + ": " + Errno(errno) + ".");
   }
   ClearTemp();  // a signal before this line finds the name gone
+  temp_.clear();
   committed_ = true;
+  StopHere("renamed");
+  std::string warning;
   const int dir = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0 || fsync(dir) != 0) {
-    const int err = errno;
-    if (dir >= 0) close(dir);
-    return "the new " + Q(target_) + " is in place but its directory could not be flushed (" +
-           Errno(err) + ").";
+    warning = "the new " + Q(target_) + " is in place but its directory could not be flushed (" +
+              Errno(errno) + ").";
   }
-  close(dir);
-  return {};
+  if (dir >= 0) close(dir);
+  // The data were flushed above; close only releases the lock now.
+  close(std::exchange(fd_, -1));
+  return warning;
 }
 
 // ---------------------------------------------------------------------------
