@@ -126,8 +126,12 @@ TEST(CudaNumerics, WorkLayout) {
     EXPECT_GE(g, 1);
     EXPECT_LE(g, 32);
     EXPECT_EQ(g & (g - 1), 0) << a;
-    if (g < 32) EXPECT_LE(a, 2 * g) << a;  // at most two accesses per lane below 32 lanes
-    if (g > 1) EXPECT_GT(a, g) << a;       // never idle lanes by design
+    if (g < 32) {
+      EXPECT_LE(a, 2 * g) << a;  // at most two accesses per lane below 32 lanes
+    }
+    if (g > 1) {
+      EXPECT_GT(a, g) << a;  // never idle lanes by design
+    }
   }
 }
 

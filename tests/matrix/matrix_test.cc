@@ -531,7 +531,9 @@ TEST(MatrixSparse, ExtremeMagnitudes) {
             // becomes +-1/8.
             for (std::int64_t k = 0; k < after.nnz; ++k) {
               const auto [r, c] = after.Coord(k);
-              if (c < 2) EXPECT_NEAR(std::fabs(after.Value(k)), 0.125, 0.125 * 2e-2) << Describe(base, o);
+              if (c < 2) {
+                EXPECT_NEAR(std::fabs(after.Value(k)), 0.125, 0.125 * 2e-2) << Describe(base, o);
+              }
             }
           }
         }
@@ -744,7 +746,9 @@ TEST(MatrixDense, SubsetAndNonFinite) {
       for (std::int64_t r = 0; r < 20; ++r) {
         for (std::int64_t c = 0; c < 30; ++c) {
           const std::int64_t v = axis == 0 ? c : r;
-          if (v != 7 && v != 2 && v != 19) ASSERT_EQ(after.Bits(r, c), base.Bits(r, c));
+          if (v != 7 && v != 2 && v != 19) {
+            ASSERT_EQ(after.Bits(r, c), base.Bits(r, c));
+          }
         }
       }
       for (Backend backend : {Backend::kAuto, Backend::kReference}) {
