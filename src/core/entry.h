@@ -1,10 +1,10 @@
 // The front ends with their tuning passed in: the public functions call
 // these with Tuning{}; tests pass other thresholds to reach paths that only
-// large inputs or many cores would take (core/problem.h, Tuning).
+// large inputs or many cores would take (core/backend.h, Tuning).
 #ifndef SPARSENORM_CORE_ENTRY_H_
 #define SPARSENORM_CORE_ENTRY_H_
 
-#include "core/problem.h"
+#include "core/backend.h"
 #include "sparsenorm/matrix.h"
 #include "sparsenorm/rows.h"
 

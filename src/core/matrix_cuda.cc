@@ -9,7 +9,7 @@
 #include <new>
 
 #include "common/element_types.h"
-#include "core/backend.h"
+#include "core/matrix_backend.h"
 #include "core/cuda_front.h"
 #include "core/messages.h"
 #include "core/status.h"

@@ -1,4 +1,4 @@
-// The one formatter of what backends find: a Finding (core/problem.h) as the
+// The one formatter of what backends find: a Finding (core/backend.h) as the
 // Status the caller sees. The CPU, the reference and the CUDA backend report
 // the same bad input with the same finding, hence in the same words.
 #ifndef SPARSENORM_CORE_MESSAGES_H_
@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "core/problem.h"
+#include "core/backend.h"
 #include "sparsenorm/types.h"
 
 namespace sparsenorm::detail {

@@ -6,7 +6,8 @@
 #include <limits>
 
 #include "common/element_types.h"
-#include "core/backend.h"
+#include "core/matrix_backend.h"
+#include "core/rows_backend.h"
 
 namespace sparsenorm::detail {
 

@@ -1,12 +1,13 @@
 // How a validated call runs: which backend, how many threads, which path,
 // which scratch structure. Every decision that depends on sizes and tuning
-// thresholds (core/problem.h, Tuning) is made here, once per call.
+// thresholds (core/backend.h, Tuning) is made here, once per call.
 #ifndef SPARSENORM_CORE_PLAN_H_
 #define SPARSENORM_CORE_PLAN_H_
 
 #include <cstdint>
 
-#include "core/problem.h"
+#include "core/matrix_backend.h"
+#include "core/rows_backend.h"
 #include "sparsenorm/types.h"
 
 namespace sparsenorm::detail {

@@ -8,7 +8,7 @@
 
 #include <new>
 
-#include "core/backend.h"
+#include "core/rows_backend.h"
 #include "core/entry.h"
 #include "core/messages.h"
 #include "core/plan.h"

@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <new>
 
-#include "core/backend.h"
+#include "core/rows_backend.h"
 #include "core/cuda_front.h"
 #include "core/messages.h"
 #include "core/status.h"

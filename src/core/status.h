@@ -1,6 +1,6 @@
 // Building Status values: every message of the library is a full sentence
 // that names the offending value and where it was found. Only the front end
-// (src/core/) makes them; backends report typed findings (core/problem.h)
+// (src/core/) makes them; backends report typed findings (core/backend.h)
 // that core/messages.cc turns into these sentences.
 #ifndef SPARSENORM_CORE_STATUS_H_
 #define SPARSENORM_CORE_STATUS_H_

@@ -2,7 +2,7 @@
 // the backend: options, shapes, strides, null pointers, byte sizes, and
 // overlap — what the host can see without reading the caller's data. Each
 // returns a Status whose message names the offending value and where it was
-// found, and fills the problem a backend runs (core/problem.h). None of them
+// found, and fills the problem a backend runs (core/*_backend.h). None of them
 // reads or writes the caller's arrays.
 #ifndef SPARSENORM_CORE_VALIDATE_H_
 #define SPARSENORM_CORE_VALIDATE_H_
@@ -10,7 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/problem.h"
+#include "core/matrix_backend.h"
+#include "core/rows_backend.h"
 #include "sparsenorm/matrix.h"
 #include "sparsenorm/types.h"
 

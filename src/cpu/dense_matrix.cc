@@ -14,7 +14,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/backend.h"
+#include "core/matrix_backend.h"
 #include "cpu/matrix_cpu.h"
 #include "cpu/parallel.h"
 #include "cpu/row_set.h"

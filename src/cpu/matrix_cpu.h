@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "common/decision.h"
-#include "core/problem.h"
+#include "core/matrix_backend.h"
 
 namespace sparsenorm::cpu {
 

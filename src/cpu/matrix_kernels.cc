@@ -120,7 +120,7 @@ using D64 = hn::ScalableTag<double>;
 // N float64 lanes of the row, widened exactly.
 template <class T>
 HWY_INLINE hn::Vec<D64> LoadAsDouble(D64 d, const T* HWY_RESTRICT p) {
-  if constexpr (sizeof(T) == 8) {
+  if constexpr (kFloat64Math<T>) {
     return hn::LoadU(d, p);
   } else {
     const hn::Rebind<float, D64> df;
@@ -133,7 +133,7 @@ HWY_INLINE double ReduceScalar(Reduce op, double a, double x, double m, double p
   switch (op) {
     case Reduce::kSumSquares: {
       double q = x * x;
-      if constexpr (sizeof(T) == 8) {
+      if constexpr (kFloat64Math<T>) {
         if (q < 0x1p-1000 && x != 0.0) q = HUGE_VAL;
       }
       return a + q;
@@ -180,7 +180,7 @@ void DenseReduceColumnsT(const DenseJob& job, Reduce op, const double* m, std::i
         for (; j + N <= width; j += N) {
           const auto v = LoadAsDouble(d, x + j);
           auto q = hn::Mul(v, v);
-          if constexpr (sizeof(T) == 8) {
+          if constexpr (kFloat64Math<T>) {
             const auto flag = hn::And(hn::Lt(q, tiny), hn::Ne(v, hn::Zero(d)));
             q = hn::IfThenElse(flag, inf, q);
           }
@@ -271,7 +271,7 @@ void DenseScaleColumnsT(const DenseJob& job, const ColumnScales& scales, std::in
   for (std::int64_t r = r0; r < r1; ++r) {
     T* row = RowAt<T>(job, r);
     std::int64_t c = 0;
-    if constexpr (sizeof(T) == 8) {
+    if constexpr (kFloat64Math<T>) {
       const D64 d;
       const std::int64_t N = static_cast<std::int64_t>(hn::Lanes(d));
       for (; c + N <= cols; c += N) {
@@ -622,7 +622,7 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t
   const NormKind kind = rule.kind;
   const hn::ScalableTag<C> d;
   const std::int64_t N = static_cast<std::int64_t>(hn::Lanes(d));
-  constexpr DType kCodeType = sizeof(T) != 8 ? DType::kFloat32 : DType::kFloat64;
+  constexpr DType kCodeType = kFloat64Math<T> ? DType::kFloat64 : DType::kFloat32;
   const LaneIndices<T> lanes;
   // Slack for the fixed four stores of the last short vector.
   HWY_ALIGN C buf[kBatchEntries + 4 * HWY_MAX_BYTES / sizeof(C)];
@@ -751,7 +751,7 @@ void BatchedVectors(T* HWY_RESTRICT values, std::int64_t array_end, std::int64_t
     const std::int64_t end = ob[n] - base;
     std::int64_t j = 0;
     for (; j + N <= end; j += N) {
-      if constexpr (sizeof(T) != 8) {
+      if constexpr (!kFloat64Math<T>) {
         StoreScaledNarrow(d, values + base + j, values + base + j, hn::LoadU(d, buf + j));
       } else {
         const auto sv = hn::LoadU(d, buf + j);
@@ -838,7 +838,7 @@ void ScaleByMinorT(const SparseJob& job, const ScaleCode* HWY_RESTRICT code, std
     }
     const auto s = hn::GatherIndex(d, raw, idx);
     const auto leave = hn::IsNaN(s);
-    if constexpr (sizeof(T) == 8) {
+    if constexpr (kFloat64Math<T>) {
       if (HWY_UNLIKELY(!hn::AllFalse(d, hn::Lt(s, hn::Zero(d))))) {
         for (std::int64_t j = 0; j < N; ++j) ScaleOneByCode(values + k + j, code[minor[k + j]], target);
         continue;

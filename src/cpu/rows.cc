@@ -13,7 +13,7 @@
 #include <new>
 #include <vector>
 
-#include "core/backend.h"
+#include "core/rows_backend.h"
 #include "cpu/parallel.h"
 #include "cpu/row_set.h"
 #include "cpu/rows_cpu.h"

@@ -8,11 +8,11 @@
 #include <cstdint>
 
 #include "common/decision.h"
-#include "core/problem.h"
+#include "core/rows_backend.h"
 
 namespace sparsenorm::cpu {
 
-// A validated call (core/problem.h) with its deduplication structure.
+// A validated call (core/rows_backend.h) with its deduplication structure.
 struct RowJob : RowsProblem {
   const std::uint64_t* marks = nullptr;  // RowBitmap words, for the scans
   const std::uint8_t* owner = nullptr;   // RowClaimSet::ClaimAll's flags, for OwnedRowsInPlace
@@ -48,6 +48,12 @@ const char* DispatchedTargetName();
 // For the tests: one vector through the dispatched kernels.
 VectorNorm NormOfVector(DType dtype, const void* x, std::size_t n, double p);
 void ScaleVector(DType dtype, const void* in, void* out, std::size_t n, double scale);
+// A narrow dtype widened to float32 and float32 rounded to it, through the
+// target's SIMD conversions or, with lane_by_lane, through the fallback any
+// storage type without SIMD conversions takes (vector_math-inl.h).
+// n: a multiple of 16.
+void WidenVector(DType dtype, const void* in, float* out, std::size_t n, bool lane_by_lane);
+void NarrowVector(DType dtype, const float* in, void* out, std::size_t n, bool lane_by_lane);
 
 }  // namespace sparsenorm::cpu
 

@@ -151,6 +151,38 @@ int64_t FirstNonFinitePosition(const RowJob& job, int64_t begin, int64_t end) {
 
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 
+// n a multiple of the float32 lane count; narrow dtypes only.
+void WidenForTest(DType dtype, const void* in, float* out, size_t n, bool lane_by_lane) {
+  VisitDType(dtype, [&](auto t) {
+    using T = TypeOf<decltype(t)>;
+    if constexpr (kNarrow<T>) {
+      const hn::ScalableTag<float> df;
+      const T* x = static_cast<const T*>(in);
+      for (size_t i = 0; i + hn::Lanes(df) <= n; i += hn::Lanes(df)) {
+        hn::StoreU(lane_by_lane ? LoadWideScalar(df, x + i) : LoadWide(df, x + i), df, out + i);
+      }
+    }
+  });
+}
+
+void NarrowForTest(DType dtype, const float* in, void* out, size_t n, bool lane_by_lane) {
+  VisitDType(dtype, [&](auto t) {
+    using T = TypeOf<decltype(t)>;
+    if constexpr (kNarrow<T>) {
+      const hn::ScalableTag<float> df;
+      T* y = static_cast<T*>(out);
+      for (size_t i = 0; i + hn::Lanes(df) <= n; i += hn::Lanes(df)) {
+        const auto v = hn::LoadU(df, in + i);
+        if (lane_by_lane) {
+          StoreNarrowScalar(df, v, y + i);
+        } else {
+          StoreNarrow(df, v, y + i);
+        }
+      }
+    }
+  });
+}
+
 VectorNorm NormOfVectorForTest(DType dtype, const void* x, size_t n, double p) {
   VectorNorm norm{0.0, true};
   VisitDType(dtype, [&](auto t) {
@@ -181,6 +213,8 @@ HWY_EXPORT(FirstNonFinitePosition);
 HWY_EXPORT(TargetName);
 HWY_EXPORT(NormOfVectorForTest);
 HWY_EXPORT(ScaleVectorForTest);
+HWY_EXPORT(WidenForTest);
+HWY_EXPORT(NarrowForTest);
 
 void MarkedRowsInPlace(const RowJob& job, std::int64_t word_begin, std::int64_t word_end,
                        RowCounts* counts) {
@@ -209,6 +243,14 @@ VectorNorm NormOfVector(DType dtype, const void* x, std::size_t n, double p) {
 
 void ScaleVector(DType dtype, const void* in, void* out, std::size_t n, double scale) {
   HWY_DYNAMIC_DISPATCH(ScaleVectorForTest)(dtype, in, out, n, scale);
+}
+
+void WidenVector(DType dtype, const void* in, float* out, std::size_t n, bool lane_by_lane) {
+  HWY_DYNAMIC_DISPATCH(WidenForTest)(dtype, in, out, n, lane_by_lane);
+}
+
+void NarrowVector(DType dtype, const float* in, void* out, std::size_t n, bool lane_by_lane) {
+  HWY_DYNAMIC_DISPATCH(NarrowForTest)(dtype, in, out, n, lane_by_lane);
 }
 
 }  // namespace sparsenorm::cpu

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include <hwy/highway.h>
 
@@ -43,6 +44,11 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 template <class T>
 using Compute = typename Element<T>::Compute;
+
+// Whether T computes in float64 (the float64 paths of the kernels) rather
+// than float32.
+template <class T>
+inline constexpr bool kFloat64Math = std::is_same_v<Compute<T>, double>;
 
 template <class T>
 HWY_INLINE Compute<T> Widen(T v) {

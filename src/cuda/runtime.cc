@@ -8,7 +8,8 @@
 #include <cstdint>
 
 #include "common/element_types.h"
-#include "core/backend.h"
+#include "core/matrix_backend.h"
+#include "core/rows_backend.h"
 #include "cuda/launch.h"
 #include "cuda/results.h"
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "common/element_types.h"
-#include "core/backend.h"
+#include "core/matrix_backend.h"
 #include "reference/reference.h"
 
 namespace sparsenorm::reference {

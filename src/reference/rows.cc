@@ -7,7 +7,7 @@
 #include <cstring>
 #include <vector>
 
-#include "core/backend.h"
+#include "core/rows_backend.h"
 #include "reference/reference.h"
 
 namespace sparsenorm::reference {
