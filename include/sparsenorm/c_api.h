@@ -14,8 +14,9 @@
 extern "C" {
 #endif
 
-/* dtype codes: 0 float32, 1 float64, 2 float16, 3 bfloat16.
- * index type codes: 0 int32, 1 int64.
+/* dtype and index type codes are the values of sparsenorm::DType and
+ * sparsenorm::IndexType (sparsenorm/dtype.h): dtype 0 float32, 1 float64,
+ * 2 float16, 3 bfloat16; index type 0 int32, 1 int64.
  * mode: 0 max-norm, 1 constant-norm. backend: 0 auto, 1 reference. */
 typedef struct sparsenorm_options {
   int32_t mode;

@@ -62,7 +62,9 @@
 //     or else 1 MiB of buffers per thread (so 100 million columns take
 //     800 MB, not 800 MB per thread); 8 more bytes per vector for p outside
 //     {1, 2, inf} and for float64 vectors whose plain sums overflow or
-//     underflow;
+//     underflow; for float32, float16 and bfloat16 values and at most 2^24
+//     vectors, 4 more bytes per vector while the entries are scaled (the
+//     scales as float32: the gathers then read half the bytes);
 //   - dense axis 0: 12 bytes per column (16 for the cases above), and below
 //     2048 columns per thread a private copy per thread;
 //   - sparse: one bit per row (CSR) or column (CSC) to mark those holding
