@@ -42,6 +42,11 @@ from membw import Copy, Flush
 from sparsenorm_ctypes import Library
 
 
+# The benchmark matrix (the defaults of --rows, --cols and --nnz) and the axes measured.
+ROWS, COLS, NNZ = 1000000, 100000, 20000000
+AXES = (0, 1)
+
+
 def benchmark_matrix(rows, cols, nnz, seed=0, unsorted=False):
     """A float32 CSR matrix with exactly nnz distinct coordinates: canonical,
     or with the entries of each row in random order (unsorted=True), as
@@ -104,9 +109,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lib", required=True, help="path to libsparsenorm_c.so")
     ap.add_argument("--reps", type=int, default=11)
-    ap.add_argument("--rows", type=int, default=1000000)
-    ap.add_argument("--cols", type=int, default=100000)
-    ap.add_argument("--nnz", type=int, default=20000000)
+    ap.add_argument("--rows", type=int, default=ROWS)
+    ap.add_argument("--cols", type=int, default=COLS)
+    ap.add_argument("--nnz", type=int, default=NNZ)
     ap.add_argument("--unsorted", action="store_true",
                     help="columns of each row in random order (a non-canonical matrix); "
                     "the summary lines then read matrix-cpu-unsorted-axis<k>")
@@ -127,7 +132,7 @@ def main():
     print(f"{'case':10s} {'ours ms':>8s} {'sklearn ms':>11s} {'speedup':>8s} {'MB moved':>9s} "
           f"{'ours GB/s':>10s} {'copy GB/s':>10s} {'of copy':>8s}")
     summary = []
-    for axis in (0, 1):
+    for axis in AXES:
         ours, theirs, speedup, fraction, copy_rate, moved = run_axis(sn, x, axis, copy, flush, args.reps)
         print(f"{'axis ' + str(axis):10s} {ours:8.1f} {theirs:11.1f} {speedup:8.1f} {moved / 1e6:9.0f} "
               f"{moved / ours / 1e6:10.1f} {copy_rate / 1e9:10.1f} {fraction:8.2f}", flush=True)

@@ -46,41 +46,62 @@ def cxx_side(sn, table, idx, max_norm):
     return seconds, sn.RowStats(*stats)
 
 
-def large_case(sn, rng, reps, as_torch):
-    rows, cols, count = 1_000_000, 128, 100_000
-    tables = [rng.standard_normal((rows, cols), dtype=np.float32)]
-    tables.append(tables[0].copy())
-    if as_torch:
-        import torch
+LARGE_ROWS, LARGE_COLS, LARGE_COUNT = 1_000_000, 128, 100_000
 
-        wrap = torch.from_numpy
-    else:
-        wrap = (lambda a: a)
-    targets = [wrap(t) for t in tables]
-    flush = np.ones(16 << 20, dtype=np.float32)  # 64 MiB, more than the last-level cache
-    max_norm = float(np.sqrt(cols)) * 0.25  # below every row norm (about sqrt(cols))
-    py_ms, cxx_ms, ratios = [], [], []
-    for rep in range(reps):
-        idx = rng.integers(0, rows, size=count, dtype=np.int64)
-        py_idx = wrap(idx)
+
+class LargeCase:
+    """The large case's data, and one repetition of it at a time."""
+
+    def __init__(self, rng, as_torch):
+        rows, cols = LARGE_ROWS, LARGE_COLS
+        self.rng = rng
+        self.tables = [rng.standard_normal((rows, cols), dtype=np.float32)]
+        self.tables.append(self.tables[0].copy())
+        if as_torch:
+            import torch
+
+            self.wrap = torch.from_numpy
+        else:
+            self.wrap = (lambda a: a)
+        self.targets = [self.wrap(t) for t in self.tables]
+        self.flush = np.ones(16 << 20, dtype=np.float32)  # 64 MiB, more than the last-level cache
+        self.max_norm = float(np.sqrt(cols)) * 0.25  # below every row norm (about sqrt(cols))
+
+    def repetition(self, sn, rep):
+        """Both calls of repetition `rep` (from 0): seconds of the Python
+        call and of the C++ call."""
+        tables, targets, max_norm = self.tables, self.targets, self.max_norm
+        idx = self.rng.integers(0, LARGE_ROWS, size=LARGE_COUNT, dtype=np.int64)
+        py_idx = self.wrap(idx)
         times, stats = {}, {}
         # Both tables see the same calls, so they stay equal; which side
         # works on which table alternates too, as does the order.
         mine = rep // 2 % 2
         for side in (("py", "cxx") if rep % 2 == 0 else ("cxx", "py")):
-            flush.sum()
+            self.flush.sum()
             if side == "py":
                 times[side], stats[side] = python_side(sn, targets[mine], py_idx, max_norm)
             else:
                 times[side], stats[side] = cxx_side(sn, tables[1 - mine], idx, max_norm)
         if stats["py"] != stats["cxx"] or stats["py"].rows_scaled != stats["py"].distinct_rows:
             raise RuntimeError(f"the two calls did different work: {stats}")
-        py_ms.append(times["py"] * 1e3)
-        cxx_ms.append(times["cxx"] * 1e3)
-        ratios.append(times["py"] / times["cxx"])
-        max_norm *= 0.8
-    if not np.array_equal(tables[0], tables[1]):
-        raise RuntimeError("the Python and the C++ calls left different tables")
+        self.max_norm *= 0.8
+        return times["py"], times["cxx"]
+
+    def check(self):
+        if not np.array_equal(self.tables[0], self.tables[1]):
+            raise RuntimeError("the Python and the C++ calls left different tables")
+
+
+def large_case(sn, rng, reps, as_torch):
+    case = LargeCase(rng, as_torch)
+    py_ms, cxx_ms, ratios = [], [], []
+    for rep in range(reps):
+        py, cxx = case.repetition(sn, rep)
+        py_ms.append(py * 1e3)
+        cxx_ms.append(cxx * 1e3)
+        ratios.append(py / cxx)
+    case.check()
     med = statistics.median
     return med(cxx_ms), med(py_ms), med(ratios)
 

@@ -42,15 +42,51 @@ def numpy_empty(shape, dtype):
     return torch.from_numpy(np.empty(shape, dtype=torch.empty(0, dtype=dtype).numpy().dtype))
 
 
+# Largest difference allowed between two results, relative to the largest value.
+TOLERANCES = {torch.float32: 1e-6, torch.float64: 1e-12, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
+# Each repetition lowers max_norm by this factor, so every distinct row is rescaled again.
+MAX_NORM_STEP = 0.8
+
+
+def case_list(quick):
+    """The cases as (dtype, rows, cols, index count, hot rows or 0), headline first."""
+    f32, f16, bf16 = torch.float32, torch.float16, torch.bfloat16
+    cases = [(f32, 1000000, 128, 100000, 0)]
+    if not quick:
+        cases += [(f32, 1000000, 16, 100000, 0), (f32, 1000000, 64, 100000, 0),
+                  (f32, 1000000, 512, 100000, 0), (f16, 1000000, 128, 100000, 0),
+                  (bf16, 1000000, 128, 100000, 0), (f32, 1000000, 128, 100000, 5000)]
+    return cases
+
+
+def case_name(dtype, rows, cols, count, hot):
+    return f"{str(dtype).replace('torch.', '')} {rows}x{cols}, {count} idx" + (
+        f" over {hot} rows" if hot else "")
+
+
+def random_table(dtype, rows, cols, rng):
+    """A NumPy-backed table of standard normal values (rounded to dtype)."""
+    table = numpy_empty((rows, cols), dtype)
+    table.copy_(torch.from_numpy(rng.standard_normal((rows, cols), dtype=np.float32)))
+    return table
+
+
+def first_max_norm(cols):
+    return float(np.sqrt(cols)) * 0.25  # below every row norm (about sqrt(cols))
+
+
+def draw_indices(rng, rows, count, hot):
+    return torch.from_numpy(rng.integers(0, hot if hot else rows, size=count, dtype=np.int64))
+
+
 def run_case(sn, copy, flush, dtype, rows, cols, count, reps, hot, rng):
-    ours_table = numpy_empty((rows, cols), dtype)
-    ours_table.copy_(torch.from_numpy(rng.standard_normal((rows, cols), dtype=np.float32)))
+    ours_table = random_table(dtype, rows, cols, rng)
     torch_table = numpy_empty((rows, cols), dtype)
     torch_table.copy_(ours_table)
-    max_norm = float(np.sqrt(cols)) * 0.25  # below every row norm (about sqrt(cols))
+    max_norm = first_max_norm(cols)
     speedups, fractions, ours_ms, torch_ms, copy_rates = [], [], [], [], []
     for _ in range(reps):
-        idx = torch.from_numpy(rng.integers(0, hot if hot else rows, size=count, dtype=np.int64))
+        idx = draw_indices(rng, rows, count, hot)
         copy_rate = copy.rate()
         # Replace the copy's dirty cache lines with clean ones, so that our
         # call does not pay for writing back the copy's output. Our call runs
@@ -70,10 +106,10 @@ def run_case(sn, copy, flush, dtype, rows, cols, count, reps, hot, rng):
         ours_ms.append(ours * 1e3)
         torch_ms.append(theirs * 1e3)
         copy_rates.append(copy_rate)
-        max_norm *= 0.8
+        max_norm *= MAX_NORM_STEP
     diff = (ours_table.double() - torch_table.double()).abs().max().item()
     scale = torch_table.double().abs().max().item()
-    tol = {torch.float32: 1e-6, torch.float64: 1e-12, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}[dtype]
+    tol = TOLERANCES[dtype]
     if not diff <= tol * scale:
         raise RuntimeError(f"{dtype}: results differ from torch by {diff} (scale {scale})")
     med = statistics.median
@@ -94,12 +130,7 @@ def main():
     copy = Copy(threads)
     flush = Flush()
 
-    f32, f16, bf16 = torch.float32, torch.float16, torch.bfloat16
-    cases = [(f32, 1000000, 128, 100000, 0)]
-    if not args.quick:
-        cases += [(f32, 1000000, 16, 100000, 0), (f32, 1000000, 64, 100000, 0),
-                  (f32, 1000000, 512, 100000, 0), (f16, 1000000, 128, 100000, 0),
-                  (bf16, 1000000, 128, 100000, 0), (f32, 1000000, 128, 100000, 5000)]
+    cases = case_list(args.quick)
     print(f"torch {torch.__version__}, {threads} threads, medians of {args.reps} repetitions; "
           "copy = the faster of torch copy_ and memcpy on every thread, 512 MiB, bytes read + written")
     print(f"{'case':44s} {'ours ms':>8s} {'torch ms':>9s} {'speedup':>8s} {'copy GB/s':>10s} {'of copy':>8s}")
@@ -107,8 +138,7 @@ def main():
     for dtype, rows, cols, count, hot in cases:
         ours, theirs, speedup, fraction, copy_rate = run_case(sn, copy, flush, dtype, rows, cols, count,
                                                          args.reps, hot, rng)
-        name = f"{str(dtype).replace('torch.', '')} {rows}x{cols}, {count} idx" + (
-            f" over {hot} rows" if hot else "")
+        name = case_name(dtype, rows, cols, count, hot)
         print(f"{name:44s} {ours:8.2f} {theirs:9.1f} {speedup:8.1f} {copy_rate / 1e9:10.1f} {fraction:8.2f}",
               flush=True)
         summary.append((speedup, fraction))
