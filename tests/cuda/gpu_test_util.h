@@ -125,18 +125,8 @@ inline void EmulateRows(TestTable* t, const std::vector<std::int64_t>& distinct_
 }
 
 // Tolerance against the CPU path and the reference, in storage ulps: the
-// sums run in another order (tests/cuda_numerics_test.cc measures how often
-// and how far that shows).
-inline double DeviceUlpTolerance(DType dtype, double p) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return 8;
-    case DType::kFloat64:
-      return 16 * (p < 1.0 ? 1.0 / p : 1.0);
-    default:
-      return 1;
-  }
-}
+// sums run in another order, as on the CPU against the reference.
+inline double DeviceUlpTolerance(DType dtype, double p) { return NormUlpTolerance(dtype, p); }
 
 }  // namespace sparsenorm::testing
 

@@ -229,18 +229,7 @@ TEST(CudaNumerics, NonFiniteValuesAreDetectedAnywhere) {
 
 // ---------------------------------------------------------------------------
 // Whole rows: the emulated kernel against the reference and the CPU path,
-// with the tolerance of tests/rows_test.cc (the sums run in another order).
-
-double UlpTolerance(DType dtype, double p) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return 8;
-    case DType::kFloat64:
-      return 16 * std::max(1.0, 1.0 / p);
-    default:
-      return 1;
-  }
-}
+// with the tolerance of the row tests (the sums run in another order).
 
 template <class Tr>
 void EmulateRows(TestTable* t, const std::vector<std::int64_t>& rows, bool vectorized,
@@ -279,7 +268,7 @@ TEST(CudaNumerics, EmulatedRowOperatorMatchesReferenceAndCpu) {
             if (vectorized && (cols * static_cast<std::int64_t>(DTypeSize(dtype))) % 16 != 0) continue;
             TestTable dev = base;
             EmulateRows(&dev, rows, vectorized, o);
-            const double tol = UlpTolerance(dtype, p);
+            const double tol = testing::NormUlpTolerance(dtype, p);
             for (std::int64_t r = 0; r < base.rows; ++r) {
               for (std::int64_t k = 0; k < cols; ++k) {
                 // (The message is built only when an assertion fails.)
@@ -383,7 +372,7 @@ void CheckMatrixPaths(DType dtype, std::mt19937_64& rng) {
             const double ref = ReferenceScaled(column, want, static_cast<std::size_t>(r), dtype, o);
             TestTable cell(dtype, 1, 1);
             cell.Set(0, 0, ref);
-            ASSERT_LE(testing::UlpDistance(dtype, got, cell.Get(0, 0)), UlpTolerance(dtype, p)) << DTypeName(dtype);
+            ASSERT_LE(testing::UlpDistance(dtype, got, cell.Get(0, 0)), testing::NormUlpTolerance(dtype, p)) << DTypeName(dtype);
           }
         }
       }

@@ -75,22 +75,6 @@ Status CallRows(TestTable* t, const std::vector<std::int64_t>& list, IndexType i
   return NormalizeRows(t->view(), Indices(std::span<const std::int64_t>(list)), o, stats);
 }
 
-double UlpTolerance(DType dtype, double p) {
-  // The fast path sums in float32 (float64 for float64 tables) where the
-  // reference sums in long double; the scale differs by a few float32 ulps
-  // at most, which moves a 16-bit result by at most one ulp. For float64
-  // tables and p outside {1, 2, inf} the final pow(sum, 1/p) multiplies the
-  // relative error of the sum by 1/p.
-  switch (dtype) {
-    case DType::kFloat32:
-      return 8;
-    case DType::kFloat64:
-      return 16 * std::max(1.0, 1.0 / p);
-    default:
-      return 1;
-  }
-}
-
 // Runs the fast path and the reference on copies of `base` and compares.
 void CompareWithReference(const TestTable& base, const std::vector<std::int64_t>& list,
                           IndexType itype, NormalizeOptions o, const std::string& what) {
@@ -109,7 +93,7 @@ void CompareWithReference(const TestTable& base, const std::vector<std::int64_t>
 
   std::vector<bool> indexed(static_cast<std::size_t>(base.rows), false);
   for (std::int64_t r : list) indexed[static_cast<std::size_t>(r)] = true;
-  const double tol = UlpTolerance(base.dtype, o.p);
+  const double tol = testing::NormUlpTolerance(base.dtype, o.p);
   for (std::int64_t r = 0; r < base.rows; ++r) {
     for (std::int64_t k = 0; k < base.cols; ++k) {
       if (!indexed[static_cast<std::size_t>(r)]) {
