@@ -4,6 +4,7 @@
 
 #include "sparsenorm/caffe2.h"
 #include "sparsenorm/matrix.h"
+#include "sparsenorm/optim.h"
 #include "sparsenorm/rows.h"
 #include "sparsenorm/types.h"
 #include "sparsenorm/version.h"

@@ -9,6 +9,7 @@
 //   kOutOfMemory     -> MemoryError     kDeviceError -> RuntimeError
 // The public signatures, defaults and docstrings live in the Python files.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <chrono>
 #include <cstdint>
@@ -19,6 +20,7 @@
 #include "common/element_types.h"
 #include "dlpack_import.h"
 #include "sparsenorm/matrix.h"
+#include "sparsenorm/optim.h"
 #include "sparsenorm/rows.h"
 #include "sparsenorm/types.h"
 #include "sparsenorm/version.h"
@@ -246,6 +248,79 @@ py::tuple NormalizeSparsePy(int format, std::int64_t rows, std::int64_t cols, st
   return MatrixStatsTuple(stats);
 }
 
+// The optimizer step. `state` is a tuple of the capsules of the state
+// tables the kind uses (Adagrad's and row-wise Adagrad's sum, the latter as
+// rows x 1; Adam's exp_avg, exp_avg_sq); `indices` None means a dense
+// gradient. `numbers` are, in order: lr, eps, weight_decay, lr_decay,
+// beta1, beta2, constraint target, constraint p, constraint eps;
+// `codes`: kind, weight_decay_mode, caffe2_sign, step, constraint kind,
+// rounding, seed, non_finite, num_threads, backend.
+py::tuple OptimizerStepPy(py::handle table_capsule, py::tuple state_capsules,
+                          py::handle indices_capsule, py::handle grad_capsule,
+                          std::vector<double> numbers, std::vector<std::int64_t> codes) {
+  if (numbers.size() != 9 || codes.size() != 10) {
+    throw py::value_error("optimizer_step: wrong option count (the package's Python layer packs them).");
+  }
+  OptimizerOptions o;
+  o.lr = numbers[0];
+  o.eps = numbers[1];
+  o.weight_decay = numbers[2];
+  o.lr_decay = numbers[3];
+  o.beta1 = numbers[4];
+  o.beta2 = numbers[5];
+  o.constraint.target = numbers[6];
+  o.constraint.p = numbers[7];
+  o.constraint.eps = numbers[8];
+  o.kind = static_cast<OptimizerKind>(codes[0]);
+  o.weight_decay_mode = static_cast<WeightDecayMode>(codes[1]);
+  o.caffe2_sign = codes[2] != 0;
+  o.step = codes[3];
+  o.constraint.kind = static_cast<ConstraintKind>(codes[4]);
+  o.rounding = static_cast<Rounding>(codes[5]);
+  o.seed = static_cast<std::uint64_t>(codes[6]);
+  o.non_finite = static_cast<NonFinitePolicy>(codes[7]);
+  o.num_threads = static_cast<int>(codes[8]);
+  o.backend = static_cast<Backend>(codes[9]);
+
+  Imported table_array(table_capsule, "table");
+  const Table table = AsTable(table_array, /*allow_transpose=*/false, nullptr);
+  Imported grad_array(grad_capsule, indices_capsule.is_none() ? "gradient" : "values");
+  const Table grad = AsTable(grad_array, /*allow_transpose=*/false, nullptr);
+  SameDevice(table_array, grad_array);
+  static const char* const kStateNames[2][2] = {{"state sum", ""}, {"exp_avg", "exp_avg_sq"}};
+  const bool adam = o.kind == OptimizerKind::kAdam;
+  std::vector<std::unique_ptr<Imported>> state_arrays;
+  OptimizerState state;
+  Table* slots[2] = {adam ? &state.exp_avg : &state.sum, &state.exp_avg_sq};
+  if (state_capsules.size() > 2) throw py::value_error("optimizer_step: at most two state tables.");
+  for (std::size_t i = 0; i < state_capsules.size(); ++i) {
+    state_arrays.push_back(std::make_unique<Imported>(state_capsules[i], kStateNames[adam ? 1 : 0][i]));
+    SameDevice(table_array, *state_arrays.back());
+    *slots[i] = AsTable(*state_arrays.back(), /*allow_transpose=*/false, nullptr);
+  }
+  std::unique_ptr<Imported> index_array;
+  std::vector<std::int64_t> gathered;
+  Indices indices;
+  if (!indices_capsule.is_none()) {
+    index_array = std::make_unique<Imported>(indices_capsule, "indices");
+    SameDevice(table_array, *index_array);
+  }
+  if (table_array.place() != Place::kHost) {
+    throw py::type_error("table is on CUDA device " + std::to_string(table_array.device_id()) +
+                         "; the optimizer step runs on the CPU only in this version.");
+  }
+  if (index_array) indices = AsIndices(*index_array, &gathered);
+  RowStats stats;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = index_array ? OptimizerStep(table, state, indices, grad, o, &stats)
+                         : OptimizerStepDense(table, state, grad, o, &stats);
+  }
+  if (!status.ok()) Raise(status);
+  return RowStatsTuple(stats);
+}
+
 }  // namespace
 }  // namespace sparsenorm::python
 
@@ -273,4 +348,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("timed_normalize_rows", &sp::TimedNormalizeRowsPy);
   m.def("normalize_dense", &sp::NormalizeDensePy);
   m.def("normalize_sparse", &sp::NormalizeSparsePy);
+  m.def("optimizer_step", &sp::OptimizerStepPy);
 }

@@ -59,6 +59,8 @@ enum class FindingKind : std::uint8_t {
   kCooCol,           // matrix.col[position] = value is outside [0, limit)
   kUnsortedIndices,  // matrix.indices[position] = value does not exceed [position - 1] = extra
   kUnsortedCoo,      // entry position (value, extra) is not after entry position - 1 (aux)
+  // Optimizer step.
+  kNonFiniteGradient,  // gradient row `position` (table row `value`) holds NaN/inf, kError policy
 };
 
 struct Finding {

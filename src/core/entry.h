@@ -6,6 +6,7 @@
 
 #include "core/backend.h"
 #include "sparsenorm/matrix.h"
+#include "sparsenorm/optim.h"
 #include "sparsenorm/rows.h"
 
 namespace sparsenorm::detail {
@@ -19,6 +20,11 @@ Status NormalizeMatrix(const Table& matrix, const MatrixOptions& options, const 
 
 Status NormalizeMatrix(SparseMatrix* matrix, const MatrixOptions& options, const Tuning& tuning,
                        MatrixStats* stats);
+
+// `indices` null: a dense gradient.
+Status OptimizerStep(const Table& table, const OptimizerState& state, const Indices* indices,
+                     const ConstTable& gradient, const OptimizerOptions& options,
+                     const Tuning& tuning, RowStats* stats);
 
 }  // namespace sparsenorm::detail
 

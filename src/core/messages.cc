@@ -55,6 +55,9 @@ Status StatusOf(const Finding& f) {
     case FindingKind::kNonFiniteRow:
       return NonFinite(StrCat("row ", f.value, " (indices[", f.position, "])"),
                        "options.non_finite");
+    case FindingKind::kNonFiniteGradient:
+      return NonFinite(StrCat("gradient row ", f.position, " (for table row ", f.value, ")"),
+                       "options.non_finite");
     case FindingKind::kSubsetIndex:
       return IndexOutOfRange("options.subset", f.position, f.value, f.limit, VectorName(f.axis));
     case FindingKind::kNonFiniteVector:

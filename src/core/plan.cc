@@ -7,6 +7,7 @@
 
 #include "common/element_types.h"
 #include "core/matrix_backend.h"
+#include "core/optim_backend.h"
 #include "core/rows_backend.h"
 
 namespace sparsenorm::detail {
@@ -74,6 +75,15 @@ MatrixPlan PlanSparseMatrix(const SparseMatrixProblem& p, int requested_threads,
   // chunk of indices just before it accumulates it, while they are in cache.
   plan.fold_validation = p.common.path == MatrixPath::kScattered &&
                          plan.column_sums == ColumnSumMode::kPrivateArrays;
+  return plan;
+}
+
+StepPlan PlanStep(const StepProblem& p, int requested_threads, const Tuning& t) {
+  // Every gradient row is read, and about as many table and state rows are
+  // read and written.
+  const std::int64_t row_bytes = std::max<std::int64_t>(p.cols, 1) * 4;
+  StepPlan plan;
+  plan.threads = ThreadsFor(requested_threads, p.num_indices * 3 * row_bytes, t.bytes_per_thread);
   return plan;
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/matrix_backend.h"
+#include "core/optim_backend.h"
 #include "core/rows_backend.h"
 #include "sparsenorm/types.h"
 
@@ -26,6 +27,8 @@ MatrixPlan PlanDenseMatrix(const DenseMatrixProblem& problem, int requested_thre
                            const Tuning& tuning);
 MatrixPlan PlanSparseMatrix(const SparseMatrixProblem& problem, int requested_threads,
                             const Tuning& tuning);
+
+StepPlan PlanStep(const StepProblem& problem, int requested_threads, const Tuning& tuning);
 
 }  // namespace sparsenorm::detail
 

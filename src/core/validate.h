@@ -11,8 +11,10 @@
 #include <cstdint>
 
 #include "core/matrix_backend.h"
+#include "core/optim_backend.h"
 #include "core/rows_backend.h"
 #include "sparsenorm/matrix.h"
+#include "sparsenorm/optim.h"
 #include "sparsenorm/types.h"
 
 namespace sparsenorm::detail {
@@ -59,6 +61,30 @@ Status PrepareDenseMatrix(const Table& matrix, const MatrixOptions& options,
                           DenseMatrixProblem* problem);
 Status PrepareSparseMatrix(const SparseMatrix* matrix, const MatrixOptions& options,
                            SparseMatrixProblem* problem);
+
+// The optimizer step (core/validate_step.cc): the options, for a table of
+// `table_dtype` with `cols` columns (every hyperparameter the kind uses,
+// the constraint, the rounding, the policies).
+Status ValidateStepOptions(const OptimizerOptions& options, DType table_dtype);
+
+// The step's coefficients (common/optim_rules.h) of validated options.
+StepRule StepRuleOf(const OptimizerOptions& options, std::int64_t cols);
+
+// The state tables the kind uses: their count, and rows x cols of each.
+int StateTableCount(OptimizerKind kind);
+std::int64_t StateCols(OptimizerKind kind, std::int64_t table_cols);
+
+// Options, then the table, the gradient (`indices` null for a dense one),
+// the index list and the state tables: layouts, shapes, dtypes, overlap.
+struct StepExtents {
+  std::int64_t table_bytes = 0;
+  std::int64_t grad_bytes = 0;
+  std::int64_t index_bytes = 0;
+  std::int64_t state_bytes[2] = {0, 0};
+};
+Status PrepareStep(const Table& table, const OptimizerState& state, const Indices* indices,
+                   const ConstTable& gradient, const OptimizerOptions& options,
+                   StepProblem* problem, StepExtents* extents);
 
 // "column" on axis 0, "row" on axis 1.
 const char* VectorName(int axis);

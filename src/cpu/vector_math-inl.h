@@ -1,5 +1,5 @@
-// Per-target SIMD primitives on one contiguous vector: its p-norm and its
-// scaling with one rounding per element. Included once per Highway target by
+// Per-target SIMD primitives on one contiguous vector: its p-norm, its
+// scaling with one rounding per element, and the prefetch of a table row. Included once per Highway target by
 // files that use hwy/foreach_target.h; the row and matrix kernels are built
 // from these.
 //
@@ -38,6 +38,19 @@ HWY_BEFORE_NAMESPACE();
 namespace sparsenorm::cpu {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
+
+// Prefetch for writing (the row is read, then usually rewritten) of every
+// cache line the row touches. A row need not start on a line: a 64-byte row
+// of a table whose base is 16-byte aligned (glibc's large malloc, hence
+// NumPy's and std::vector's arrays) spans two lines, and prefetching from
+// the row's start in steps of 64 bytes would miss the second one.
+HWY_INLINE void PrefetchRow(const unsigned char* row, std::int64_t bytes) {
+  if (bytes <= 0) return;
+  const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(row);
+  const std::uintptr_t first = start & ~std::uintptr_t{63};
+  const std::uintptr_t last = start + static_cast<std::uintptr_t>(bytes) - 1;
+  for (std::uintptr_t a = first; a <= last; a += 64) __builtin_prefetch(reinterpret_cast<const void*>(a), 1, 3);
+}
 
 // ---------------------------------------------------------------------------
 // Scalar element access.

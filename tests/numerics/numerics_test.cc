@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/numerics.h"
+#include "common/stochastic_rounding.h"
 #include "cpu/rows_cpu.h"
 #include "reference/reference.h"
 #include "test_util.h"
@@ -390,6 +391,68 @@ TEST_P(NumericsPerTarget, LaneByLaneConversionsMatchTheSimdOnes) {
       ASSERT_EQ(narrow_simd[i], narrow_lanes[i]) << DTypeName(dtype) << " " << floats[i];
     }
   }
+}
+
+// Stochastic rounding against the grid: the neighbours lo <= |v| < hi found
+// by search, the threshold (|v| - lo) / (hi - lo) * 2^24 in long double.
+template <class F>
+void CheckStochastic(const Grid& g, double max_finite, std::mt19937_64& rng) {
+  std::vector<double> values = StressValues(g, rng);
+  // Products of two float32 values, as the optimizer's scaled stores make.
+  std::uniform_real_distribution<float> f(-3.0f, 3.0f);
+  for (int i = 0; i < 20000; ++i) values.push_back(static_cast<double>(f(rng)) * static_cast<double>(f(rng)));
+  std::uniform_int_distribution<std::uint32_t> bits(0, (1u << 24) - 1);
+  for (double v : values) {
+    const double a = std::fabs(v);
+    const std::uint16_t sign = std::signbit(v) ? 0x8000 : 0;
+    for (std::uint32_t u : {0u, (1u << 24) - 1, bits(rng), bits(rng)}) {
+      const std::uint16_t got = stochastic::Round<F>(v, u);
+      if (a > max_finite) {
+        ASSERT_EQ(got, g.Nearest(v)) << v;
+        continue;
+      }
+      const auto it = std::upper_bound(g.values.begin(), g.values.end(), a);
+      const std::size_t lo = static_cast<std::size_t>(it - g.values.begin()) - 1;
+      if (g.values[lo] == a) {
+        ASSERT_EQ(got, static_cast<std::uint16_t>(sign | g.bits[lo])) << v;
+        continue;
+      }
+      const long double fraction = (static_cast<long double>(a) - g.values[lo]) /
+                                   (static_cast<long double>(g.values[lo + 1]) - g.values[lo]);
+      const bool up = static_cast<long double>(u) < fraction * 16777216.0L;
+      ASSERT_EQ(got, static_cast<std::uint16_t>(sign | g.bits[up ? lo + 1 : lo]))
+          << v << " u " << u << " fraction " << static_cast<double>(fraction);
+    }
+  }
+}
+
+TEST(Numerics, StochasticRoundingFollowsItsDefinition) {
+  std::mt19937_64 rng(31);
+  CheckStochastic<stochastic::Half>(HalfGrid(), 65504.0, rng);
+  CheckStochastic<stochastic::BFloat16>(BFloat16Grid(), stochastic::BFloat16::kMaxFinite, rng);
+}
+
+// The generator's bits are spread: each of the 24 bits is set about half
+// the time over rows and columns, and neighbouring columns differ.
+TEST(Numerics, StochasticBitsAreSpread) {
+  std::vector<int> ones(24, 0);
+  int equal_neighbours = 0;
+  const int rows = 200, cols = 100;
+  for (int r = 0; r < rows; ++r) {
+    const std::uint32_t key = stochastic::RowKey(7, 3, r);
+    std::uint32_t previous = 0;
+    for (int c = 0; c < cols; ++c) {
+      const std::uint32_t u = stochastic::ElementBits(key, c);
+      ASSERT_LT(u, 1u << 24);
+      for (int b = 0; b < 24; ++b) ones[b] += (u >> b) & 1;
+      equal_neighbours += c > 0 && u == previous;
+      previous = u;
+    }
+  }
+  for (int b = 0; b < 24; ++b) EXPECT_NEAR(ones[b], rows * cols / 2, 400) << "bit " << b;
+  EXPECT_EQ(equal_neighbours, 0);
+  EXPECT_NE(stochastic::RowKey(7, 3, 0), stochastic::RowKey(7, 4, 0));
+  EXPECT_NE(stochastic::RowKey(7, 3, 0), stochastic::RowKey(8, 3, 0));
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, NumericsPerTarget,

@@ -1,0 +1,184 @@
+#include "cpu/group_rows.h"
+
+#include <algorithm>
+#include <bit>
+
+#include "common/element_types.h"
+#include "cpu/parallel.h"
+
+namespace sparsenorm::cpu {
+namespace {
+
+// Below this many indices one thread sorts: the radix passes' fixed cost
+// (clearing and summing 2,048 counters per slice and pass) would dominate.
+constexpr std::int64_t kSerialBelow = 4096;
+constexpr int kDigitBits = 11;
+
+int BitsFor(std::uint64_t v) { return v == 0 ? 0 : 64 - std::countl_zero(v); }
+
+// (row, position) packed into one integer, the row in the high bits: its
+// integer order is the stable order by row. Used when both fit in 64 bits.
+struct Packed {
+  using Item = std::uint64_t;
+  int pos_bits;
+  Item Make(std::uint64_t row, std::uint64_t pos) const { return row << pos_bits | pos; }
+  std::uint64_t Row(Item x) const { return x >> pos_bits; }
+  std::int64_t Pos(Item x) const {
+    return static_cast<std::int64_t>(x & ((std::uint64_t{1} << pos_bits) - 1));
+  }
+  int RowShift() const { return pos_bits; }
+};
+
+// Otherwise (a table of more than 2^(64 - log2 n) rows): a pair.
+struct Pair {
+  struct Item {
+    std::uint64_t row;
+    std::uint64_t pos;
+    bool operator<(const Item& o) const { return row != o.row ? row < o.row : pos < o.pos; }
+  };
+  Item Make(std::uint64_t row, std::uint64_t pos) const { return Item{row, pos}; }
+  std::uint64_t Row(const Item& x) const { return x.row; }
+  std::int64_t Pos(const Item& x) const { return static_cast<std::int64_t>(x.pos); }
+  int RowShift() const { return 0; }
+};
+
+std::uint64_t Key(const std::uint64_t& x) { return x; }
+std::uint64_t Key(const Pair::Item& x) { return x.row; }
+
+// The slices every parallel pass uses: fixed by n and the slice count, not
+// by how many threads the runtime starts, so the histogram and the scatter
+// of a pass see the same slices.
+struct Slices {
+  std::int64_t n;
+  int count;
+  std::int64_t Begin(int s) const { return n * s / count; }
+  std::int64_t End(int s) const { return n * (s + 1) / count; }
+};
+
+template <class Fn>
+void ForEachSlice(int threads, const Slices& slices, Fn&& fn) {
+  ParallelForDynamic(threads, slices.count, 1, [&](std::int64_t b, std::int64_t e, int) {
+    for (std::int64_t s = b; s < e; ++s) fn(static_cast<int>(s));
+  });
+}
+
+// One stable counting pass on bits [shift, shift + bits) of the key.
+template <class Item>
+void RadixPass(const std::vector<Item>& in, std::vector<Item>& out, int shift, int bits,
+               int threads, const Slices& slices, std::vector<std::int64_t>& counts) {
+  const std::size_t buckets = std::size_t{1} << bits;
+  const std::uint64_t mask = buckets - 1;
+  counts.assign(buckets * static_cast<std::size_t>(slices.count), 0);
+  ForEachSlice(threads, slices, [&](int s) {
+    std::int64_t* c = counts.data() + static_cast<std::size_t>(s) * buckets;
+    for (std::int64_t i = slices.Begin(s); i < slices.End(s); ++i) {
+      ++c[(Key(in[static_cast<std::size_t>(i)]) >> shift) & mask];
+    }
+  });
+  // Exclusive prefix over (digit, slice): slice s's items of a digit go
+  // after those of every earlier slice, which keeps the pass stable.
+  std::int64_t offset = 0;
+  for (std::size_t d = 0; d < buckets; ++d) {
+    for (int s = 0; s < slices.count; ++s) {
+      std::int64_t& c = counts[static_cast<std::size_t>(s) * buckets + d];
+      const std::int64_t k = c;
+      c = offset;
+      offset += k;
+    }
+  }
+  ForEachSlice(threads, slices, [&](int s) {
+    std::int64_t* c = counts.data() + static_cast<std::size_t>(s) * buckets;
+    for (std::int64_t i = slices.Begin(s); i < slices.End(s); ++i) {
+      const Item& x = in[static_cast<std::size_t>(i)];
+      out[static_cast<std::size_t>(c[(Key(x) >> shift) & mask]++)] = x;
+    }
+  });
+}
+
+template <class Traits, class I>
+std::int64_t Group(const Traits& traits, const I* idx, std::int64_t n, std::int64_t table_rows,
+                   int threads, RowGroups* out) {
+  using Item = typename Traits::Item;
+  std::vector<Item> a(static_cast<std::size_t>(n));
+  const bool serial = n < kSerialBelow || threads <= 1;
+  const Slices slices{n, serial ? 1 : threads * 4};
+  // The items, and each slice's first index out of range.
+  std::vector<std::int64_t> bad(static_cast<std::size_t>(slices.count), -1);
+  const auto limit = static_cast<std::uint64_t>(table_rows);
+  ForEachSlice(threads, slices, [&](int s) {
+    for (std::int64_t i = slices.Begin(s); i < slices.End(s); ++i) {
+      const auto row = static_cast<std::uint64_t>(static_cast<std::int64_t>(idx[i]));
+      if (row >= limit) {
+        bad[static_cast<std::size_t>(s)] = i;
+        return;
+      }
+      a[static_cast<std::size_t>(i)] = traits.Make(row, static_cast<std::uint64_t>(i));
+    }
+  });
+  // Slices are in position order: the first one that found one wins.
+  for (std::int64_t b : bad) {
+    if (b >= 0) return b;
+  }
+  if (serial) {
+    std::sort(a.begin(), a.end());
+  } else {
+    std::vector<Item> b(a.size());
+    std::vector<std::int64_t> counts;
+    const int row_bits = BitsFor(static_cast<std::uint64_t>(table_rows - 1));
+    // Equal digits per pass, at most kDigitBits each.
+    const int passes = (row_bits + kDigitBits - 1) / kDigitBits;
+    for (int k = 0; k < passes; ++k) {
+      const int lo = row_bits * k / passes, hi = row_bits * (k + 1) / passes;
+      RadixPass(a, b, traits.RowShift() + lo, hi - lo, threads, slices, counts);
+      a.swap(b);
+    }
+  }
+
+  // The groups: a new one wherever the row changes.
+  std::vector<std::int64_t> starts(static_cast<std::size_t>(slices.count) + 1, 0);
+  auto is_start = [&](std::int64_t i) {
+    return i == 0 || traits.Row(a[static_cast<std::size_t>(i)]) !=
+                         traits.Row(a[static_cast<std::size_t>(i - 1)]);
+  };
+  ForEachSlice(threads, slices, [&](int s) {
+    std::int64_t c = 0;
+    for (std::int64_t i = slices.Begin(s); i < slices.End(s); ++i) c += is_start(i);
+    starts[static_cast<std::size_t>(s) + 1] = c;
+  });
+  for (int s = 0; s < slices.count; ++s) starts[s + 1] += starts[s];
+  const std::int64_t groups = starts.back();
+  out->positions.resize(static_cast<std::size_t>(n));
+  out->rows.resize(static_cast<std::size_t>(groups));
+  out->begin.resize(static_cast<std::size_t>(groups) + 1);
+  out->begin[static_cast<std::size_t>(groups)] = n;
+  ForEachSlice(threads, slices, [&](int s) {
+    std::int64_t g = starts[static_cast<std::size_t>(s)];
+    for (std::int64_t i = slices.Begin(s); i < slices.End(s); ++i) {
+      const Item& x = a[static_cast<std::size_t>(i)];
+      out->positions[static_cast<std::size_t>(i)] = traits.Pos(x);
+      if (is_start(i)) {
+        out->rows[static_cast<std::size_t>(g)] = static_cast<std::int64_t>(traits.Row(x));
+        out->begin[static_cast<std::size_t>(g)] = i;
+        ++g;
+      }
+    }
+  });
+  return -1;
+}
+
+}  // namespace
+
+std::int64_t GroupRows(const void* indices, IndexType type, std::int64_t n,
+                       std::int64_t table_rows, int threads, RowGroups* out) {
+  const int pos_bits = std::max(1, BitsFor(static_cast<std::uint64_t>(std::max<std::int64_t>(n - 1, 0))));
+  const int row_bits = BitsFor(static_cast<std::uint64_t>(std::max<std::int64_t>(table_rows - 1, 0)));
+  std::int64_t bad = -1;
+  VisitIndexType(type, [&](auto tag) {
+    const auto* idx = static_cast<const TypeOf<decltype(tag)>*>(indices);
+    bad = pos_bits + row_bits <= 64 ? Group(Packed{pos_bits}, idx, n, table_rows, threads, out)
+                                    : Group(Pair{}, idx, n, table_rows, threads, out);
+  });
+  return bad;
+}
+
+}  // namespace sparsenorm::cpu
