@@ -30,12 +30,12 @@ has_cuda = _core.HAS_CUDA
 """True when this build can work on CUDA arrays."""
 
 
-def default_thread_count():
+def default_thread_count() -> int:
     """The number of threads a call with num_threads=None uses."""
     return _core.default_thread_count()
 
 
-def simd_target():
+def simd_target() -> str:
     """The SIMD instruction set the CPU kernels dispatch to on this machine, e.g. 'AVX2'."""
     return _core.simd_target()
 

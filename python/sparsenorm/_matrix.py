@@ -2,12 +2,13 @@
 
 import math
 import operator
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
 from . import _arrays, _core
-from ._rows import _BACKENDS, _CONSTANT_NORM, _MAX_NORM, _NON_FINITE, choice, real, threads
+from ._rows import (_BACKENDS, _CONSTANT_NORM, _MAX_NORM, _NON_FINITE, BackendName, NonFinite,
+                    choice, real, threads)
 
 _NORMS = {"l1": 1.0, "l2": 2.0, "max": math.inf}
 _FORMATS = {"csr": 0, "csc": 1, "coo": 2}
@@ -105,9 +106,11 @@ def _sparse(X, copy, subset, options):
     return Y, stats
 
 
-def normalize(X, norm="l2", *, axis=0, copy=False, max_norm=None, eps=0.0, subset=None,
-              prune_below=0.0, non_finite="skip", num_threads=None, backend="auto",
-              return_stats=False):
+def normalize(X: Any, norm: Literal["l1", "l2", "max"] = "l2", *, axis: int = 0,
+              copy: bool = False, max_norm: Optional[float] = None, eps: float = 0.0,
+              subset: Any = None, prune_below: float = 0.0, non_finite: NonFinite = "skip",
+              num_threads: Optional[int] = None, backend: BackendName = "auto",
+              return_stats: bool = False) -> Union[Any, Tuple[Any, MatrixStats]]:
     """Scale every column (axis 0) or row (axis 1) of a matrix to unit norm.
 
     Like ``sklearn.preprocessing.normalize``, for dense arrays and SciPy

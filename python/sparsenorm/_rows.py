@@ -1,7 +1,7 @@
 """The indexed-row operator: normalize_rows_, set_row_norms_, embedding_renorm_."""
 
 import operator
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple, Optional
 
 from . import _arrays, _core
 
@@ -64,8 +64,14 @@ def _run(table, indices, mode, target, p, eps, non_finite, num_threads, backend,
     return RowStats(*stats)
 
 
-def normalize_rows_(table, indices, max_norm=1.0, p=2.0, eps=1e-12, *, non_finite="skip",
-                    num_threads=None, backend="auto"):
+NonFinite = Literal["skip", "error"]
+BackendName = Literal["auto", "reference"]
+
+
+def normalize_rows_(table: Any, indices: Any, max_norm: float = 1.0, p: float = 2.0,
+                    eps: float = 1e-12, *, non_finite: NonFinite = "skip",
+                    num_threads: Optional[int] = None,
+                    backend: BackendName = "auto") -> RowStats:
     """Pull the indexed rows of a table back inside a norm ball, in place.
 
     Every distinct row ``r`` named in `indices` whose p-norm exceeds
@@ -157,8 +163,10 @@ def normalize_rows_(table, indices, max_norm=1.0, p=2.0, eps=1e-12, *, non_finit
     return _run(table, indices, _MAX_NORM, max_norm, p, eps, non_finite, num_threads, backend)
 
 
-def set_row_norms_(table, indices, norm=1.0, p=2.0, eps=1e-12, *, non_finite="skip",
-                   num_threads=None, backend="auto"):
+def set_row_norms_(table: Any, indices: Any, norm: float = 1.0, p: float = 2.0,
+                   eps: float = 1e-12, *, non_finite: NonFinite = "skip",
+                   num_threads: Optional[int] = None,
+                   backend: BackendName = "auto") -> RowStats:
     """Scale the indexed rows of a table onto a norm sphere, in place.
 
     The constant-norm form of `normalize_rows_`: every distinct row ``r``
@@ -205,8 +213,8 @@ def set_row_norms_(table, indices, norm=1.0, p=2.0, eps=1e-12, *, non_finite="sk
                 ("norm", "p"))
 
 
-def embedding_renorm_(weight, indices, max_norm, norm_type=2.0, *, num_threads=None,
-                      backend="auto"):
+def embedding_renorm_(weight: Any, indices: Any, max_norm: float, norm_type: float = 2.0, *,
+                      num_threads: Optional[int] = None, backend: BackendName = "auto") -> Any:
     """Drop-in for ``torch.embedding_renorm_(weight, indices, max_norm, norm_type)``.
 
     The rule of `normalize_rows_` with PyTorch's ``eps = 1e-7``::

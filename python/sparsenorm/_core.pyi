@@ -1,0 +1,30 @@
+# Types of the compiled module (python/src/module.cc). Its functions take
+# DLPack capsules and packed options; the package's Python files are the
+# public interface and document every argument.
+from typing import Sequence, Tuple
+
+__version__: str
+HAS_CUDA: bool
+DTYPES: Tuple[str, ...]
+
+class NonFiniteError(ValueError): ...
+
+RowStatsTuple = Tuple[int, int, int, int]
+MatrixStatsTuple = Tuple[int, int, int, int, int, int, int]
+
+def default_thread_count() -> int: ...
+def simd_target() -> str: ...
+def normalize_rows(table: object, indices: object, mode: int, target: float, p: float,
+                   eps: float, non_finite: int, num_threads: int, backend: int,
+                   stream: int) -> RowStatsTuple: ...
+def timed_normalize_rows(table: object, indices: object,
+                         target: float) -> Tuple[float, RowStatsTuple]: ...
+def normalize_dense(matrix: object, subset: object, axis: int, mode: int, target: float,
+                    p: float, eps: float, non_finite: int, num_threads: int, backend: int,
+                    prune_below: float, stream: int) -> MatrixStatsTuple: ...
+def normalize_sparse(format: int, rows: int, cols: int, nnz: int, values: object,
+                     first: object, second: object, subset: object, axis: int, mode: int,
+                     target: float, p: float, eps: float, non_finite: int, num_threads: int,
+                     backend: int, prune_below: float) -> MatrixStatsTuple: ...
+def optimizer_step(table: object, state: Tuple[object, ...], indices: object, gradient: object,
+                   numbers: Sequence[float], codes: Sequence[int]) -> RowStatsTuple: ...
