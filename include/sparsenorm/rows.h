@@ -44,6 +44,8 @@
 #ifndef SPARSENORM_ROWS_H_
 #define SPARSENORM_ROWS_H_
 
+#include <span>
+
 #include "sparsenorm/export.h"
 #include "sparsenorm/types.h"
 
@@ -61,6 +63,26 @@ SPARSENORM_API Status NormalizeRows(Table table, Indices indices,
 SPARSENORM_API Status NormalizeRows(ConstTable input, Table output, Indices indices,
                                     const NormalizeOptions& options = {},
                                     RowStats* stats = nullptr) noexcept;
+
+// One table of NormalizeRowsMany.
+struct RowsBatchEntry {
+  Table table;
+  Indices indices;
+  NormalizeOptions options;
+};
+
+// In place, the indexed rows of every table of the list, each with its own
+// dtype, shape and options, in one call. Everything is checked before
+// anything is written: each entry's options, layout and indices, every
+// indexed row under NonFinitePolicy::kError, and that no two tables share
+// memory (the same table named twice is an error too). When an entry is bad,
+// nothing in any table changes and the message starts with "entries[k]: ".
+// Then the rows of all the tables go to the threads as one piece of work,
+// balanced across tables. options.num_threads and options.backend must be
+// the same in every entry. `stats`, when not empty, has one element per
+// entry and receives each table's statistics.
+SPARSENORM_API Status NormalizeRowsMany(std::span<const RowsBatchEntry> entries,
+                                        std::span<RowStats> stats = {}) noexcept;
 
 // The thread count a call with options.num_threads == 0 uses.
 SPARSENORM_API int DefaultThreadCount() noexcept;

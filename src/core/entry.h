@@ -15,6 +15,9 @@ Status NormalizeRows(const ConstTable& input, const Table& output, const Indices
                      const NormalizeOptions& options, bool out_of_place, const Tuning& tuning,
                      RowStats* stats);
 
+Status NormalizeRowsMany(std::span<const RowsBatchEntry> entries, std::span<RowStats> stats,
+                         const Tuning& tuning);
+
 Status NormalizeMatrix(const Table& matrix, const MatrixOptions& options, const Tuning& tuning,
                        MatrixStats* stats);
 

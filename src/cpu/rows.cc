@@ -7,6 +7,8 @@
 //      the rows are claimed in the hash set);
 //   2. under NonFinitePolicy::kError, every indexed row's finiteness;
 //   3. only then the rows are written.
+// A call on many tables runs steps 1 and 2 for every table before step 3 for
+// any, and step 3 for all of them in one dispatch to the thread pool.
 
 #include <algorithm>
 #include <memory>
@@ -29,73 +31,147 @@ std::int64_t IndexAt(const RowJob& job, std::int64_t position) {
   return value;
 }
 
-// Under NonFinitePolicy::kError, the first index whose row is not finite.
-Finding CheckFinite(const RowJob& job, int threads) {
-  if (!job.nonfinite_error || job.cols == 0) return {};
-  std::vector<std::int64_t> first(static_cast<std::size_t>(std::max(threads, 1)), -1);
-  ParallelFor(threads, job.num_indices, [&](std::int64_t b, std::int64_t e, int t) {
-    first[t] = FirstNonFinitePosition(job, b, e);
-  });
-  // Slices are in position order: the first slice that found one wins.
-  for (std::int64_t f : first) {
-    if (f >= 0) return NonFiniteRowFinding(f, IndexAt(job, f));
+// One table made ready to write: its indices checked and deduplicated, its
+// rows checked under kError.
+struct PreparedRows {
+  RowJob job;
+  bool use_bitmap = true;
+  RowBitmap bitmap;
+  RowClaimSet claims;
+  std::unique_ptr<std::uint8_t[]> owner;
+
+  // Steps 1 and 2 above, on `index_threads` and `row_threads` threads.
+  Finding Prepare(const RowsProblem& problem, const RowsPlan& plan) {
+    static_cast<RowsProblem&>(job) = problem;
+    job.prefetch_rows = plan.prefetch_rows;
+    use_bitmap = plan.use_bitmap;
+    const std::int64_t n = problem.num_indices;
+    if (use_bitmap) {
+      if (!bitmap.Init(problem.rows)) return OutOfMemoryFinding("the row bitmap");
+      const std::int64_t bad =
+          bitmap.MarkAll(problem.indices, problem.index_type, n, plan.index_threads);
+      if (bad >= 0) return RowIndexFinding(bad, IndexAt(job, bad), problem.rows);
+      job.marks = bitmap.words();
+    } else {
+      owner.reset(new (std::nothrow) std::uint8_t[static_cast<std::size_t>(n)]);
+      if (!claims.Init(n) || !owner) return OutOfMemoryFinding("the row claim set");
+      const std::int64_t bad = claims.ClaimAll(problem.indices, problem.index_type, n,
+                                               problem.rows, owner.get(), plan.index_threads);
+      if (bad >= 0) return RowIndexFinding(bad, IndexAt(job, bad), problem.rows);
+      job.owner = owner.get();
+    }
+    return CheckFinite(plan.row_threads);
   }
-  return {};
+
+  // Under NonFinitePolicy::kError, the first index whose row is not finite.
+  Finding CheckFinite(int threads) const {
+    if (!job.nonfinite_error || job.cols == 0) return {};
+    std::vector<std::int64_t> first(static_cast<std::size_t>(std::max(threads, 1)), -1);
+    ParallelFor(threads, job.num_indices, [&](std::int64_t b, std::int64_t e, int t) {
+      first[t] = FirstNonFinitePosition(job, b, e);
+    });
+    // Slices are in position order: the first slice that found one wins.
+    for (std::int64_t f : first) {
+      if (f >= 0) return NonFiniteRowFinding(f, IndexAt(job, f));
+    }
+    return {};
+  }
+
+  // The units of step 3 that threads take one at a time: bitmap words,
+  // table rows (out of place) or positions of the list (hash set).
+  std::int64_t Units() const {
+    if (!job.in_place) return job.rows;
+    return use_bitmap ? bitmap.word_count() : job.num_indices;
+  }
+
+  void Run(std::int64_t begin, std::int64_t end, RowCounts* counts) const {
+    if (!job.in_place) {
+      AllRowsOutOfPlace(job, begin, end, counts);
+    } else if (use_bitmap) {
+      MarkedRowsInPlace(job, begin, end, counts);
+    } else {
+      OwnedRowsInPlace(job, begin, end, counts);
+    }
+  }
+
+  // Units per chunk handed to a thread: about eight chunks per thread,
+  // enough to even out skewed index lists, few enough that restarting the
+  // prefetch at each chunk costs nothing; whole 4096-row runs out of place.
+  std::int64_t Grain(int threads) const {
+    if (!job.in_place) return 4096;
+    return std::max<std::int64_t>(16, Units() / (8 * std::max(threads, 1)));
+  }
+};
+
+void AddCounts(const std::vector<RowCounts>& counts, RowStats* stats) {
+  for (const RowCounts& c : counts) {
+    stats->distinct_rows += c.distinct;
+    stats->rows_scaled += c.scaled;
+    stats->nonfinite_rows += c.nonfinite;
+  }
 }
 
 }  // namespace
 
 Finding NormalizeRows(const RowsProblem& problem, const RowsPlan& plan, RowStats* stats) {
-  RowJob job;
-  static_cast<RowsProblem&>(job) = problem;
-  job.prefetch_rows = plan.prefetch_rows;
-  const std::int64_t n = problem.num_indices;
   *stats = RowStats{};
-  if (n == 0 && problem.in_place) return {};
-
-  RowBitmap bitmap;
-  RowClaimSet claims;
-  std::unique_ptr<std::uint8_t[]> owner;
-  if (plan.use_bitmap) {
-    if (!bitmap.Init(problem.rows)) return OutOfMemoryFinding("the row bitmap");
-    const std::int64_t bad = bitmap.MarkAll(problem.indices, problem.index_type, n, plan.index_threads);
-    if (bad >= 0) return RowIndexFinding(bad, IndexAt(job, bad), problem.rows);
-    job.marks = bitmap.words();
-  } else {
-    owner.reset(new (std::nothrow) std::uint8_t[static_cast<std::size_t>(n)]);
-    if (!claims.Init(n) || !owner) return OutOfMemoryFinding("the row claim set");
-    const std::int64_t bad =
-        claims.ClaimAll(problem.indices, problem.index_type, n, problem.rows, owner.get(), plan.index_threads);
-    if (bad >= 0) return RowIndexFinding(bad, IndexAt(job, bad), problem.rows);
-    job.owner = owner.get();
-  }
-
+  if (problem.num_indices == 0 && problem.in_place) return {};
+  PreparedRows prepared;
+  if (Finding f = prepared.Prepare(problem, plan)) return f;
   const int threads = plan.row_threads;
-  if (Finding f = CheckFinite(job, threads)) return f;
-
   std::vector<RowCounts> counts(static_cast<std::size_t>(std::max(threads, 1)));
-  if (!problem.in_place) {
-    // Whole words per chunk, so no two threads' chunks share a bitmap word
-    // (they only read it, but the chunking stays simple to reason about).
-    ParallelForDynamic(threads, problem.rows, 4096, [&](std::int64_t b, std::int64_t e, int t) {
-      AllRowsOutOfPlace(job, b, e, &counts[t]);
-    });
-  } else if (plan.use_bitmap) {
-    // About eight chunks per thread: enough to even out skewed index lists,
-    // few enough that restarting the prefetch at each chunk costs nothing.
-    const std::int64_t grain = std::max<std::int64_t>(16, bitmap.word_count() / (8 * threads));
-    ParallelForDynamic(threads, bitmap.word_count(), grain, [&](std::int64_t b, std::int64_t e, int t) {
-      MarkedRowsInPlace(job, b, e, &counts[t]);
-    });
-  } else {
-    ParallelFor(threads, n, [&](std::int64_t b, std::int64_t e, int t) {
-      OwnedRowsInPlace(job, b, e, &counts[t]);
-    });
+  ParallelForDynamic(threads, prepared.Units(), prepared.Grain(threads),
+                     [&](std::int64_t b, std::int64_t e, int t) { prepared.Run(b, e, &counts[t]); });
+  AddCounts(counts, stats);
+  return {};
+}
+
+BatchFinding NormalizeRowsMany(const RowsProblem* problems, const RowsPlan* plans,
+                               std::int64_t count, int threads, RowStats* stats) {
+  std::vector<PreparedRows> prepared(static_cast<std::size_t>(count));
+  std::vector<Finding> findings(static_cast<std::size_t>(count));
+  // Steps 1 and 2 for every table, a table per thread at a time: the
+  // tables of one call are typically many and small.
+  ParallelForDynamic(threads, count, 1, [&](std::int64_t b, std::int64_t e, int) {
+    for (std::int64_t k = b; k < e; ++k) {
+      RowsPlan single = plans[k];
+      single.index_threads = 1;
+      single.row_threads = 1;
+      findings[k] = prepared[k].Prepare(problems[k], single);
+    }
+  });
+  for (std::int64_t k = 0; k < count; ++k) {  // the first table in the list that failed
+    if (findings[k]) return BatchFinding{k, findings[k]};
   }
-  for (const RowCounts& c : counts) {
-    stats->distinct_rows += c.distinct;
-    stats->rows_scaled += c.scaled;
-    stats->nonfinite_rows += c.nonfinite;
+
+  // Step 3 for all of them: chunks of every table in one list, handed out
+  // as threads finish, so that the work is balanced across tables.
+  struct Chunk {
+    std::int64_t table, begin, end;
+  };
+  std::vector<Chunk> chunks;
+  for (std::int64_t k = 0; k < count; ++k) {
+    const PreparedRows& p = prepared[k];
+    if (p.job.num_indices == 0 && p.job.in_place) continue;
+    const std::int64_t units = p.Units(), grain = p.Grain(threads);
+    for (std::int64_t b = 0; b < units; b += grain) chunks.push_back({k, b, std::min(units, b + grain)});
+  }
+  std::vector<std::vector<RowCounts>> counts(static_cast<std::size_t>(std::max(threads, 1)),
+                                             std::vector<RowCounts>(static_cast<std::size_t>(count)));
+  ParallelForDynamic(threads, static_cast<std::int64_t>(chunks.size()), 1,
+                     [&](std::int64_t b, std::int64_t e, int t) {
+                       for (std::int64_t c = b; c < e; ++c) {
+                         const Chunk& chunk = chunks[static_cast<std::size_t>(c)];
+                         prepared[chunk.table].Run(chunk.begin, chunk.end, &counts[t][chunk.table]);
+                       }
+                     });
+  for (std::int64_t k = 0; k < count; ++k) {
+    stats[k] = RowStats{};
+    for (const auto& per_thread : counts) {
+      stats[k].distinct_rows += per_thread[k].distinct;
+      stats[k].rows_scaled += per_thread[k].scaled;
+      stats[k].nonfinite_rows += per_thread[k].nonfinite;
+    }
   }
   return {};
 }

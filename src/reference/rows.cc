@@ -19,9 +19,8 @@ std::vector<double> RowValues(const unsigned char* row, const RowsProblem& p) {
   return x;
 }
 
-}  // namespace
-
-Finding NormalizeRows(const RowsProblem& p, RowStats* stats) {
+// Every check of the call, writing nothing.
+Finding Check(const RowsProblem& p) {
   for (std::int64_t i = 0; i < p.num_indices; ++i) {
     const std::int64_t r = IndexValue(p.indices, p.index_type, i);
     if (r < 0 || r >= p.rows) return RowIndexFinding(i, r, p.rows);
@@ -35,6 +34,11 @@ Finding NormalizeRows(const RowsProblem& p, RowStats* stats) {
       }
     }
   }
+  return {};
+}
+
+// The checked call's writes.
+void Write(const RowsProblem& p, RowStats* stats) {
   if (!p.in_place) {
     for (std::int64_t r = 0; r < p.rows; ++r) {
       std::memcpy(p.out + r * p.out_stride_bytes, p.in + r * p.in_stride_bytes,
@@ -62,6 +66,21 @@ Finding NormalizeRows(const RowsProblem& p, RowStats* stats) {
     for (std::int64_t k = 0; k < p.cols; ++k) StoreRounded(row, p.dtype, k, std::ldexp(x[k], s.shift) * s.factor);
     ++stats->rows_scaled;
   }
+}
+
+}  // namespace
+
+Finding NormalizeRows(const RowsProblem& p, RowStats* stats) {
+  if (Finding f = Check(p)) return f;
+  Write(p, stats);
+  return {};
+}
+
+BatchFinding NormalizeRowsMany(const RowsProblem* problems, std::int64_t count, RowStats* stats) {
+  for (std::int64_t k = 0; k < count; ++k) {
+    if (Finding f = Check(problems[k])) return BatchFinding{k, f};
+  }
+  for (std::int64_t k = 0; k < count; ++k) Write(problems[k], &stats[k]);
   return {};
 }
 
