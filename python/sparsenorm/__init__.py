@@ -7,6 +7,8 @@ normalize_rows_(table, indices, max_norm=1.0, p=2.0, eps=1e-12)
     SparseNormalize); returns RowStats.
 set_row_norms_(table, indices, norm=1.0, p=2.0, eps=1e-12)
     The constant-norm form: the indexed rows scaled to norm `norm`.
+normalize_rows_many_(tables, indices, max_norm=1.0, ...)
+    normalize_rows_ on many tables (one index list each) in one call.
 embedding_renorm_(weight, indices, max_norm, norm_type=2.0)
     A drop-in for torch.embedding_renorm_.
 normalize(X, norm='l2', axis=0)
@@ -20,7 +22,8 @@ ends in an underscore work in place, as in PyTorch.
 
 from . import _core
 from ._matrix import MatrixStats, normalize
-from ._rows import RowStats, embedding_renorm_, normalize_rows_, set_row_norms_
+from ._rows import (RowStats, embedding_renorm_, normalize_rows_, normalize_rows_many_,
+                    set_row_norms_)
 
 __version__ = _core.__version__
 
@@ -40,7 +43,8 @@ def simd_target() -> str:
     return _core.simd_target()
 
 
-for _f in (normalize_rows_, set_row_norms_, embedding_renorm_, normalize, RowStats, MatrixStats):
+for _f in (normalize_rows_, normalize_rows_many_, set_row_norms_, embedding_renorm_, normalize,
+           RowStats, MatrixStats):
     _f.__module__ = __name__
 del _f
 
@@ -53,6 +57,7 @@ __all__ = [
     "has_cuda",
     "normalize",
     "normalize_rows_",
+    "normalize_rows_many_",
     "set_row_norms_",
     "simd_target",
 ]

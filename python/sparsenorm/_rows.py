@@ -1,7 +1,7 @@
 """The indexed-row operator: normalize_rows_, set_row_norms_, embedding_renorm_."""
 
 import operator
-from typing import Any, Literal, NamedTuple, Optional
+from typing import Any, List, Literal, NamedTuple, Optional, Sequence, Union
 
 from . import _arrays, _core
 
@@ -275,3 +275,67 @@ def embedding_renorm_(weight: Any, indices: Any, max_norm: float, norm_type: flo
     _run(weight, indices, _MAX_NORM, max_norm, norm_type, 1e-7, "skip", num_threads, backend,
          ("max_norm", "norm_type"))
     return weight
+
+
+def normalize_rows_many_(tables: Sequence[Any], indices: Sequence[Any],
+                         max_norm: Union[float, Sequence[float]] = 1.0, p: float = 2.0,
+                         eps: float = 1e-12, *, non_finite: NonFinite = "skip",
+                         num_threads: Optional[int] = None,
+                         backend: BackendName = "auto") -> List[RowStats]:
+    """`normalize_rows_` on many tables in one call.
+
+    ``tables[k]``'s rows named in ``indices[k]`` are pulled back inside the
+    norm ball of radius ``max_norm`` (or ``max_norm[k]``), as
+    `normalize_rows_` does, for every k; the tables may differ in dtype and
+    shape (a recommender's embedding tables, one per sparse feature).
+    Everything is checked before anything is written: when one table or
+    index list is bad, no table changes, and the message names it
+    (``entries[k]: ...``). Passing the same table twice, or two views that
+    share memory, is an error. The rows of all the tables are then shared
+    out to the threads as one piece of work, which is faster than one call
+    per table when the tables are many and their index lists short.
+
+    Parameters
+    ----------
+    tables : sequence of arrays of shape (rows_k, cols_k)
+        Modified in place, as for `normalize_rows_`; CPU memory.
+    indices : sequence of index arrays or sequences, one per table
+    max_norm : float or sequence of float, default 1.0
+        One bound for every table, or one per table.
+    p, eps, non_finite, num_threads, backend
+        As for `normalize_rows_`, for every table.
+
+    Returns
+    -------
+    list of RowStats
+        One per table, in order.
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenorm
+    >>> a = np.full((4, 2), 3.0, dtype=np.float32)
+    >>> b = np.full((6, 3), 2.0)
+    >>> [s.rows_scaled for s in sparsenorm.normalize_rows_many_([a, b], [[0, 0, 1], [5]])]
+    [2, 1]
+    """
+    tables, indices = list(tables), list(indices)
+    if len(indices) != len(tables):
+        raise ValueError(f"indices has {len(indices)} lists for {len(tables)} tables; pass one "
+                         "index list per table.")
+    if isinstance(max_norm, (int, float)):
+        targets = [real(max_norm, "max_norm")] * len(tables)
+    else:
+        targets = [real(m, "max_norm") for m in max_norm]
+        if len(targets) != len(tables):
+            raise ValueError(f"max_norm has {len(targets)} values for {len(tables)} tables; pass "
+                             "one bound, or one per table.")
+    exported = [_arrays.export_target(t, f"tables[{k}]") for k, t in enumerate(tables)]
+    index_capsules = [_arrays.export_indices(i, f"indices[{k}]", tables[k], exported[k])
+                      for k, i in enumerate(indices)]
+    stats = _core.normalize_rows_many([e.capsule for e in exported], index_capsules, targets,
+                                      _MAX_NORM, real(p, "p"), real(eps, "eps"),
+                                      choice(non_finite, _NON_FINITE, "non_finite"),
+                                      threads(num_threads), choice(backend, _BACKENDS, "backend"))
+    for e in exported:
+        e.mark_modified()
+    return [RowStats(*s) for s in stats]

@@ -248,6 +248,62 @@ py::tuple NormalizeSparsePy(int format, std::int64_t rows, std::int64_t cols, st
   return MatrixStatsTuple(stats);
 }
 
+// Many tables in one call (NormalizeRowsMany), on the CPU: one capsule per
+// table and one per index list, one target per table, the other options
+// shared.
+py::list NormalizeRowsManyPy(py::list table_capsules, py::list index_capsules,
+                             std::vector<double> targets, int mode, double p, double eps,
+                             int non_finite, int num_threads, int backend) {
+  const std::size_t n = table_capsules.size();
+  if (index_capsules.size() != n || targets.size() != n) {
+    throw py::value_error("normalize_rows_many: one index list and one target per table.");
+  }
+  std::vector<std::unique_ptr<Imported>> arrays;
+  std::vector<std::vector<std::int64_t>> gathered(n);
+  std::vector<RowsBatchEntry> entries(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    // (Appended piece by piece: GCC 12 warns falsely on "literal" + string.)
+    std::string which = std::to_string(k);
+    which.insert(which.begin(), '[');
+    which.push_back(']');
+    arrays.push_back(std::make_unique<Imported>(table_capsules[k], std::string("tables") += which));
+    const Imported& table = *arrays.back();
+    arrays.push_back(std::make_unique<Imported>(index_capsules[k], std::string("indices") += which));
+    const Imported& index = *arrays.back();
+    if (table.place() != Place::kHost) {
+      throw py::type_error(table.name() + " is on CUDA device " + std::to_string(table.device_id()) +
+                           "; many tables in one call run on the CPU only in this version.");
+    }
+    SameDevice(table, index);
+    entries[k].table = AsTable(table, /*allow_transpose=*/false, nullptr);
+    entries[k].indices = AsIndices(index, &gathered[k]);
+    entries[k].options = Options(mode, targets[k], p, eps, non_finite, num_threads, backend);
+  }
+  std::vector<RowStats> stats(n);
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = NormalizeRowsMany(entries, stats);
+  }
+  if (!status.ok()) {
+    // The core names entries[k] (and entries[k].table); here they are the
+    // caller's tables[k] and indices[k].
+    std::string m = status.message();
+    for (const std::string from : {".table and ", ".table share"}) {
+      for (std::size_t at = m.find(from); at != std::string::npos; at = m.find(from)) {
+        m.erase(at, 6);
+      }
+    }
+    for (std::size_t at = m.find("entries["); at != std::string::npos; at = m.find("entries[")) {
+      m.replace(at, 8, "tables[");
+    }
+    Raise(Status(status.code(), m));
+  }
+  py::list out;
+  for (const RowStats& s : stats) out.append(RowStatsTuple(s));
+  return out;
+}
+
 // The optimizer step. `state` is a tuple of the capsules of the state
 // tables the kind uses (Adagrad's and row-wise Adagrad's sum, the latter as
 // rows x 1; Adam's exp_avg, exp_avg_sq); `indices` None means a dense
@@ -348,5 +404,6 @@ PYBIND11_MODULE(_core, m) {
   m.def("timed_normalize_rows", &sp::TimedNormalizeRowsPy);
   m.def("normalize_dense", &sp::NormalizeDensePy);
   m.def("normalize_sparse", &sp::NormalizeSparsePy);
+  m.def("normalize_rows_many", &sp::NormalizeRowsManyPy);
   m.def("optimizer_step", &sp::OptimizerStepPy);
 }

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import sparsenorm
-from module_util import NUMPY_DTYPES, TORCH_DTYPES, float64_oracle, random_table, ulps
+from module_util import NUMPY_DTYPES, TORCH_DTYPES, float64_oracle, random_table, snapshot, ulps
 
 INF = math.inf
 
@@ -243,3 +243,47 @@ def test_module_information():
     assert isinstance(sparsenorm.simd_target(), str) and sparsenorm.simd_target()
     assert isinstance(sparsenorm.has_cuda, bool)
     assert issubclass(sparsenorm.NonFiniteError, ValueError)
+
+
+# ---------------------------------------------------------------------------
+# Many tables in one call.
+
+
+def test_many_tables_equal_one_call_each():
+    rng = np.random.default_rng(31)
+    dtypes = [torch.float32, torch.float64, torch.bfloat16, torch.float16, torch.float32]
+    tables = [random_table(rng, 200 + 50 * k, 3 + 5 * k, d) for k, d in enumerate(dtypes)]
+    tables[1] = tables[1].numpy()  # NumPy and PyTorch in one list
+    lists = [rng.integers(0, len(t), size=300) for t in tables]
+    lists[2] = torch.from_numpy(lists[2].astype(np.int32))
+    bounds = [0.5, 1.0, 0.2, 0.05, 2.0]
+    separate = [t.copy() if isinstance(t, np.ndarray) else t.clone() for t in tables]
+    expected = [sparsenorm.normalize_rows_(t, i, b) for t, i, b in zip(separate, lists, bounds)]
+    got = sparsenorm.normalize_rows_many_(tables, lists, bounds)
+    assert got == expected
+    for a, b in zip(tables, separate):
+        (bytes_a, strides_a), (bytes_b, strides_b) = snapshot(a), snapshot(b)
+        assert np.array_equal(bytes_a, bytes_b) and strides_a == strides_b
+
+
+def test_many_tables_one_bad_index_changes_nothing():
+    rng = np.random.default_rng(32)
+    tables = [rng.standard_normal((100, 8)).astype(np.float32) for _ in range(6)]
+    before = [t.copy() for t in tables]
+    lists = [rng.integers(0, 100, size=50) for _ in tables]
+    lists[4][7] = 100
+    with pytest.raises(IndexError, match=r"tables\[4\]: indices\[7\] = 100 is out of range"):
+        sparsenorm.normalize_rows_many_(tables, lists, 0.1)
+    for t, b in zip(tables, before):
+        assert np.array_equal(t, b)
+
+
+def test_many_tables_refuses_shared_memory_and_mismatched_lists():
+    t = np.ones((10, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"tables\[0\] and tables\[1\] share memory"):
+        sparsenorm.normalize_rows_many_([t, t[5:]], [[0], [1]])
+    with pytest.raises(ValueError, match="indices has 1 lists for 2 tables"):
+        sparsenorm.normalize_rows_many_([t, t.copy()], [[0]])
+    with pytest.raises(ValueError, match="max_norm has 3 values for 2 tables"):
+        sparsenorm.normalize_rows_many_([t, t.copy()], [[0], [1]], [1.0, 1.0, 1.0])
+    assert np.all(t == 1.0)
