@@ -67,13 +67,29 @@ std::int64_t RowBitmap::MarkAll(const void* indices, IndexType type, std::int64_
 }
 
 namespace {
-template <class I>
+template <bool kAtomic, class I>
 std::int64_t ClaimSlice(RowClaimSet* set, const I* idx, std::int64_t begin, std::int64_t end,
                         std::uint64_t limit, std::uint8_t* owner) {
   for (std::int64_t i = begin; i < end; ++i) {
     const auto row = static_cast<std::uint64_t>(static_cast<std::int64_t>(idx[i]));
     if (row >= limit) return i;
-    owner[i] = set->Claim(static_cast<std::int64_t>(row)) ? 1 : 0;
+    owner[i] = set->Claim<kAtomic>(static_cast<std::int64_t>(row)) ? 1 : 0;
+  }
+  return -1;
+}
+
+template <class I>
+std::int64_t ClaimList(RowClaimSet* set, const I* idx, std::int64_t size, std::uint64_t limit,
+                       std::uint8_t* owner, int threads) {
+  if (threads <= 1) return ClaimSlice<false>(set, idx, 0, size, limit, owner);
+  std::vector<std::int64_t> first(static_cast<std::size_t>(threads), -1);
+  ParallelFor(threads, size, [&](std::int64_t begin, std::int64_t end, int t) {
+    first[t] = ClaimSlice<true>(set, idx, begin, end, limit, owner);
+  });
+  // Slices are in position order: the first slice that found one has the
+  // first bad position.
+  for (std::int64_t f : first) {
+    if (f >= 0) return f;
   }
   return -1;
 }
@@ -81,17 +97,10 @@ std::int64_t ClaimSlice(RowClaimSet* set, const I* idx, std::int64_t begin, std:
 
 std::int64_t RowClaimSet::ClaimAll(const void* indices, IndexType type, std::int64_t size,
                                    std::int64_t rows, std::uint8_t* owner, int threads) {
-  std::vector<std::int64_t> first(static_cast<std::size_t>(std::max(threads, 1)), -1);
   const auto limit = static_cast<std::uint64_t>(rows);
-  ParallelFor(threads, size, [&](std::int64_t begin, std::int64_t end, int t) {
-    first[t] = type == IndexType::kInt32
-                   ? ClaimSlice(this, static_cast<const std::int32_t*>(indices), begin, end, limit, owner)
-                   : ClaimSlice(this, static_cast<const std::int64_t*>(indices), begin, end, limit, owner);
-  });
-  for (std::int64_t f : first) {
-    if (f >= 0) return f;
-  }
-  return -1;
+  return type == IndexType::kInt32
+             ? ClaimList(this, static_cast<const std::int32_t*>(indices), size, limit, owner, threads)
+             : ClaimList(this, static_cast<const std::int64_t*>(indices), size, limit, owner, threads);
 }
 
 bool RowClaimSet::Init(std::int64_t num_indices) noexcept {

@@ -80,16 +80,28 @@ class RowClaimSet {
                         std::int64_t rows, std::uint8_t* owner, int threads);
 
   // True for exactly one caller per distinct row, whatever the threads.
+  // kAtomic false: only one thread claims (a plain store where the
+  // compare-exchange's locked write would cost several times more).
+  template <bool kAtomic = true>
   bool Claim(std::int64_t row) noexcept {
     const std::uint64_t key = static_cast<std::uint64_t>(row) + 1;  // 0 marks a free slot
     std::uint64_t slot = (key * 0x9e3779b97f4a7c15ull) >> shift_;
     for (;;) {
-      std::atomic_ref<std::uint64_t> cell(slots_[slot]);
-      std::uint64_t seen = cell.load(std::memory_order_relaxed);
-      if (seen == 0) {
-        if (cell.compare_exchange_strong(seen, key, std::memory_order_relaxed)) return true;
+      if constexpr (kAtomic) {
+        std::atomic_ref<std::uint64_t> cell(slots_[slot]);
+        std::uint64_t seen = cell.load(std::memory_order_relaxed);
+        if (seen == 0) {
+          if (cell.compare_exchange_strong(seen, key, std::memory_order_relaxed)) return true;
+        }
+        if (seen == key) return false;
+      } else {
+        const std::uint64_t seen = slots_[slot];
+        if (seen == 0) {
+          slots_[slot] = key;
+          return true;
+        }
+        if (seen == key) return false;
       }
-      if (seen == key) return false;
       slot = (slot + 1) & mask_;
     }
   }
