@@ -19,6 +19,13 @@ class RowStats(ctypes.Structure):
                 ("rows_scaled", ctypes.c_int64), ("nonfinite_rows", ctypes.c_int64)]
 
 
+class RowsEntry(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("dtype", ctypes.c_int32), ("rows", ctypes.c_int64),
+                ("cols", ctypes.c_int64), ("row_stride", ctypes.c_int64),
+                ("indices", ctypes.c_void_p), ("index_type", ctypes.c_int32),
+                ("num_indices", ctypes.c_int64), ("options", ctypes.POINTER(Options))]
+
+
 class MatrixOptions(ctypes.Structure):
     _fields_ = [("norm", Options), ("axis", ctypes.c_int32), ("has_subset", ctypes.c_int32),
                 ("subset", ctypes.c_void_p), ("subset_index_type", ctypes.c_int32),
@@ -52,6 +59,10 @@ class Library:
                       ctypes.c_int64, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64,
                       ctypes.POINTER(Options), ctypes.POINTER(RowStats), ctypes.c_char_p,
                       ctypes.c_size_t]
+        f = self.lib.sparsenorm_normalize_rows_many
+        f.restype = ctypes.c_int
+        f.argtypes = [ctypes.POINTER(RowsEntry), ctypes.c_int64, ctypes.POINTER(RowStats),
+                      ctypes.c_char_p, ctypes.c_size_t]
         self.lib.sparsenorm_default_options.argtypes = [ctypes.POINTER(Options)]
         self.lib.sparsenorm_default_matrix_options.argtypes = [ctypes.POINTER(MatrixOptions)]
         f = self.lib.sparsenorm_normalize_dense
@@ -97,6 +108,23 @@ class Library:
             table.data_ptr(), str(table.dtype).replace("torch.", ""), table.shape[0],
             table.shape[1], table.stride(0), indices.data_ptr(),
             str(indices.dtype).replace("torch.", ""), indices.numel(), o)
+
+    def embedding_renorm_many_(self, tables, indices, max_norm, norm_type=2.0, **options):
+        """embedding_renorm_ on every (table, index tensor) pair in one call;
+        returns one RowStats per table."""
+        o = self.options(target=max_norm, p=norm_type, eps=1e-7, **options)
+        entries = (RowsEntry * len(tables))()
+        for e, t, i in zip(entries, tables, indices):
+            e.data, e.dtype = t.data_ptr(), DTYPE_CODES[str(t.dtype).replace("torch.", "")]
+            e.rows, e.cols, e.row_stride = t.shape[0], t.shape[1], t.stride(0)
+            e.indices, e.index_type = i.data_ptr(), INDEX_CODES[str(i.dtype).replace("torch.", "")]
+            e.num_indices, e.options = i.numel(), ctypes.pointer(o)
+        stats = (RowStats * len(tables))()
+        error = ctypes.create_string_buffer(1024)
+        code = self.lib.sparsenorm_normalize_rows_many(entries, len(tables), stats, error, len(error))
+        if code != 0:
+            raise SparsenormError(code, error.value.decode())
+        return list(stats)
 
     # ------------------------------------------------------------------
     # Matrix normalization, on NumPy arrays and SciPy sparse matrices.

@@ -50,6 +50,29 @@ SPARSENORM_API int sparsenorm_normalize_rows(void* data, int32_t dtype, int64_t 
                                              sparsenorm_row_stats* stats, char* error,
                                              size_t error_size);
 
+/* One table of sparsenorm_normalize_rows_many: the arguments of
+ * sparsenorm_normalize_rows for that table. options may be null (defaults). */
+typedef struct sparsenorm_rows_entry {
+  void* data;
+  int32_t dtype;
+  int64_t rows;
+  int64_t cols;
+  int64_t row_stride;
+  const void* indices;
+  int32_t index_type;
+  int64_t num_indices;
+  const sparsenorm_options* options;
+} sparsenorm_rows_entry;
+
+/* sparsenorm::NormalizeRowsMany (rows.h): the indexed rows of every table of
+ * entries[0 .. count) in one call; every entry is checked before any table
+ * is written, and a bad entry's message starts with "entries[k]: ". stats,
+ * when not null, has count elements and receives each table's statistics.
+ * Return value and error as sparsenorm_normalize_rows. */
+SPARSENORM_API int sparsenorm_normalize_rows_many(const sparsenorm_rows_entry* entries,
+                                                  int64_t count, sparsenorm_row_stats* stats,
+                                                  char* error, size_t error_size);
+
 /* Matrix normalization (sparsenorm::NormalizeMatrix in matrix.h): every
  * column (axis 0) or row (axis 1) of a dense or sparse matrix, in place. */
 typedef struct sparsenorm_matrix_options {

@@ -1,6 +1,10 @@
 #include "sparsenorm/c_api.h"
 
+#include <new>
+#include <vector>
+
 #include "core/c_api_internal.h"
+#include "core/status.h"
 #include "sparsenorm/matrix.h"
 #include "sparsenorm/rows.h"
 #include "sparsenorm/version.h"
@@ -65,6 +69,36 @@ int sparsenorm_normalize_rows(void* data, int32_t dtype, int64_t rows, int64_t c
   const Status status =
       NormalizeRows(table, Indices(indices, static_cast<IndexType>(index_type), num_indices), o, &s);
   if (stats != nullptr && status.ok()) *stats = c_api::RowStatsToC(s);
+  return c_api::Report(status, error, error_size);
+}
+
+int sparsenorm_normalize_rows_many(const sparsenorm_rows_entry* entries, int64_t count,
+                                   sparsenorm_row_stats* stats, char* error, size_t error_size) {
+  using namespace sparsenorm;
+  if (count < 0 || (count > 0 && entries == nullptr)) {
+    return c_api::Report(detail::InvalidArgument("entries is null with count = ", count,
+                                                 ", or count is negative."),
+                         error, error_size);
+  }
+  std::vector<RowsBatchEntry> batch;
+  std::vector<RowStats> s;
+  try {
+    batch.reserve(static_cast<std::size_t>(count));
+    s.resize(static_cast<std::size_t>(count));
+  } catch (const std::bad_alloc&) {
+    return c_api::Report(detail::OutOfMemory("the list of entries"), error, error_size);
+  }
+  for (int64_t k = 0; k < count; ++k) {
+    const sparsenorm_rows_entry& e = entries[k];
+    NormalizeOptions o;
+    if (e.options != nullptr) o = c_api::OptionsFromC(*e.options);
+    batch.push_back({Table{e.data, static_cast<DType>(e.dtype), e.rows, e.cols, e.row_stride},
+                     Indices(e.indices, static_cast<IndexType>(e.index_type), e.num_indices), o});
+  }
+  const Status status = NormalizeRowsMany(batch, s);
+  if (stats != nullptr && status.ok()) {
+    for (int64_t k = 0; k < count; ++k) stats[k] = c_api::RowStatsToC(s[static_cast<std::size_t>(k)]);
+  }
   return c_api::Report(status, error, error_size);
 }
 

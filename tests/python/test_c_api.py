@@ -144,5 +144,30 @@ def test_bad_options_are_reported_and_nothing_changes():
     assert torch.equal(table, before)
 
 
+def test_many_tables_match_one_call_per_table():
+    rng = np.random.default_rng(5)
+    shapes = [(50, 3), (200, 16), (7, 1), (120, 33)]
+    dtypes = [torch.float32, torch.float64, torch.bfloat16, torch.float32]
+    tables = [random_table(rng, r, c, d) for (r, c), d in zip(shapes, dtypes)]
+    indices = [torch.from_numpy(rng.integers(0, r, size=3 * r)).to(torch.int32 if k % 2 else torch.int64)
+               for k, (r, _) in enumerate(shapes)]
+    expected = [t.clone() for t in tables]
+    for t, i in zip(expected, indices):
+        LIB.embedding_renorm_(t, i, 0.75)
+    stats = LIB.embedding_renorm_many_(tables, indices, 0.75)
+    for t, e, i, s in zip(tables, expected, indices, stats):
+        assert torch.equal(t, e)
+        assert s.distinct_rows == len(set(i.tolist())) and s.rows_scaled > 0
+
+
+def test_many_tables_bad_entry_is_named_and_nothing_changes():
+    tables = [torch.ones(10, 4), torch.ones(5, 2)]
+    before = [t.clone() for t in tables]
+    with pytest.raises(SparsenormError) as e:
+        LIB.embedding_renorm_many_(tables, [torch.tensor([1, 2]), torch.tensor([0, 5])], 0.5)
+    assert e.value.code == 2 and str(e.value).startswith("entries[1]: ") and "indices[1] = 5" in str(e.value)
+    assert all(torch.equal(t, b) for t, b in zip(tables, before))
+
+
 def test_version():
     assert LIB.version().count(".") == 2
