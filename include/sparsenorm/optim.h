@@ -110,6 +110,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "sparsenorm/export.h"
@@ -191,6 +192,33 @@ SPARSENORM_API Status OptimizerStep(Table table, const OptimizerState& state, In
 SPARSENORM_API Status OptimizerStepDense(Table table, const OptimizerState& state,
                                          ConstTable gradient, const OptimizerOptions& options,
                                          RowStats* stats = nullptr) noexcept;
+
+// One table of OptimizerStepMany: the arguments of OptimizerStep (sparse:
+// `indices` and one row of `values` per index) or, with dense = true, of
+// OptimizerStepDense (`values` has the table's shape; `indices` unused).
+struct StepBatchEntry {
+  Table table;
+  OptimizerState state;
+  Indices indices;
+  ConstTable values;
+  OptimizerOptions options;
+  bool dense = false;
+};
+
+// The step on many tables in one call (an embedding model's tables, as
+// FBGEMM's table-batched embeddings update them), each with its own dtype,
+// shape, optimizer, options and state. Everything is checked before
+// anything is written: each entry as OptimizerStep checks it, every index
+// and, under NonFinitePolicy::kError, every gradient element; and that no
+// table or state table shares memory with another entry's table, state,
+// gradient or indices. When an entry is bad, no table or state changes and
+// the message starts with "entries[k]: " (or names the two entries that
+// share memory). Then the rows of all the tables go to the threads as one
+// piece of work. options.num_threads and options.backend must be the same
+// in every entry. Each table's result is bit-for-bit the result of its own
+// OptimizerStep call. `stats`, when not empty, has one element per entry.
+SPARSENORM_API Status OptimizerStepMany(std::span<const StepBatchEntry> entries,
+                                        std::span<RowStats> stats = {}) noexcept;
 
 // An optimizer that owns its state and counts its steps: state allocated
 // (zero; Adagrad sums at initial_accumulator_value) when it is created,

@@ -84,6 +84,14 @@ struct Finding {
 
 // The findings as backends make them, one constructor per kind.
 
+// What a backend found in a call on many tables: the finding of the first
+// table (in the list's order) that has one.
+struct BatchFinding {
+  std::int64_t table = -1;
+  Finding finding;
+  explicit operator bool() const { return static_cast<bool>(finding); }
+};
+
 inline Finding MakeFinding(FindingKind kind, std::int64_t position, std::int64_t value,
                            std::int64_t extra = 0, std::int64_t limit = 0) {
   Finding f;

@@ -29,6 +29,9 @@ Status OptimizerStep(const Table& table, const OptimizerState& state, const Indi
                      const ConstTable& gradient, const OptimizerOptions& options,
                      const Tuning& tuning, RowStats* stats);
 
+Status OptimizerStepMany(std::span<const StepBatchEntry> entries, std::span<RowStats> stats,
+                         const Tuning& tuning);
+
 }  // namespace sparsenorm::detail
 
 #endif  // SPARSENORM_CORE_ENTRY_H_

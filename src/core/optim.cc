@@ -4,7 +4,10 @@
 // and SparseOptimizer, which owns its state.
 
 #include <algorithm>
+#include <cstdint>
 #include <new>
+#include <span>
+#include <vector>
 
 #include "core/entry.h"
 #include "core/messages.h"
@@ -47,10 +50,107 @@ Status OptimizerStep(const Table& table, const OptimizerState& state, const Indi
 
 namespace {
 
+// A byte range that an entry of a many-table call writes or reads.
+struct Extent {
+  std::uintptr_t begin, end;
+  std::int64_t entry;
+  const char* name;
+  bool written;
+};
+
+// No entry may write memory that another entry writes or reads (an entry's
+// own ranges were checked by PrepareStep). Sorted by address, a range can
+// only overlap the ranges after it that begin before it ends.
+Status CheckSharedMemory(std::vector<Extent> extents) {
+  std::sort(extents.begin(), extents.end(), [](const Extent& a, const Extent& b) { return a.begin < b.begin; });
+  for (std::size_t i = 0; i < extents.size(); ++i) {
+    for (std::size_t j = i + 1; j < extents.size() && extents[j].begin < extents[i].end; ++j) {
+      const Extent& a = extents[i].entry <= extents[j].entry ? extents[i] : extents[j];
+      const Extent& b = extents[i].entry <= extents[j].entry ? extents[j] : extents[i];
+      if (a.entry == b.entry || !(a.written || b.written)) continue;
+      return InvalidArgument("entries[", a.entry, "].", a.name, " and entries[", b.entry, "].", b.name,
+                             " share memory: a table or state table of one entry may not be "
+                             "memory that another entry reads or writes.");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status OptimizerStepMany(std::span<const StepBatchEntry> entries, std::span<RowStats> stats_out,
+                         const Tuning& tuning) {
+  const auto count = static_cast<std::int64_t>(entries.size());
+  if (!stats_out.empty() && stats_out.size() != entries.size()) {
+    return InvalidArgument("stats has ", stats_out.size(), " elements but there are ", count,
+                           " entries: pass one RowStats per entry, or none.");
+  }
+  std::vector<StepProblem> problems(entries.size());
+  std::vector<Extent> extents;
+  extents.reserve(entries.size() * 5);
+  for (std::int64_t k = 0; k < count; ++k) {
+    const StepBatchEntry& e = entries[static_cast<std::size_t>(k)];
+    StepExtents x;
+    if (Status s = PrepareStep(e.table, e.state, e.dense ? nullptr : &e.indices, e.values, e.options,
+                               &problems[k], &x);
+        !s.ok()) {
+      return Status(s.code(), StrCat("entries[", k, "]: ", s.message()));
+    }
+    const OptimizerOptions& first = entries[0].options;
+    if (e.options.num_threads != first.num_threads || e.options.backend != first.backend) {
+      return InvalidArgument("entries[", k, "].options has num_threads = ", e.options.num_threads,
+                             " and backend = ", static_cast<int>(e.options.backend),
+                             " but entries[0].options has ", first.num_threads, " and ",
+                             static_cast<int>(first.backend),
+                             ": one call runs on one thread count and one backend.");
+    }
+    const StepProblem& p = problems[k];
+    auto add = [&](const void* data, std::int64_t bytes, const char* name, bool written) {
+      if (bytes <= 0) return;
+      const auto begin = reinterpret_cast<std::uintptr_t>(data);
+      extents.push_back({begin, begin + static_cast<std::uintptr_t>(bytes), k, name, written});
+    };
+    add(p.table.data, x.table_bytes, "table", true);
+    add(p.state[0].data, x.state_bytes[0], e.options.kind == OptimizerKind::kAdam ? "state.exp_avg" : "state.sum", true);
+    add(p.state[1].data, x.state_bytes[1], "state.exp_avg_sq", true);
+    add(p.grad, x.grad_bytes, e.dense ? "gradient" : "values", false);
+    add(p.indices, x.index_bytes, "indices", false);
+  }
+  if (Status s = CheckSharedMemory(std::move(extents)); !s.ok()) return s;
+
+  std::vector<RowStats> stats(entries.size());
+  const bool reference = count > 0 && UseReference(entries[0].options.backend);
+  // The thread count from the work of all the tables together.
+  std::int64_t work = 0;
+  for (const StepProblem& p : problems) work += StepWorkBytes(p);
+  const int threads = ThreadsFor(count > 0 ? entries[0].options.num_threads : 0, work, tuning.bytes_per_thread);
+  const BatchFinding found = reference ? reference::OptimizerStepMany(problems.data(), count, stats.data())
+                                       : cpu::OptimizerStepMany(problems.data(), count, threads, stats.data());
+  if (found) {
+    const Status s = StatusOf(found.finding);
+    return Status(s.code(), StrCat("entries[", found.table, "]: ", s.message()));
+  }
+  for (std::int64_t k = 0; k < count; ++k) {
+    stats[k].indices_seen = problems[k].num_indices;
+    if (!stats_out.empty()) stats_out[static_cast<std::size_t>(k)] = stats[k];
+  }
+  return Status::Ok();
+}
+
+namespace {
+
 Status StepOutOfMemory() { return OutOfMemory("scratch memory for the optimizer step"); }
 
 }  // namespace
 }  // namespace detail
+
+Status OptimizerStepMany(std::span<const StepBatchEntry> entries, std::span<RowStats> stats) noexcept {
+  try {
+    return detail::OptimizerStepMany(entries, stats, Tuning{});
+  } catch (const std::bad_alloc&) {
+    return detail::StepOutOfMemory();
+  }
+}
 
 Status OptimizerStep(Table table, const OptimizerState& state, Indices indices, ConstTable values,
                      const OptimizerOptions& options, RowStats* stats) noexcept {

@@ -67,10 +67,16 @@ struct StepPlan {
 
 namespace cpu {
 Finding OptimizerStep(const StepProblem& problem, const StepPlan& plan, RowStats* stats);
+// Every problem of the list; checks them all before writing any, then
+// updates the rows of all of them in one dispatch to the threads. `stats`
+// has `count` entries.
+BatchFinding OptimizerStepMany(const StepProblem* problems, std::int64_t count, int threads,
+                               RowStats* stats);
 }  // namespace cpu
 
 namespace reference {
 Finding OptimizerStep(const StepProblem& problem, RowStats* stats);
+BatchFinding OptimizerStepMany(const StepProblem* problems, std::int64_t count, RowStats* stats);
 }  // namespace reference
 
 }  // namespace sparsenorm

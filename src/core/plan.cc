@@ -78,12 +78,15 @@ MatrixPlan PlanSparseMatrix(const SparseMatrixProblem& p, int requested_threads,
   return plan;
 }
 
-StepPlan PlanStep(const StepProblem& p, int requested_threads, const Tuning& t) {
+std::int64_t StepWorkBytes(const StepProblem& p) {
   // Every gradient row is read, and about as many table and state rows are
   // read and written.
-  const std::int64_t row_bytes = std::max<std::int64_t>(p.cols, 1) * 4;
+  return p.num_indices * 3 * std::max<std::int64_t>(p.cols, 1) * 4;
+}
+
+StepPlan PlanStep(const StepProblem& p, int requested_threads, const Tuning& t) {
   StepPlan plan;
-  plan.threads = ThreadsFor(requested_threads, p.num_indices * 3 * row_bytes, t.bytes_per_thread);
+  plan.threads = ThreadsFor(requested_threads, StepWorkBytes(p), t.bytes_per_thread);
   return plan;
 }
 

@@ -28,6 +28,8 @@ MatrixPlan PlanDenseMatrix(const DenseMatrixProblem& problem, int requested_thre
 MatrixPlan PlanSparseMatrix(const SparseMatrixProblem& problem, int requested_threads,
                             const Tuning& tuning);
 
+// The bytes an optimizer step moves, roughly, to size its thread count.
+std::int64_t StepWorkBytes(const StepProblem& problem);
 StepPlan PlanStep(const StepProblem& problem, int requested_threads, const Tuning& tuning);
 
 }  // namespace sparsenorm::detail

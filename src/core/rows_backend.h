@@ -37,14 +37,6 @@ struct RowsPlan {
   std::int64_t prefetch_rows = 4;
 };
 
-// What a backend found in a call on many tables: the finding of the first
-// table (in the list's order) that has one.
-struct BatchFinding {
-  std::int64_t table = -1;
-  Finding finding;
-  explicit operator bool() const { return static_cast<bool>(finding); }
-};
-
 namespace cpu {
 Finding NormalizeRows(const RowsProblem& problem, const RowsPlan& plan, RowStats* stats);
 // In place, every table of the list; checks them all before writing any.

@@ -71,38 +71,46 @@ Finding CheckGradient(const StepJob& job, int threads) {
   return {};
 }
 
-}  // namespace
-
-Finding OptimizerStep(const StepProblem& problem, const StepPlan& plan, RowStats* stats) {
+// One problem made ready to write: its index list grouped and checked, its
+// gradient checked under kError, the repeat groups of its popular rows
+// listed.
+struct PreparedStep {
   StepJob job;
-  static_cast<StepProblem&>(job) = problem;
-  *stats = RowStats{};
-  const int threads = std::max(plan.threads, 1);
-  const std::size_t compute_size = problem.dtype == DType::kFloat64 ? 8 : 4;
-
   RowGroups groups;
-  if (problem.dense()) {
-    job.groups = problem.rows;
-  } else {
-    const std::int64_t bad = GroupRows(problem.indices, problem.index_type, problem.num_indices,
-                                       problem.rows, threads, &groups);
-    if (bad >= 0) return RowIndexFinding(bad, RowOfPosition(problem, bad), problem.rows);
-    job.rows = groups.rows.data();
-    job.positions = groups.positions.data();
-    job.begin = groups.begin.data();
-    job.groups = static_cast<std::int64_t>(groups.rows.size());
-  }
-  if (Finding f = CheckGradient(job, threads)) return f;
-  if (job.groups == 0 || job.cols == 0) {
-    stats->distinct_rows = job.groups;
-    return {};
-  }
-
-  // The repeat groups of the rows named more than kRepeatGroup times.
   std::vector<std::int64_t> partial;
   std::vector<RepeatSum> sums;
   AlignedBuffer partials;
-  if (!problem.dense()) {
+  std::int64_t scratch_row = 0;  // bytes of one scratch row, 64-byte multiple
+
+  // Steps 1 and 2 above, on `threads` threads.
+  Finding Prepare(const StepProblem& problem, int threads) {
+    static_cast<StepProblem&>(job) = problem;
+    if (problem.dense()) {
+      job.groups = problem.rows;
+    } else {
+      const std::int64_t bad = GroupRows(problem.indices, problem.index_type, problem.num_indices,
+                                         problem.rows, threads, &groups);
+      if (bad >= 0) return RowIndexFinding(bad, RowOfPosition(problem, bad), problem.rows);
+      job.rows = groups.rows.data();
+      job.positions = groups.positions.data();
+      job.begin = groups.begin.data();
+      job.groups = static_cast<std::int64_t>(groups.rows.size());
+    }
+    if (Finding f = CheckGradient(job, threads)) return f;
+    const std::size_t compute_size = problem.dtype == DType::kFloat64 ? 8 : 4;
+    scratch_row = RowBytesRounded(job.cols, compute_size);
+    // Table rows in flight: about 4 KiB of table, state and gradient.
+    job.prefetch_groups = std::clamp<std::int64_t>(4096 / std::max<std::int64_t>(scratch_row, 1), 2, 16);
+    if (!Empty()) ListRepeatSums();
+    return {};
+  }
+
+  bool Empty() const { return job.groups == 0 || job.cols == 0; }
+
+  // The repeat groups of the rows named more than kRepeatGroup times, and
+  // the memory for their sums.
+  void ListRepeatSums() {
+    if (job.dense()) return;
     partial.assign(static_cast<std::size_t>(job.groups), -1);
     for (std::int64_t s = 0; s < job.groups; ++s) {
       const std::int64_t count = job.begin[s + 1] - job.begin[s];
@@ -112,40 +120,126 @@ Finding OptimizerStep(const StepProblem& problem, const StepPlan& plan, RowStats
         sums.push_back(RepeatSum{s, k, static_cast<std::int64_t>(sums.size())});
       }
     }
-    if (!sums.empty()) {
-      job.partial = partial.data();
-      job.partial_stride_bytes = RowBytesRounded(job.cols, compute_size);
-      partials = AllocateAligned(sums.size() * static_cast<std::size_t>(job.partial_stride_bytes));
-      job.partials = partials.get();
-      ParallelForDynamic(threads, static_cast<std::int64_t>(sums.size()), 4,
-                         [&](std::int64_t b, std::int64_t e, int) {
-                           SumRepeatGroups(job, sums.data(), b, e);
-                         });
+    if (sums.empty()) return;
+    job.partial = partial.data();
+    job.partial_stride_bytes = scratch_row;
+    partials = AllocateAligned(sums.size() * static_cast<std::size_t>(scratch_row));
+    job.partials = partials.get();
+  }
+};
+
+// Each thread's scratch rows: the summed gradient, the new row, the new
+// state (two rows for Adam), `row_bytes` each.
+struct ThreadScratch {
+  AlignedBuffer memory;
+  std::vector<StepScratch> rows;
+  ThreadScratch(int threads, std::int64_t row_bytes)
+      : memory(AllocateAligned(static_cast<std::size_t>(4 * row_bytes * threads))),
+        rows(static_cast<std::size_t>(threads)) {
+    for (int t = 0; t < threads; ++t) {
+      unsigned char* base = memory.get() + 4 * row_bytes * t;
+      rows[t] = StepScratch{base, base + row_bytes, base + 2 * row_bytes, base + 3 * row_bytes};
     }
   }
+};
 
-  // Each thread's scratch rows: the summed gradient, the new row, the new
-  // state (two rows for Adam).
-  const std::int64_t scratch_row = RowBytesRounded(job.cols, compute_size);
-  AlignedBuffer scratch_memory = AllocateAligned(static_cast<std::size_t>(4 * scratch_row * threads));
-  std::vector<StepScratch> scratch(static_cast<std::size_t>(threads));
-  for (int t = 0; t < threads; ++t) {
-    unsigned char* base = scratch_memory.get() + 4 * scratch_row * t;
-    scratch[t] = StepScratch{base, base + scratch_row, base + 2 * scratch_row, base + 3 * scratch_row};
-  }
-  // Table rows in flight: about 4 KiB of table, state and gradient.
-  job.prefetch_groups = std::clamp<std::int64_t>(4096 / std::max<std::int64_t>(scratch_row, 1), 2, 16);
+// About sixteen chunks of groups per thread: popular rows make groups uneven.
+std::int64_t GroupGrain(std::int64_t groups, int threads) {
+  return std::max<std::int64_t>(8, groups / (16 * threads));
+}
 
+void AddCounts(std::int64_t groups, const StepCounts& c, RowStats* stats) {
+  stats->distinct_rows = groups;
+  stats->rows_scaled += c.scaled;
+  stats->nonfinite_rows += c.nonfinite;
+}
+
+}  // namespace
+
+Finding OptimizerStep(const StepProblem& problem, const StepPlan& plan, RowStats* stats) {
+  *stats = RowStats{};
+  const int threads = std::max(plan.threads, 1);
+  PreparedStep p;
+  if (Finding f = p.Prepare(problem, threads)) return f;
+  stats->distinct_rows = p.job.groups;
+  if (p.Empty()) return {};
+  const StepJob& job = p.job;
+  ParallelForDynamic(threads, static_cast<std::int64_t>(p.sums.size()), 4,
+                     [&](std::int64_t b, std::int64_t e, int) { SumRepeatGroups(job, p.sums.data(), b, e); });
+  ThreadScratch scratch(threads, p.scratch_row);
   std::vector<StepCounts> counts(static_cast<std::size_t>(threads));
-  // About sixteen chunks per thread: popular rows make groups uneven.
-  const std::int64_t grain = std::max<std::int64_t>(8, job.groups / (16 * threads));
-  ParallelForDynamic(threads, job.groups, grain, [&](std::int64_t b, std::int64_t e, int t) {
-    UpdateGroups(job, b, e, scratch[t], &counts[t]);
-  });
-  stats->distinct_rows = job.groups;
-  for (const StepCounts& c : counts) {
-    stats->rows_scaled += c.scaled;
-    stats->nonfinite_rows += c.nonfinite;
+  ParallelForDynamic(threads, job.groups, GroupGrain(job.groups, threads),
+                     [&](std::int64_t b, std::int64_t e, int t) {
+                       UpdateGroups(job, b, e, scratch.rows[t], &counts[t]);
+                     });
+  for (const StepCounts& c : counts) AddCounts(job.groups, c, stats);
+  return {};
+}
+
+BatchFinding OptimizerStepMany(const StepProblem* problems, std::int64_t count, int threads,
+                               RowStats* stats) {
+  threads = std::max(threads, 1);
+  std::vector<PreparedStep> prepared(static_cast<std::size_t>(count));
+  std::vector<Finding> findings(static_cast<std::size_t>(count));
+  // Steps 1 and 2 for every problem, a problem per thread at a time: the
+  // tables of one call are typically many and small.
+  if (count == 1) {
+    findings[0] = prepared[0].Prepare(problems[0], threads);
+  } else {
+    ParallelForDynamic(threads, count, 1, [&](std::int64_t b, std::int64_t e, int) {
+      for (std::int64_t k = b; k < e; ++k) findings[k] = prepared[k].Prepare(problems[k], 1);
+    });
+  }
+  for (std::int64_t k = 0; k < count; ++k) {  // the first problem in the list that failed
+    if (findings[k]) return BatchFinding{k, findings[k]};
+  }
+
+  // Step 3 for all of them, in one dispatch per phase: first the repeat
+  // groups' sums of every table, then chunks of every table's groups,
+  // handed out as threads finish, so that the work is balanced across
+  // tables.
+  struct Piece {
+    std::int64_t problem, begin, end;
+  };
+  std::vector<Piece> sums, chunks;
+  std::int64_t total_groups = 0, row_bytes = 64;
+  for (std::int64_t k = 0; k < count; ++k) {
+    const PreparedStep& p = prepared[static_cast<std::size_t>(k)];
+    stats[k] = RowStats{};
+    stats[k].distinct_rows = p.job.groups;
+    if (p.Empty()) continue;
+    total_groups += p.job.groups;
+    row_bytes = std::max(row_bytes, p.scratch_row);
+    const auto n = static_cast<std::int64_t>(p.sums.size());
+    for (std::int64_t b = 0; b < n; b += 4) sums.push_back({k, b, std::min(n, b + 4)});
+  }
+  for (std::int64_t k = 0; k < count; ++k) {
+    const PreparedStep& p = prepared[static_cast<std::size_t>(k)];
+    if (p.Empty()) continue;
+    const std::int64_t grain = GroupGrain(total_groups, threads);
+    for (std::int64_t b = 0; b < p.job.groups; b += grain) chunks.push_back({k, b, std::min(p.job.groups, b + grain)});
+  }
+  ParallelForDynamic(threads, static_cast<std::int64_t>(sums.size()), 1,
+                     [&](std::int64_t b, std::int64_t e, int) {
+                       for (std::int64_t c = b; c < e; ++c) {
+                         const Piece& s = sums[static_cast<std::size_t>(c)];
+                         const PreparedStep& p = prepared[static_cast<std::size_t>(s.problem)];
+                         SumRepeatGroups(p.job, p.sums.data(), s.begin, s.end);
+                       }
+                     });
+  ThreadScratch scratch(threads, row_bytes);
+  std::vector<std::vector<StepCounts>> counts(static_cast<std::size_t>(threads),
+                                              std::vector<StepCounts>(static_cast<std::size_t>(count)));
+  ParallelForDynamic(threads, static_cast<std::int64_t>(chunks.size()), 1,
+                     [&](std::int64_t b, std::int64_t e, int t) {
+                       for (std::int64_t c = b; c < e; ++c) {
+                         const Piece& chunk = chunks[static_cast<std::size_t>(c)];
+                         UpdateGroups(prepared[static_cast<std::size_t>(chunk.problem)].job, chunk.begin,
+                                      chunk.end, scratch.rows[t], &counts[t][chunk.problem]);
+                       }
+                     });
+  for (std::int64_t k = 0; k < count; ++k) {
+    for (const auto& per_thread : counts) AddCounts(prepared[static_cast<std::size_t>(k)].job.groups, per_thread[k], &stats[k]);
   }
   return {};
 }

@@ -124,14 +124,12 @@ void Store(const StepProblem& p, unsigned char* row, std::int64_t r, std::int64_
   std::memcpy(row + 2 * k, &bits, 2);
 }
 
-template <class C>
-Finding Run(const StepProblem& p, RowStats* stats) {
-  // Every table row's gradient rows, in list order.
-  std::map<std::int64_t, std::vector<std::int64_t>> rows;
+// What must hold before anything is written: every index in range and,
+// under NonFinitePolicy::kError, every gradient element finite.
+Finding Check(const StepProblem& p) {
   for (std::int64_t i = 0; i < p.num_indices; ++i) {
     const std::int64_t r = p.dense() ? i : IndexValue(p.indices, p.index_type, i);
     if (r < 0 || r >= p.rows) return RowIndexFinding(i, r, p.rows);
-    rows[r].push_back(i);
   }
   if (p.nonfinite_error) {
     for (std::int64_t i = 0; i < p.num_indices; ++i) {
@@ -142,6 +140,17 @@ Finding Run(const StepProblem& p, RowStats* stats) {
         }
       }
     }
+  }
+  return {};
+}
+
+// The step on a checked problem.
+template <class C>
+void Write(const StepProblem& p, RowStats* stats) {
+  // Every table row's gradient rows, in list order.
+  std::map<std::int64_t, std::vector<std::int64_t>> rows;
+  for (std::int64_t i = 0; i < p.num_indices; ++i) {
+    rows[p.dense() ? i : IndexValue(p.indices, p.index_type, i)].push_back(i);
   }
 
   const StepCoefficients<C>& k = CoefficientsOf<C>(p.rule);
@@ -181,13 +190,30 @@ Finding Run(const StepProblem& p, RowStats* stats) {
     }
     if (scaled) ++stats->rows_scaled;
   }
-  return {};
+}
+
+void Write(const StepProblem& p, RowStats* stats) {
+  if (p.dtype == DType::kFloat64) {
+    Write<double>(p, stats);
+  } else {
+    Write<float>(p, stats);
+  }
 }
 
 }  // namespace
 
 Finding OptimizerStep(const StepProblem& p, RowStats* stats) {
-  return p.dtype == DType::kFloat64 ? Run<double>(p, stats) : Run<float>(p, stats);
+  if (Finding f = Check(p)) return f;
+  Write(p, stats);
+  return {};
+}
+
+BatchFinding OptimizerStepMany(const StepProblem* problems, std::int64_t count, RowStats* stats) {
+  for (std::int64_t k = 0; k < count; ++k) {
+    if (Finding f = Check(problems[k])) return BatchFinding{k, f};
+  }
+  for (std::int64_t k = 0; k < count; ++k) Write(problems[k], &stats[k]);
+  return {};
 }
 
 }  // namespace sparsenorm::reference
