@@ -304,77 +304,122 @@ py::list NormalizeRowsManyPy(py::list table_capsules, py::list index_capsules,
   return out;
 }
 
-// The optimizer step. `state` is a tuple of the capsules of the state
-// tables the kind uses (Adagrad's and row-wise Adagrad's sum, the latter as
-// rows x 1; Adam's exp_avg, exp_avg_sq); `indices` None means a dense
-// gradient. `numbers` are, in order: lr, eps, weight_decay, lr_decay,
-// beta1, beta2, constraint target, constraint p, constraint eps;
-// `codes`: kind, weight_decay_mode, caffe2_sign, step, constraint kind,
-// rounding, seed, non_finite, num_threads, backend.
+// One table's optimizer step, imported from Python: the arrays stay
+// imported (and their owners alive) as long as this lives. `state` is a
+// tuple of the capsules of the state tables the kind uses (Adagrad's and
+// row-wise Adagrad's sum, the latter as rows x 1; Adam's exp_avg,
+// exp_avg_sq); `indices` None means a dense gradient. `numbers` are, in
+// order: lr, eps, weight_decay, lr_decay, beta1, beta2, constraint target,
+// constraint p, constraint eps; `codes`: kind, weight_decay_mode,
+// caffe2_sign, step, constraint kind, rounding, seed, non_finite,
+// num_threads, backend.
+struct ImportedStep {
+  std::vector<std::unique_ptr<Imported>> arrays;
+  std::vector<std::int64_t> gathered;
+  StepBatchEntry entry;
+
+  ImportedStep(py::handle table_capsule, py::tuple state_capsules, py::handle indices_capsule,
+               py::handle grad_capsule, const std::vector<double>& numbers,
+               const std::vector<std::int64_t>& codes) {
+    if (numbers.size() != 9 || codes.size() != 10) {
+      throw py::value_error("optimizer_step: wrong option count (the package's Python layer packs them).");
+    }
+    OptimizerOptions& o = entry.options;
+    o.lr = numbers[0];
+    o.eps = numbers[1];
+    o.weight_decay = numbers[2];
+    o.lr_decay = numbers[3];
+    o.beta1 = numbers[4];
+    o.beta2 = numbers[5];
+    o.constraint.target = numbers[6];
+    o.constraint.p = numbers[7];
+    o.constraint.eps = numbers[8];
+    o.kind = static_cast<OptimizerKind>(codes[0]);
+    o.weight_decay_mode = static_cast<WeightDecayMode>(codes[1]);
+    o.caffe2_sign = codes[2] != 0;
+    o.step = codes[3];
+    o.constraint.kind = static_cast<ConstraintKind>(codes[4]);
+    o.rounding = static_cast<Rounding>(codes[5]);
+    o.seed = static_cast<std::uint64_t>(codes[6]);
+    o.non_finite = static_cast<NonFinitePolicy>(codes[7]);
+    o.num_threads = static_cast<int>(codes[8]);
+    o.backend = static_cast<Backend>(codes[9]);
+
+    const Imported& table = Import(table_capsule, "table");
+    entry.table = AsTable(table, /*allow_transpose=*/false, nullptr);
+    entry.dense = indices_capsule.is_none();
+    const Imported& grad = Import(grad_capsule, entry.dense ? "gradient" : "values");
+    entry.values = AsTable(grad, /*allow_transpose=*/false, nullptr);
+    SameDevice(table, grad);
+    static const char* const kStateNames[2][2] = {{"state sum", ""}, {"exp_avg", "exp_avg_sq"}};
+    const bool adam = o.kind == OptimizerKind::kAdam;
+    Table* slots[2] = {adam ? &entry.state.exp_avg : &entry.state.sum, &entry.state.exp_avg_sq};
+    if (state_capsules.size() > 2) throw py::value_error("optimizer_step: at most two state tables.");
+    for (std::size_t i = 0; i < state_capsules.size(); ++i) {
+      const Imported& state = Import(state_capsules[i], kStateNames[adam ? 1 : 0][i]);
+      SameDevice(table, state);
+      *slots[i] = AsTable(state, /*allow_transpose=*/false, nullptr);
+    }
+    const Imported* index = nullptr;
+    if (!entry.dense) {
+      index = &Import(indices_capsule, "indices");
+      SameDevice(table, *index);
+    }
+    if (table.place() != Place::kHost) {
+      throw py::type_error("table is on CUDA device " + std::to_string(table.device_id()) +
+                           "; the optimizer step runs on the CPU only in this version.");
+    }
+    if (index != nullptr) entry.indices = AsIndices(*index, &gathered);
+  }
+
+ private:
+  const Imported& Import(py::handle capsule, const char* name) {
+    arrays.push_back(std::make_unique<Imported>(capsule, name));
+    return *arrays.back();
+  }
+};
+
 py::tuple OptimizerStepPy(py::handle table_capsule, py::tuple state_capsules,
                           py::handle indices_capsule, py::handle grad_capsule,
                           std::vector<double> numbers, std::vector<std::int64_t> codes) {
-  if (numbers.size() != 9 || codes.size() != 10) {
-    throw py::value_error("optimizer_step: wrong option count (the package's Python layer packs them).");
-  }
-  OptimizerOptions o;
-  o.lr = numbers[0];
-  o.eps = numbers[1];
-  o.weight_decay = numbers[2];
-  o.lr_decay = numbers[3];
-  o.beta1 = numbers[4];
-  o.beta2 = numbers[5];
-  o.constraint.target = numbers[6];
-  o.constraint.p = numbers[7];
-  o.constraint.eps = numbers[8];
-  o.kind = static_cast<OptimizerKind>(codes[0]);
-  o.weight_decay_mode = static_cast<WeightDecayMode>(codes[1]);
-  o.caffe2_sign = codes[2] != 0;
-  o.step = codes[3];
-  o.constraint.kind = static_cast<ConstraintKind>(codes[4]);
-  o.rounding = static_cast<Rounding>(codes[5]);
-  o.seed = static_cast<std::uint64_t>(codes[6]);
-  o.non_finite = static_cast<NonFinitePolicy>(codes[7]);
-  o.num_threads = static_cast<int>(codes[8]);
-  o.backend = static_cast<Backend>(codes[9]);
-
-  Imported table_array(table_capsule, "table");
-  const Table table = AsTable(table_array, /*allow_transpose=*/false, nullptr);
-  Imported grad_array(grad_capsule, indices_capsule.is_none() ? "gradient" : "values");
-  const Table grad = AsTable(grad_array, /*allow_transpose=*/false, nullptr);
-  SameDevice(table_array, grad_array);
-  static const char* const kStateNames[2][2] = {{"state sum", ""}, {"exp_avg", "exp_avg_sq"}};
-  const bool adam = o.kind == OptimizerKind::kAdam;
-  std::vector<std::unique_ptr<Imported>> state_arrays;
-  OptimizerState state;
-  Table* slots[2] = {adam ? &state.exp_avg : &state.sum, &state.exp_avg_sq};
-  if (state_capsules.size() > 2) throw py::value_error("optimizer_step: at most two state tables.");
-  for (std::size_t i = 0; i < state_capsules.size(); ++i) {
-    state_arrays.push_back(std::make_unique<Imported>(state_capsules[i], kStateNames[adam ? 1 : 0][i]));
-    SameDevice(table_array, *state_arrays.back());
-    *slots[i] = AsTable(*state_arrays.back(), /*allow_transpose=*/false, nullptr);
-  }
-  std::unique_ptr<Imported> index_array;
-  std::vector<std::int64_t> gathered;
-  Indices indices;
-  if (!indices_capsule.is_none()) {
-    index_array = std::make_unique<Imported>(indices_capsule, "indices");
-    SameDevice(table_array, *index_array);
-  }
-  if (table_array.place() != Place::kHost) {
-    throw py::type_error("table is on CUDA device " + std::to_string(table_array.device_id()) +
-                         "; the optimizer step runs on the CPU only in this version.");
-  }
-  if (index_array) indices = AsIndices(*index_array, &gathered);
+  const ImportedStep step(table_capsule, state_capsules, indices_capsule, grad_capsule, numbers, codes);
+  const StepBatchEntry& e = step.entry;
   RowStats stats;
   Status status;
   {
     py::gil_scoped_release release;
-    status = index_array ? OptimizerStep(table, state, indices, grad, o, &stats)
-                         : OptimizerStepDense(table, state, grad, o, &stats);
+    status = e.dense ? OptimizerStepDense(e.table, e.state, e.values, e.options, &stats)
+                     : OptimizerStep(e.table, e.state, e.indices, e.values, e.options, &stats);
   }
   if (!status.ok()) Raise(status);
   return RowStatsTuple(stats);
+}
+
+// Many tables' steps in one call (OptimizerStepMany): `steps` is a list of
+// tuples with optimizer_step's arguments. Messages start with "entries[k]: "
+// (or name two entries that share memory); the Python layer names the
+// parameters.
+py::list OptimizerStepManyPy(py::list steps) {
+  std::vector<std::unique_ptr<ImportedStep>> imported;
+  std::vector<StepBatchEntry> entries;
+  for (py::handle item : steps) {
+    const py::tuple t = py::reinterpret_borrow<py::tuple>(item);
+    if (t.size() != 6) throw py::value_error("optimizer_step_many: each step is a tuple of six.");
+    imported.push_back(std::make_unique<ImportedStep>(t[0], t[1].cast<py::tuple>(), t[2], t[3],
+                                                      t[4].cast<std::vector<double>>(),
+                                                      t[5].cast<std::vector<std::int64_t>>()));
+    entries.push_back(imported.back()->entry);
+  }
+  std::vector<RowStats> stats(entries.size());
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = OptimizerStepMany(entries, stats);
+  }
+  if (!status.ok()) Raise(status);
+  py::list out;
+  for (const RowStats& s : stats) out.append(RowStatsTuple(s));
+  return out;
 }
 
 }  // namespace
@@ -406,4 +451,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("normalize_sparse", &sp::NormalizeSparsePy);
   m.def("normalize_rows_many", &sp::NormalizeRowsManyPy);
   m.def("optimizer_step", &sp::OptimizerStepPy);
+  m.def("optimizer_step_many", &sp::OptimizerStepManyPy);
 }
