@@ -1,5 +1,6 @@
-// The CUDA backend: the row operator (rows.h) and the matrix normalization
-// (matrix.h) on device memory, on the caller's stream. Available when the
+// The CUDA backend: the row operator (rows.h), the matrix normalization
+// (matrix.h) and the optimizer step (optim.h) on device memory, on the
+// caller's stream. Available when the
 // library was built with SPARSENORM_CUDA=ON (then SPARSENORM_WITH_CUDA is
 // defined to 1 for code that links sparsenorm::sparsenorm).
 //
@@ -54,6 +55,7 @@
 
 #include "sparsenorm/export.h"
 #include "sparsenorm/matrix.h"
+#include "sparsenorm/optim.h"
 #include "sparsenorm/types.h"
 
 namespace sparsenorm::cuda {
@@ -134,6 +136,60 @@ SPARSENORM_API Status NormalizeMatrix(Table matrix, const MatrixOptions& options
 SPARSENORM_API Status NormalizeMatrix(SparseMatrix* matrix, const MatrixOptions& options = {},
                                       MatrixStats* stats = nullptr,
                                       StreamHandle stream = nullptr) noexcept;
+
+// ---------------------------------------------------------------------------
+// Optimizer step (contract: optim.h).
+//
+// Same options, dtypes and bits as the CPU's OptimizerStep, with the
+// differences listed above and these: the row-wise Adagrad sum of squares
+// and the constraint's norm are summed in another fixed order (lanes, then a
+// butterfly: docs/CUDA.md), so a row-wise Adagrad row or a constrained row
+// may differ from the CPU's in the last bits; every other element (the
+// summed gradient, the other rules, the state, stochastic rounding given
+// the value) is the CPU's bit for bit. What only the device can check (index
+// values; under NonFinitePolicy::kError, every gradient element) is checked
+// before anything is written; on a finding nothing is written and the
+// Result function returns the CPU's Status. The table, the state tables,
+// the gradient and the index list must all be device memory.
+//
+// NOT YET RUN ON A GPU: this code has been compiled, and its arithmetic and
+// checks replayed on the host, but it has not executed on a device.
+
+// Bytes of scratch memory a step with a sparse gradient of `indices.size`
+// rows on `table` needs on the current device (the data pointers are not
+// read): about 2 x (8 + index size) + 16 bytes per index, plus partial sums
+// of up to indices.size / 32 rows of the arithmetic type, plus CUB's
+// temporary storage. 0 when the shapes or types are invalid, or when the
+// CUDA runtime cannot tell (no device): the call then reports why.
+SPARSENORM_API std::size_t OptimizerScratchBytes(const Table& table, const Indices& indices) noexcept;
+
+// The same for a dense gradient: 512 bytes (the report).
+SPARSENORM_API std::size_t OptimizerScratchBytesDense(const Table& table) noexcept;
+
+SPARSENORM_API Status OptimizerStepAsync(Table table, const OptimizerState& state, Indices indices,
+                                         ConstTable values, const OptimizerOptions& options,
+                                         void* scratch, std::size_t scratch_bytes,
+                                         StreamHandle stream) noexcept;
+
+SPARSENORM_API Status OptimizerStepDenseAsync(Table table, const OptimizerState& state,
+                                              ConstTable gradient, const OptimizerOptions& options,
+                                              void* scratch, std::size_t scratch_bytes,
+                                              StreamHandle stream) noexcept;
+
+// Waits for `stream` and returns the outcome of the step that used
+// `scratch`; fills `stats` (may be null) when it succeeded.
+SPARSENORM_API Status OptimizerResult(const void* scratch, StreamHandle stream,
+                                      RowStats* stats = nullptr) noexcept;
+
+SPARSENORM_API Status OptimizerStep(Table table, const OptimizerState& state, Indices indices,
+                                    ConstTable values, const OptimizerOptions& options,
+                                    RowStats* stats = nullptr,
+                                    StreamHandle stream = nullptr) noexcept;
+
+SPARSENORM_API Status OptimizerStepDense(Table table, const OptimizerState& state,
+                                         ConstTable gradient, const OptimizerOptions& options,
+                                         RowStats* stats = nullptr,
+                                         StreamHandle stream = nullptr) noexcept;
 
 }  // namespace sparsenorm::cuda
 

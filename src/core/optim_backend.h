@@ -79,6 +79,17 @@ Finding OptimizerStep(const StepProblem& problem, RowStats* stats);
 BatchFinding OptimizerStepMany(const StepProblem* problems, std::int64_t count, RowStats* stats);
 }  // namespace reference
 
+namespace cuda::dev {
+// The scratch bytes a step needs on the current device (CUB's temporary
+// storage depends on its architecture); kDeviceError when the runtime
+// cannot tell.
+Finding StepScratchBytes(const StepProblem& problem, std::size_t* bytes);
+Finding EnqueueStep(const StepProblem& problem, void* scratch, void* stream);
+// Waits for the stream; the outcome the device recorded in `scratch`.
+// kNone with *valid = false when scratch holds no step's outcome.
+Finding StepOutcome(const void* scratch, void* stream, bool* valid, RowStats* stats);
+}  // namespace cuda::dev
+
 }  // namespace sparsenorm
 
 #endif  // SPARSENORM_CORE_OPTIM_BACKEND_H_

@@ -322,7 +322,14 @@ Status PrepareStep(const Table& table, const OptimizerState& state, const Indice
   p.grad = static_cast<const unsigned char*>(gradient.data);
   p.grad_stride_bytes = grad_layout.stride * static_cast<std::int64_t>(grad_layout.element_size);
   p.grad_dtype = gradient.dtype;
-  p.indices = indices != nullptr ? indices->data : nullptr;
+  // A null pointer marks a dense gradient (StepProblem::dense()); an empty
+  // sparse list may have one too (an empty std::vector's data()) and must
+  // stay sparse, or the backend would read `rows` gradient rows that are
+  // not there.
+  static constexpr std::int64_t kEmptyList = 0;
+  p.indices = indices == nullptr           ? nullptr
+              : indices->data != nullptr ? indices->data
+                                         : static_cast<const void*>(&kEmptyList);
   p.index_type = indices != nullptr ? indices->type : IndexType::kInt64;
   p.num_indices = gradient.rows;
   for (int i = 0; i < 2; ++i) p.state[i] = StepArray{};

@@ -20,6 +20,8 @@
 #include "common/host_device.h"
 #include "common/norms.h"
 #include "common/numerics.h"
+#include "common/optim_rules.h"
+#include "common/stochastic_rounding.h"
 
 namespace sparsenorm {
 namespace cuda {
@@ -178,6 +180,112 @@ SN_HD int GroupSizeFor(int64_t accesses) {
   int g = 1;
   while (g < 32 && 2 * static_cast<int64_t>(g) < accesses) g *= 2;
   return g;
+}
+
+// ---------------------------------------------------------------------------
+// The optimizer step (optim_kernels.cu): what one lane computes for one
+// element of an updated row, on top of the rules of common/optim_rules.h.
+// The kernel decides only which lane owns which column (lane l of a group of
+// G: columns l, l + G, l + 2G, ... in that order) and how the lanes' row
+// sums are combined (an XOR butterfly); tests/cuda/emulate_step.h replays
+// that.
+
+// Lanes per table row of the step: about two columns per lane (the row
+// operator's rule, one element per access). A function of the row length
+// alone, so that the row sums, and with them the bits, do not depend on the
+// device.
+SN_HD int StepGroupSize(int64_t cols) { return GroupSizeFor(cols); }
+
+// Columns per lane whose summed gradient stays in registers between the
+// passes over a row (rows of up to 32 * kStepCache columns); the columns
+// beyond are summed again in each pass. As the row operator's kCache: with 8
+// the update kernels took 128 to 192 registers and spilled (ptxas, sm_90).
+// A tuning knob, unmeasured.
+constexpr int kStepCache = 4;
+
+// Finite (x - x is 0 for every finite x, NaN otherwise).
+template <class C>
+SN_HD bool IsFinite(C x) {
+  return x - x == C(0);
+}
+
+// One element's update by every rule but row-wise Adagrad's (whose factors
+// come from the whole row: RowWiseRow, then RowWiseElement): w' and the new
+// state values (unused ones pass through), and whether g, w' and the state
+// are all finite.
+template <class C>
+struct UpdatedElement {
+  C w;
+  C s0;
+  C s1;
+  bool finite;
+};
+
+template <class C>
+SN_HD UpdatedElement<C> UpdateElement(const StepRule& rule, C w, C g, C s0, C s1) {
+  const StepCoefficients<C>& k = CoefficientsOf<C>(rule);
+  UpdatedElement<C> e{w, s0, s1, true};
+  switch (rule.kind) {
+    case StepKind::kSGD:
+      e.w = SgdElement<C>(w, g, rule.decay, k);
+      break;
+    case StepKind::kAdagrad:
+      e.w = AdagradElement<C>(w, g, &e.s0, rule.decay, k);
+      break;
+    case StepKind::kAdam:
+      e.w = AdamElement<C>(w, g, &e.s0, &e.s1, rule.decay, k);
+      break;
+    case StepKind::kRowWiseAdagrad:
+      break;
+  }
+  e.finite = IsFinite(g) && IsFinite(e.w) && IsFinite(e.s0) && IsFinite(e.s1);
+  return e;
+}
+
+// The exact value of x * scale as a float64 (x a float32: two 24-bit
+// significands fit in 53 bits), the input of stochastic rounding.
+SN_HD double ExactScaledValue(float x, const Scale& s) {
+  if (s.fits_float) return static_cast<double>(x) * static_cast<double>(s.f);
+  return ldexp(static_cast<double>(x), s.shift) * s.d;
+}
+
+// x (the arithmetic type of T) times the scale, rounded once to T: the
+// row operator's ScaleElement (common/decision.h) for an input that is
+// not itself a stored value.
+template <class T>
+SN_HD T ScaleArithmetic(typename Element<T>::Compute x, const Scale& s) {
+  using E = Element<T>;
+  if constexpr (!kNarrow<T>) {
+    return ScaleElement<T>(x, s);
+  } else {
+    if (s.fits_float) return E::Round(numerics::ProductRoundToOdd(x, s.f));
+    return E::RoundDouble(ldexp(static_cast<double>(x), s.shift) * s.d);
+  }
+}
+
+// The stored value of an updated element w' (optim.h): round(w' * s) when
+// the constraint scales the row, round(w') otherwise; to nearest, or, for
+// the 16-bit types under stochastic rounding, with the element's random
+// bits (row_key: stochastic::RowKey(seed, step, row)).
+template <class T>
+SN_HD T StoreElement(typename Element<T>::Compute w, const Scale& s, bool stochastic_rounding,
+                     uint32_t row_key, int64_t col) {
+  const bool scaled = s.action == Action::kScale;
+  if constexpr (kNarrow<T>) {
+    if (stochastic_rounding) {
+      const double v = scaled ? ExactScaledValue(w, s) : static_cast<double>(w);
+      const uint32_t u = stochastic::ElementBits(row_key, col);
+      if constexpr (std::is_same_v<T, float16>) {
+        return float16{stochastic::Round<stochastic::Half>(v, u)};
+      } else {
+        return bfloat16{stochastic::Round<stochastic::BFloat16>(v, u)};
+      }
+    }
+  }
+  (void)stochastic_rounding;  // float32 and float64 tables: validated to be kNearestEven
+  (void)row_key;
+  (void)col;
+  return scaled ? ScaleArithmetic<T>(w, s) : Element<T>::Round(w);
 }
 
 }  // namespace num

@@ -22,6 +22,7 @@
 #include "common/decision.h"
 #include "common/host_device.h"
 #include "common/matrix_path.h"
+#include "common/optim_rules.h"
 #include "sparsenorm/dtype.h"
 
 namespace sparsenorm {
@@ -347,6 +348,117 @@ int SegmentGroupSize(int64_t nnz, int64_t segments);
 MatrixScratchLayout MatrixLayout(const MatrixLaunch& job);
 
 int LaunchMatrix(const MatrixLaunch& job);
+
+// ---------------------------------------------------------------------------
+// Optimizer step (include/sparsenorm/optim.h; kernels: optim_kernels.cu).
+
+// Device-side result of one optimizer step.
+struct StepHeader {
+  FirstPosition bad;        // first index outside [0, rows)
+  FirstPosition nonfinite;  // first gradient row holding NaN/inf (kError)
+  long long bad_value;      // indices[bad], filled in by the last kernel
+  long long nonfinite_row;  // the table row of gradient row `nonfinite`
+  unsigned long long distinct;  // table rows named (the segments of the sorted list)
+  unsigned long long scaled;
+  unsigned long long nonfinite_rows;
+  long long num_indices;  // gradient rows (the table's rows for a dense gradient)
+  long long rows;
+  unsigned long long magic;  // kStepMagic once the sequence ran
+};
+constexpr unsigned long long kStepMagic = 0x73706e7374657031ull;  // "spnstep1"
+static_assert(sizeof(StepHeader) <= kHeaderBytes, "header too large");
+
+SN_HD bool StepFailed(const StepHeader& h) { return h.bad.found() || h.nonfinite.found(); }
+
+// What the last kernel of a step writes into the header, error or not: the
+// call's sizes and the offending values for the report. `indices` is null
+// for a dense gradient, whose gradient row i is table row i and whose
+// distinct rows are all of them.
+SN_HD void FinishStepHeader(const void* indices, IndexType type, int64_t n, int64_t rows,
+                            StepHeader* header) {
+  header->num_indices = n;
+  header->rows = rows;
+  header->magic = kStepMagic;
+  if (indices == nullptr) header->distinct = static_cast<unsigned long long>(rows);
+  if (header->bad.found()) header->bad_value = LoadIndex(indices, type, header->bad.position());
+  if (header->nonfinite.found()) {
+    const int64_t pos = header->nonfinite.position();
+    header->nonfinite_row = indices == nullptr ? pos : LoadIndex(indices, type, pos);
+  }
+}
+
+// One strided 2-D array of the step: row r at data + r * stride elements.
+struct StepArrayArg {
+  void* data;
+  int64_t stride;
+};
+
+struct StepLaunch {
+  StepArrayArg table{};
+  int64_t rows = 0;
+  int64_t cols = 0;
+  DType dtype = DType::kFloat32;
+
+  const void* grad = nullptr;
+  int64_t grad_stride = 0;  // elements
+  DType grad_dtype = DType::kFloat32;
+  const void* indices = nullptr;  // null: dense (gradient row r is table row r)
+  IndexType index_type = IndexType::kInt64;
+  int64_t num_indices = 0;
+
+  StepArrayArg state[2] = {};  // of the arithmetic type (common/optim_rules.h)
+
+  StepRule rule{};
+  bool has_constraint = false;
+  NormRule constraint{};
+  bool stochastic = false;
+  uint64_t seed = 0;
+  int64_t step = 1;
+  bool nonfinite_error = false;
+
+  void* scratch = nullptr;  // StepScratchLayout
+  void* stream = nullptr;
+
+  bool dense() const { return indices == nullptr; }
+};
+
+// Scratch of a sparse step: the sort's double buffers of keys (the index
+// list, as unsigned integers of its width) and values (list positions,
+// int64), the segments of the sorted list (one per distinct row), the
+// repeat-group slots of the segments longer than kRepeatGroupSize and their
+// partial sums, and CUB's temporary storage. A dense step needs the header
+// alone.
+struct StepScratchLayout {
+  size_t keys_offset[2];
+  size_t values_offset[2];
+  size_t begin_offset;    // n + 1 segment starts, int64
+  size_t slot_offset;     // n + 1 first repeat-group slots per segment, int64
+  size_t partial_offset;  // partial_rows rows of cols elements of the arithmetic type
+  int64_t partial_rows;
+  size_t temp_offset;  // CUB's temporary storage
+  size_t temp_bytes;
+  size_t total;
+};
+
+// Repeat groups summed in advance for a segment of `count` occurrences: all
+// of them when there is more than one, none otherwise (the update kernel
+// sums a short segment itself).
+SN_HD int64_t RepeatGroupsOf(int64_t count) {
+  return count > kRepeatGroupSize ? (count + kRepeatGroupSize - 1) / kRepeatGroupSize : 0;
+}
+
+// The most repeat groups (kRepeatGroupSize = 64 occurrences each) that the
+// segments longer than one group can have in a list of n indices: a segment
+// of c > 64 occurrences has ceil(c / 64) <= floor(c / 32) of them, and the
+// floors add up to at most floor(n / 32).
+SN_HD int64_t MaxRepeatGroups(int64_t n) { return n / (kRepeatGroupSize / 2); }
+
+// The layout of a launch (CUB's storage sizes depend on the device's
+// architecture: a cudaError_t, nonzero when the runtime cannot tell them).
+int StepLayout(const StepLaunch& job, StepScratchLayout* layout);
+
+// Enqueues the whole step on the stream; returns a cudaError_t.
+int LaunchStep(const StepLaunch& job);
 
 }  // namespace detail
 }  // namespace cuda

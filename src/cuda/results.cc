@@ -1,10 +1,44 @@
 #include "cuda/results.h"
 
+#include "common/element_types.h"
+#include "core/optim_backend.h"
+
 namespace sparsenorm::cuda::detail {
 
 Finding RowsFinding(const RowsHeader& h) {
   if (h.bad.found()) return RowIndexFinding(h.bad.position(), h.bad_value, h.rows);
   if (h.nonfinite.found()) return NonFiniteRowFinding(h.nonfinite.position(), h.nonfinite_value);
+  return {};
+}
+
+StepLaunch StepLaunchOf(const StepProblem& p) {
+  StepLaunch job;
+  const auto element = static_cast<std::int64_t>(ElementSize(p.dtype));
+  const auto arithmetic = static_cast<std::int64_t>(p.dtype == DType::kFloat64 ? 8 : 4);
+  job.table = {p.table.data, p.table.stride_bytes / element};
+  job.rows = p.rows;
+  job.cols = p.cols;
+  job.dtype = p.dtype;
+  job.grad = p.grad;
+  job.grad_stride = p.grad_stride_bytes / static_cast<std::int64_t>(ElementSize(p.grad_dtype));
+  job.grad_dtype = p.grad_dtype;
+  job.indices = p.indices;
+  job.index_type = p.index_type;
+  job.num_indices = p.num_indices;
+  for (int i = 0; i < 2; ++i) job.state[i] = {p.state[i].data, p.state[i].stride_bytes / arithmetic};
+  job.rule = p.rule;
+  job.has_constraint = p.has_constraint;
+  job.constraint = p.constraint;
+  job.stochastic = p.stochastic;
+  job.seed = p.seed;
+  job.step = p.step;
+  job.nonfinite_error = p.nonfinite_error;
+  return job;
+}
+
+Finding StepFinding(const StepHeader& h) {
+  if (h.bad.found()) return RowIndexFinding(h.bad.position(), h.bad_value, h.rows);
+  if (h.nonfinite.found()) return NonFiniteGradientFinding(h.nonfinite.position(), h.nonfinite_row);
   return {};
 }
 

@@ -9,6 +9,7 @@
 
 #include "common/element_types.h"
 #include "core/matrix_backend.h"
+#include "core/optim_backend.h"
 #include "core/rows_backend.h"
 #include "cuda/launch.h"
 #include "cuda/results.h"
@@ -19,6 +20,8 @@ namespace {
 using cuda::detail::Format;
 using cuda::detail::MatrixLaunch;
 using cuda::detail::RowsLaunch;
+using cuda::detail::StepLaunch;
+using cuda::detail::StepLaunchOf;
 
 Finding DeviceError(cudaError_t e, const char* what) {
   Finding f;
@@ -185,6 +188,39 @@ Finding RowsOutcome(const void* scratch, void* stream, bool* valid, RowStats* st
   *valid = h.magic == cuda::detail::kRowsMagic;
   if (!*valid) return {};
   if (Finding f = cuda::detail::RowsFinding(h)) return f;
+  stats->indices_seen = h.num_indices;
+  stats->distinct_rows = static_cast<std::int64_t>(h.distinct);
+  stats->rows_scaled = static_cast<std::int64_t>(h.scaled);
+  stats->nonfinite_rows = static_cast<std::int64_t>(h.nonfinite_rows);
+  return {};
+}
+
+Finding StepScratchBytes(const StepProblem& problem, std::size_t* bytes) {
+  cuda::detail::StepScratchLayout layout;
+  if (const int e = cuda::detail::StepLayout(StepLaunchOf(problem), &layout); e != 0) {
+    cudaGetLastError();
+    return DeviceError(static_cast<cudaError_t>(e), "sizing the optimizer step's scratch memory");
+  }
+  *bytes = layout.total;
+  return {};
+}
+
+Finding EnqueueStep(const StepProblem& problem, void* scratch, void* stream) {
+  StepLaunch job = StepLaunchOf(problem);
+  job.scratch = scratch;
+  job.stream = stream;
+  if (const int e = cuda::detail::LaunchStep(job); e != 0) {
+    return DeviceError(static_cast<cudaError_t>(e), "launching the optimizer step");
+  }
+  return {};
+}
+
+Finding StepOutcome(const void* scratch, void* stream, bool* valid, RowStats* stats) {
+  cuda::detail::StepHeader h{};
+  if (Finding f = ReadHeader(scratch, stream, "waiting for the optimizer step", &h)) return f;
+  *valid = h.magic == cuda::detail::kStepMagic;
+  if (!*valid) return {};
+  if (Finding f = cuda::detail::StepFinding(h)) return f;
   stats->indices_seen = h.num_indices;
   stats->distinct_rows = static_cast<std::int64_t>(h.distinct);
   stats->rows_scaled = static_cast<std::int64_t>(h.scaled);

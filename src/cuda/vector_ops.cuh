@@ -106,7 +106,10 @@ __device__ __forceinline__ num::DoubleAcc GroupReduce(num::DoubleAcc a, const Gr
   return a;
 }
 
-__device__ __forceinline__ double GroupSum(double s, const Group& g) {
+// The group's sum of one value per lane (float or double), every lane
+// getting the same bits (IEEE addition is commutative).
+template <class C>
+__device__ __forceinline__ C GroupSum(C s, const Group& g) {
   for (int off = g.size / 2; off > 0; off /= 2) s = s + __shfl_xor_sync(g.mask, s, off);
   return s;
 }
