@@ -9,6 +9,7 @@
 
 #include "sparsenorm/cuda.h"
 #include "sparsenorm/matrix.h"
+#include "sparsenorm/optim.h"
 
 namespace sparsenorm::python {
 namespace {
@@ -62,6 +63,15 @@ Status NormalizeMatrixOnDevice(int device_id, std::int64_t stream, Table matrix,
   DeviceGuard guard(device_id);
   if (!guard.status().ok()) return guard.status();
   return cuda::NormalizeMatrix(matrix, options, stats, AsStream(stream));
+}
+
+Status OptimizerStepOnDevice(int device_id, std::int64_t stream, const StepBatchEntry& e,
+                             RowStats* stats) noexcept {
+  DeviceGuard guard(device_id);
+  if (!guard.status().ok()) return guard.status();
+  return e.dense ? cuda::OptimizerStepDense(e.table, e.state, e.values, e.options, stats, AsStream(stream))
+                 : cuda::OptimizerStep(e.table, e.state, e.indices, e.values, e.options, stats,
+                                       AsStream(stream));
 }
 
 }  // namespace sparsenorm::python

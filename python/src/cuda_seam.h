@@ -1,6 +1,6 @@
 // The seam between the Python module and the CUDA backend. Compiled only
 // with -DSPARSENORM_PYTHON_CUDA=ON, which needs a cuda_seam.cc (listed in
-// python/CMakeLists.txt) that forwards these two calls to the CUDA backend's
+// python/CMakeLists.txt) that forwards these calls to the CUDA backend's
 // launchers. Everything on the Python side is in place already: device
 // checks, index lists moved to the table's device, and the stream rule (the
 // current stream of the library that owns the array, obtained in
@@ -24,6 +24,7 @@
 namespace sparsenorm {
 struct MatrixOptions;
 struct MatrixStats;
+struct StepBatchEntry;
 }  // namespace sparsenorm
 
 namespace sparsenorm::python {
@@ -33,6 +34,10 @@ Status NormalizeRowsOnDevice(int device_id, std::int64_t stream, Table table, In
 
 Status NormalizeMatrixOnDevice(int device_id, std::int64_t stream, Table matrix,
                                const MatrixOptions& options, MatrixStats* stats) noexcept;
+
+// One table's optimizer step (entry.dense: a dense gradient), waited for.
+Status OptimizerStepOnDevice(int device_id, std::int64_t stream, const StepBatchEntry& entry,
+                             RowStats* stats) noexcept;
 
 }  // namespace sparsenorm::python
 

@@ -365,12 +365,17 @@ struct ImportedStep {
       index = &Import(indices_capsule, "indices");
       SameDevice(table, *index);
     }
-    if (table.place() != Place::kHost) {
-      throw py::type_error("table is on CUDA device " + std::to_string(table.device_id()) +
-                           "; the optimizer step runs on the CPU only in this version.");
-    }
-    if (index != nullptr) entry.indices = AsIndices(*index, &gathered);
+    on_device = table.place() != Place::kHost;
+    device_id = table.device_id();
+#if !SPARSENORM_PYTHON_CUDA
+    if (on_device) NoCuda(table);
+#endif
+    // Device memory is read where it is: no gather.
+    if (index != nullptr) entry.indices = AsIndices(*index, on_device ? nullptr : &gathered);
   }
+
+  bool on_device = false;
+  int device_id = 0;
 
  private:
   const Imported& Import(py::handle capsule, const char* name) {
@@ -379,18 +384,30 @@ struct ImportedStep {
   }
 };
 
+// On CUDA arrays the step is enqueued on `stream` (the arrays' owner's
+// current stream) and waited for, so that its errors raise here.
 py::tuple OptimizerStepPy(py::handle table_capsule, py::tuple state_capsules,
                           py::handle indices_capsule, py::handle grad_capsule,
-                          std::vector<double> numbers, std::vector<std::int64_t> codes) {
+                          std::vector<double> numbers, std::vector<std::int64_t> codes,
+                          std::int64_t stream) {
   const ImportedStep step(table_capsule, state_capsules, indices_capsule, grad_capsule, numbers, codes);
   const StepBatchEntry& e = step.entry;
   RowStats stats;
   Status status;
   {
     py::gil_scoped_release release;
-    status = e.dense ? OptimizerStepDense(e.table, e.state, e.values, e.options, &stats)
-                     : OptimizerStep(e.table, e.state, e.indices, e.values, e.options, &stats);
+    if (!step.on_device) {
+      status = e.dense ? OptimizerStepDense(e.table, e.state, e.values, e.options, &stats)
+                       : OptimizerStep(e.table, e.state, e.indices, e.values, e.options, &stats);
+    } else {
+#if SPARSENORM_PYTHON_CUDA
+      status = OptimizerStepOnDevice(step.device_id, stream, e, &stats);
+#endif
+    }
   }
+#if !SPARSENORM_PYTHON_CUDA
+  static_cast<void>(stream);
+#endif
   if (!status.ok()) Raise(status);
   return RowStatsTuple(stats);
 }
@@ -408,6 +425,12 @@ py::list OptimizerStepManyPy(py::list steps) {
     imported.push_back(std::make_unique<ImportedStep>(t[0], t[1].cast<py::tuple>(), t[2], t[3],
                                                       t[4].cast<std::vector<double>>(),
                                                       t[5].cast<std::vector<std::int64_t>>()));
+    if (imported.back()->on_device) {
+      throw py::type_error("entries[" + std::to_string(entries.size()) + "].table is on CUDA device " +
+                           std::to_string(imported.back()->device_id) +
+                           "; many tables in one step run on the CPU only in this version (call "
+                           "optimizer_step per table on CUDA).");
+    }
     entries.push_back(imported.back()->entry);
   }
   std::vector<RowStats> stats(entries.size());
@@ -450,6 +473,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("normalize_dense", &sp::NormalizeDensePy);
   m.def("normalize_sparse", &sp::NormalizeSparsePy);
   m.def("normalize_rows_many", &sp::NormalizeRowsManyPy);
-  m.def("optimizer_step", &sp::OptimizerStepPy);
+  m.def("optimizer_step", &sp::OptimizerStepPy, py::arg("table"), py::arg("state"),
+        py::arg("indices"), py::arg("grad"), py::arg("numbers"), py::arg("codes"),
+        py::arg("stream") = 0);
   m.def("optimizer_step_many", &sp::OptimizerStepManyPy);
 }
