@@ -322,7 +322,11 @@ Status PrepareStep(const Table& table, const OptimizerState& state, const Indice
   p.grad = static_cast<const unsigned char*>(gradient.data);
   p.grad_stride_bytes = grad_layout.stride * static_cast<std::int64_t>(grad_layout.element_size);
   p.grad_dtype = gradient.dtype;
-  p.indices = indices != nullptr ? indices->data : nullptr;
+  // The backends tell a dense gradient by a null index pointer
+  // (StepProblem::dense), but an empty list may well have one (an empty
+  // std::vector's data(), an empty PyTorch tensor's): give it one that is not.
+  static constexpr std::int64_t kNoIndex = 0;
+  p.indices = indices == nullptr ? nullptr : indices->data != nullptr ? indices->data : &kNoIndex;
   p.index_type = indices != nullptr ? indices->type : IndexType::kInt64;
   p.num_indices = gradient.rows;
   for (int i = 0; i < 2; ++i) p.state[i] = StepArray{};
