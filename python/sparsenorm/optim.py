@@ -24,11 +24,16 @@ used; the functions do not.
 import math
 import operator
 import sys
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Literal, Optional, Tuple,
+                    Union)
 
 import numpy as np
 
 from . import _arrays, _core
-from ._rows import _BACKENDS, _NON_FINITE, RowStats, choice, real, threads
+from ._rows import (_BACKENDS, _NON_FINITE, BackendName, NonFinite, RowStats, choice, real,
+                    threads)
+
+DecayMode = Literal["none", "l2", "decoupled"]
 
 # sparsenorm::OptimizerKind, WeightDecayMode and ConstraintKind
 # (include/sparsenorm/optim.h).
@@ -137,9 +142,11 @@ def _run(table, states, indices, values, numbers, codes):
 # ---------------------------------------------------------------------------
 # The functions.
 
-def sgd_(table, indices, values, *, lr, weight_decay=0.0, weight_decay_mode="l2", step=1,
-         max_norm=None, constant_norm=None, norm_type=2.0, norm_eps=1e-7,
-         stochastic_rounding=False, seed=0, non_finite="skip", num_threads=None, backend="auto"):
+def sgd_(table: Any, indices: Any, values: Any, *, lr: float, weight_decay: float = 0.0,
+         weight_decay_mode: DecayMode = "l2", step: int = 1, max_norm: Optional[float] = None,
+         constant_norm: Optional[float] = None, norm_type: float = 2.0, norm_eps: float = 1e-7,
+         stochastic_rounding: bool = False, seed: int = 0, non_finite: NonFinite = "skip",
+         num_threads: Optional[int] = None, backend: BackendName = "auto") -> RowStats:
     """One step of stochastic gradient descent on the rows a gradient names, in place.
 
     For each distinct row ``r`` of `indices` (every row, in order, when
@@ -267,10 +274,13 @@ def sgd_(table, indices, values, *, lr, weight_decay=0.0, weight_decay_mode="l2"
     return _run(table, (), indices, values, numbers, codes)
 
 
-def adagrad_(table, sum, indices, values, *, lr=0.01, lr_decay=0.0, weight_decay=0.0,
-             weight_decay_mode="l2", eps=1e-10, step=1, caffe2_sign=False, max_norm=None,
-             constant_norm=None, norm_type=2.0, norm_eps=1e-7, stochastic_rounding=False, seed=0,
-             non_finite="skip", num_threads=None, backend="auto"):
+def adagrad_(table: Any, sum: Any, indices: Any, values: Any, *, lr: float = 0.01,
+             lr_decay: float = 0.0, weight_decay: float = 0.0, weight_decay_mode: DecayMode = "l2",
+             eps: float = 1e-10, step: int = 1, caffe2_sign: bool = False,
+             max_norm: Optional[float] = None, constant_norm: Optional[float] = None,
+             norm_type: float = 2.0, norm_eps: float = 1e-7, stochastic_rounding: bool = False,
+             seed: int = 0, non_finite: NonFinite = "skip", num_threads: Optional[int] = None,
+             backend: BackendName = "auto") -> RowStats:
     """One Adagrad step (torch.optim.Adagrad's rule) on the rows a gradient names, in place.
 
     For each distinct row ``r`` (see `sgd_` for ``g``, ``w``, the
@@ -330,10 +340,14 @@ def adagrad_(table, sum, indices, values, *, lr=0.01, lr_decay=0.0, weight_decay
     return _run(table, ((sum, "sum"),), indices, values, numbers, codes)
 
 
-def rowwise_adagrad_(table, sum, indices, values, *, lr=0.01, eps=1e-8, weight_decay=0.0,
-                     weight_decay_mode="none", step=1, max_norm=None, constant_norm=None,
-                     norm_type=2.0, norm_eps=1e-7, stochastic_rounding=False, seed=0,
-                     non_finite="skip", num_threads=None, backend="auto"):
+def rowwise_adagrad_(table: Any, sum: Any, indices: Any, values: Any, *, lr: float = 0.01,
+                     eps: float = 1e-8, weight_decay: float = 0.0,
+                     weight_decay_mode: DecayMode = "none", step: int = 1,
+                     max_norm: Optional[float] = None, constant_norm: Optional[float] = None,
+                     norm_type: float = 2.0, norm_eps: float = 1e-7,
+                     stochastic_rounding: bool = False, seed: int = 0,
+                     non_finite: NonFinite = "skip", num_threads: Optional[int] = None,
+                     backend: BackendName = "auto") -> RowStats:
     """One row-wise Adagrad step (FBGEMM's exact row-wise Adagrad), in place.
 
     One accumulator per row. For each distinct row ``r`` (see `sgd_` for
@@ -390,10 +404,13 @@ def rowwise_adagrad_(table, sum, indices, values, *, lr=0.01, eps=1e-8, weight_d
     return _run(table, ((_column(sum, "sum"), "sum"),), indices, values, numbers, codes)
 
 
-def sparse_adam_(table, exp_avg, exp_avg_sq, indices, values, *, lr=1e-3, betas=(0.9, 0.999),
-                 eps=1e-8, weight_decay=0.0, weight_decay_mode="l2", step=1, max_norm=None,
-                 constant_norm=None, norm_type=2.0, norm_eps=1e-7, stochastic_rounding=False,
-                 seed=0, non_finite="skip", num_threads=None, backend="auto"):
+def sparse_adam_(table: Any, exp_avg: Any, exp_avg_sq: Any, indices: Any, values: Any, *,
+                 lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, weight_decay_mode: DecayMode = "l2", step: int = 1,
+                 max_norm: Optional[float] = None, constant_norm: Optional[float] = None,
+                 norm_type: float = 2.0, norm_eps: float = 1e-7, stochastic_rounding: bool = False,
+                 seed: int = 0, non_finite: NonFinite = "skip", num_threads: Optional[int] = None,
+                 backend: BackendName = "auto") -> RowStats:
     """One lazy Adam step (torch.optim.SparseAdam's rule), in place.
 
     Only the moments of the named rows move. For each distinct row ``r``
@@ -453,6 +470,10 @@ def sparse_adam_(table, exp_avg, exp_avg_sq, indices, values, *, lr=1e-3, betas=
 # import torch.
 
 _TORCH_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+# What torch.optim.Optimizer takes: tensors, or dicts of a group's "params"
+# and its own options.
+Params = Union[Iterable[Any], Iterable[Dict[str, Any]]]
 
 
 def _torch():
@@ -521,7 +542,7 @@ class _Optimizer:
     def __init__(self, params, defaults, torch_keywords, synchronize):
         self._reject(torch_keywords, type(self).__name__)
         defaults["synchronize"] = _flag(synchronize, "synchronize")
-        self.last_stats = []
+        self.last_stats: List[RowStats] = []
         super().__init__(params, defaults)
         if "sum" in self._state_shapes:
             # As torch.optim.Adagrad: the accumulators exist from the start.
@@ -554,7 +575,7 @@ class _Optimizer:
 
     # -- parameters --------------------------------------------------------
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: Dict[str, Any]) -> None:
         """torch's add_param_group, after sparsenorm's checks of the group's
         parameters and options (nothing is added when one fails)."""
         torch = _torch()
@@ -601,7 +622,7 @@ class _Optimizer:
 
     # -- the step ----------------------------------------------------------
 
-    def step(self, closure=None):
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         """One optimization step over every parameter that has a gradient.
 
         Follows torch's protocol: `closure`, if given, is called under
@@ -645,6 +666,12 @@ class _Optimizer:
                 work.append((gi, where, p, state, is_new, indices, values, numbers, codes))
         if len(work) > 1:
             self._check_all(work)
+        self.last_stats = self._apply(work)
+
+    def _apply(self, work):
+        """Every parameter's update, once all are checked: the one place
+        that loops over the tables, which a batched call of the core (many
+        tables in one step, issue 13) would replace."""
         stats = []
         for gi, where, p, state, is_new, indices, values, numbers, codes in work:
             # The CUDA step will be called here, on the parameter's stream,
@@ -653,7 +680,7 @@ class _Optimizer:
             state["step"] = int(state["step"]) + 1
             if is_new:
                 self.state[p] = state
-        self.last_stats = stats
+        return stats
 
     def _check_all(self, work):
         """The core's checks of every parameter's update before the first
@@ -685,7 +712,7 @@ class _Optimizer:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """torch's load_state_dict, keeping the state in its own dtype.
 
         torch casts floating-point state to the parameter's dtype; the
@@ -798,11 +825,14 @@ class _SGDRule(_Optimizer):
                       foreach=(None, False), differentiable=(False,), fused=(None, False))
     _state_shapes = {}
 
-    def __init__(self, params, lr=None, momentum=0, dampening=0, weight_decay=0,
-                 nesterov=False, *, maximize=False, foreach=None, differentiable=False,
-                 fused=None, weight_decay_mode="l2", max_norm=None, constant_norm=None,
-                 norm_type=2.0, norm_eps=1e-7, stochastic_rounding=False, seed=0,
-                 num_threads=None, synchronize=True):
+    def __init__(self, params: Params, lr: Optional[float] = None, momentum: float = 0,
+                 dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
+                 maximize: bool = False, foreach: Optional[bool] = None,
+                 differentiable: bool = False, fused: Optional[bool] = None,
+                 weight_decay_mode: DecayMode = "l2", max_norm: Optional[float] = None,
+                 constant_norm: Optional[float] = None, norm_type: float = 2.0,
+                 norm_eps: float = 1e-7, stochastic_rounding: bool = False, seed: int = 0,
+                 num_threads: Optional[int] = None, synchronize: bool = True) -> None:
         defaults = dict(lr=_required() if lr is None else lr,
                         weight_decay=weight_decay, weight_decay_mode=weight_decay_mode,
                         max_norm=max_norm, constant_norm=constant_norm, norm_type=norm_type,
@@ -863,11 +893,14 @@ class _AdagradRule(_Optimizer):
                       fused=(None, False))
     _state_shapes = {"sum": "table"}
 
-    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
-                 eps=1e-10, foreach=None, *, maximize=False, differentiable=False, fused=None,
-                 weight_decay_mode="l2", max_norm=None, constant_norm=None, norm_type=2.0,
-                 norm_eps=1e-7, stochastic_rounding=False, seed=0, num_threads=None,
-                 synchronize=True):
+    def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0,
+                 weight_decay: float = 0, initial_accumulator_value: float = 0,
+                 eps: float = 1e-10, foreach: Optional[bool] = None, *, maximize: bool = False,
+                 differentiable: bool = False, fused: Optional[bool] = None,
+                 weight_decay_mode: DecayMode = "l2", max_norm: Optional[float] = None,
+                 constant_norm: Optional[float] = None, norm_type: float = 2.0,
+                 norm_eps: float = 1e-7, stochastic_rounding: bool = False, seed: int = 0,
+                 num_threads: Optional[int] = None, synchronize: bool = True) -> None:
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps,
                         weight_decay_mode=weight_decay_mode, max_norm=max_norm,
@@ -923,9 +956,12 @@ class _RowWiseAdagradRule(_Optimizer):
     _torch_off = {}
     _state_shapes = {"sum": "row"}
 
-    def __init__(self, params, lr=0.01, eps=1e-8, weight_decay=0.0, weight_decay_mode="none", *,
-                 max_norm=None, constant_norm=None, norm_type=2.0, norm_eps=1e-7,
-                 stochastic_rounding=False, seed=0, num_threads=None, synchronize=True):
+    def __init__(self, params: Params, lr: float = 0.01, eps: float = 1e-8,
+                 weight_decay: float = 0.0, weight_decay_mode: DecayMode = "none", *,
+                 max_norm: Optional[float] = None, constant_norm: Optional[float] = None,
+                 norm_type: float = 2.0, norm_eps: float = 1e-7, stochastic_rounding: bool = False,
+                 seed: int = 0, num_threads: Optional[int] = None,
+                 synchronize: bool = True) -> None:
         defaults = dict(lr=lr, eps=eps, weight_decay=weight_decay,
                         weight_decay_mode=weight_decay_mode, max_norm=max_norm,
                         constant_norm=constant_norm, norm_type=norm_type, norm_eps=norm_eps,
@@ -974,10 +1010,13 @@ class _SparseAdamRule(_Optimizer):
     _torch_off = dict(maximize=(False,))
     _state_shapes = {"exp_avg": "table", "exp_avg_sq": "table"}
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, maximize=False, *,
-                 weight_decay=0.0, weight_decay_mode="l2", max_norm=None, constant_norm=None,
-                 norm_type=2.0, norm_eps=1e-7, stochastic_rounding=False, seed=0,
-                 num_threads=None, synchronize=True):
+    def __init__(self, params: Params, lr: float = 1e-3,
+                 betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 maximize: bool = False, *, weight_decay: float = 0.0,
+                 weight_decay_mode: DecayMode = "l2", max_norm: Optional[float] = None,
+                 constant_norm: Optional[float] = None, norm_type: float = 2.0,
+                 norm_eps: float = 1e-7, stochastic_rounding: bool = False, seed: int = 0,
+                 num_threads: Optional[int] = None, synchronize: bool = True) -> None:
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         weight_decay_mode=weight_decay_mode, max_norm=max_norm,
                         constant_norm=constant_norm, norm_type=norm_type, norm_eps=norm_eps,
@@ -1025,11 +1064,19 @@ _SparseAdamRule.__doc__ = """Lazy Adam (torch.optim.SparseAdam's rule) over spar
     """ + _constraint_docs()
 
 
+if TYPE_CHECKING:  # what __getattr__ below makes, for type checkers
+    import torch
+
+    class SGD(_SGDRule, torch.optim.Optimizer): ...
+    class Adagrad(_AdagradRule, torch.optim.Optimizer): ...
+    class RowWiseAdagrad(_RowWiseAdagradRule, torch.optim.Optimizer): ...
+    class SparseAdam(_SparseAdamRule, torch.optim.Optimizer): ...
+
 _RULES = {"SGD": _SGDRule, "Adagrad": _AdagradRule, "RowWiseAdagrad": _RowWiseAdagradRule,
           "SparseAdam": _SparseAdamRule}
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     """SGD, Adagrad, RowWiseAdagrad and SparseAdam, made on first use:
     each is its rule class combined with torch.optim.Optimizer."""
     rule = _RULES.get(name)
@@ -1042,8 +1089,9 @@ def __getattr__(name):
     return cls
 
 
-def __dir__():
+def __dir__() -> List[str]:
     return sorted(set(globals()) | set(_RULES))
+
 
 __all__ = ["Adagrad", "RowStats", "RowWiseAdagrad", "SGD", "SparseAdam", "adagrad_",
            "rowwise_adagrad_", "sgd_", "sparse_adam_"]
