@@ -318,7 +318,9 @@ def adagrad_(table: Any, sum: Any, indices: Any, values: Any, *, lr: float = 0.0
         This step's number, from 1 (torch's ``state['step']`` after its
         increment): it sets ``clr`` and keys stochastic rounding.
     caffe2_sign : bool, default False
-    max_norm, constant_norm, norm_type, norm_eps, stochastic_rounding, seed, non_finite, num_threads, backend
+    max_norm, constant_norm, norm_type, norm_eps, stochastic_rounding
+        As for `sgd_`.
+    seed, non_finite, num_threads, backend
         As for `sgd_`.
 
     Returns
@@ -330,6 +332,19 @@ def adagrad_(table: Any, sum: Any, indices: Any, values: Any, *, lr: float = 0.0
     IndexError, ValueError, TypeError, NonFiniteError, RuntimeError
         As for `sgd_`; nothing is modified, in the table or in `sum`, when
         one is raised.
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenorm.optim as so
+    >>> table, total = np.array([[1.0, 2.0], [3.0, 4.0]]), np.zeros((2, 2))
+    >>> so.adagrad_(table, total, [1, 1], np.array([[1.0, 1.0], [2.0, -3.0]]), lr=0.5, eps=0.0)
+    RowStats(indices_seen=2, distinct_rows=1, rows_scaled=0, nonfinite_rows=0)
+    >>> total  # row 1's summed gradient is (3, -2)
+    array([[0., 0.],
+           [9., 4.]])
+    >>> table
+    array([[1. , 2. ],
+           [2.5, 4.5]])
     """
     numbers, codes = _options(
         _KIND_ADAGRAD, lr=lr, eps=eps, lr_decay=lr_decay, caffe2_sign=caffe2_sign,
@@ -377,7 +392,9 @@ def rowwise_adagrad_(table: Any, sum: Any, indices: Any, values: Any, *, lr: flo
         FBGEMM's WeightDecayMode NONE, L2 and DECOUPLE.
     step : int, default 1
         Keys stochastic rounding only.
-    max_norm, constant_norm, norm_type, norm_eps, stochastic_rounding, seed, non_finite, num_threads, backend
+    max_norm, constant_norm, norm_type, norm_eps, stochastic_rounding
+        As for `sgd_`.
+    seed, non_finite, num_threads, backend
         As for `sgd_`.
 
     Returns
@@ -394,6 +411,19 @@ def rowwise_adagrad_(table: Any, sum: Any, indices: Any, values: Any, *, lr: flo
     The sum of squares of a row is added in an order the backend fixes, so
     results agree between backends to within its rounding, not bit for bit
     (they do not depend on the thread count).
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenorm.optim as so
+    >>> table, total = np.array([[3.0, 4.0], [1.0, 1.0]]), np.zeros(2)
+    >>> so.rowwise_adagrad_(table, total, [0], np.array([[3.0, 4.0]]), lr=1.0, eps=0.0,
+    ...                     max_norm=1.0, norm_eps=0.0)
+    RowStats(indices_seen=1, distinct_rows=1, rows_scaled=1, nonfinite_rows=0)
+    >>> total  # the mean of (9, 16)
+    array([12.5,  0. ])
+    >>> table
+    array([[0.6, 0.8],
+           [1. , 1. ]])
     """
     numbers, codes = _options(
         _KIND_ROWWISE, lr=lr, eps=eps, weight_decay=weight_decay,
@@ -441,7 +471,9 @@ def sparse_adam_(table: Any, exp_avg: Any, exp_avg_sq: Any, indices: Any, values
     step : int, default 1
         This step's number, from 1 (torch's ``state['step']`` after its
         increment): the bias corrections and stochastic rounding.
-    max_norm, constant_norm, norm_type, norm_eps, stochastic_rounding, seed, non_finite, num_threads, backend
+    max_norm, constant_norm, norm_type, norm_eps, stochastic_rounding
+        As for `sgd_`.
+    seed, non_finite, num_threads, backend
         As for `sgd_`.
 
     Returns
@@ -452,6 +484,18 @@ def sparse_adam_(table: Any, exp_avg: Any, exp_avg_sq: Any, indices: Any, values
     ------
     IndexError, ValueError, TypeError, NonFiniteError, RuntimeError
         As for `sgd_`; nothing is modified when one is raised.
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenorm.optim as so
+    >>> table = np.array([[1.0, 1.0], [2.0, 2.0]])
+    >>> exp_avg, exp_avg_sq = np.zeros((2, 2)), np.zeros((2, 2))
+    >>> so.sparse_adam_(table, exp_avg, exp_avg_sq, [1], np.array([[0.5, -2.0]]), lr=0.1,
+    ...                 eps=0.0)
+    RowStats(indices_seen=1, distinct_rows=1, rows_scaled=0, nonfinite_rows=0)
+    >>> table  # Adam's first step moves each element by lr against the gradient's sign
+    array([[1. , 1. ],
+           [1.9, 2.1]])
     """
     numbers, codes = _options(
         _KIND_ADAM, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
@@ -579,12 +623,16 @@ class _Optimizer:
         """torch's add_param_group, after sparsenorm's checks of the group's
         parameters and options (nothing is added when one fails)."""
         torch = _torch()
-        if not isinstance(param_group, dict):
+        if not isinstance(param_group, dict) or isinstance(param_group.get("params"), set):
             return super().add_param_group(param_group)  # torch's message
         group_index = len(self.param_groups)
         where = f"{type(self).__name__} group {group_index}"
         params = param_group.get("params", [])
         params = [params] if isinstance(params, torch.Tensor) else list(params)
+        if "params" in param_group:
+            # A generator (module.parameters()) can be read once only: what
+            # torch reads next is this list (torch stores a list there too).
+            param_group["params"] = params
         settings = {**self.defaults, **param_group}
         missing = [k for k, v in settings.items() if v is _required()]
         if missing:

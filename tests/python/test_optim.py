@@ -6,8 +6,11 @@ index type and thread count, and their promises: state_dict round trips,
 schedulers, refused options, refused input leaving everything unchanged,
 non-finite rows skipped and counted."""
 
+import doctest
+import inspect
 import io
 import math
+import pydoc
 import subprocess
 import sys
 
@@ -525,6 +528,98 @@ def test_param_groups_take_their_own_options():
     assert torch.allclose(b[:2].norm(dim=1), torch.ones(2))
 
 
+# Parameter groups: each group's options apply to its parameters, whatever
+# the others'. The reference is one optimizer per group on the same
+# gradients, which must give the same bits (the loop over tables runs each
+# table's step alone).
+GROUP_CASES = {
+    # examples/maxnorm_recommender.py's form: factors constrained, biases not.
+    "Adagrad": (so.Adagrad, dict(lr=0.05),
+                [{"max_norm": 1.5}, {}, {"weight_decay": 0.01, "lr": 0.2}]),
+    "SGD": (so.SGD, dict(lr=0.1, max_norm=2.0),
+            [{"norm_type": 1.0, "norm_eps": 0.0}, {"max_norm": None, "constant_norm": 1.0},
+             {"weight_decay": 0.1, "weight_decay_mode": "decoupled"}]),
+    "RowWiseAdagrad": (so.RowWiseAdagrad, dict(lr=0.1),
+                       [{"eps": 1e-3}, {"max_norm": 1.0, "norm_type": math.inf},
+                        {"weight_decay": 0.1, "weight_decay_mode": "l2"}]),
+    "SparseAdam": (so.SparseAdam, dict(lr=0.05, max_norm=1.0),
+                   [{"betas": (0.5, 0.9)}, {"max_norm": None}, {"lr": 0.01, "eps": 1e-3}]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GROUP_CASES))
+def test_param_groups_match_one_optimizer_per_group(name):
+    cls, defaults, groups = GROUP_CASES[name]
+    rng = np.random.default_rng(11)
+    shapes = [(NUM, DIM), (30, 1), (NUM, 3)]  # tables, a bias column, another table
+    w0 = [torch.from_numpy(rng.standard_normal(shape) * 2) for shape in shapes]
+    grads = [[(rng.integers(0, w.shape[0], 15), rng.standard_normal((15, w.shape[1])))
+              for _ in range(5)] for w in w0]
+    # Several tables in each group: two copies of each table.
+    together = [[torch.nn.Parameter(w.clone()), torch.nn.Parameter(w.clone())] for w in w0]
+    apart = [[torch.nn.Parameter(w.clone()), torch.nn.Parameter(w.clone())] for w in w0]
+    opt = cls([{"params": ps, **g} for ps, g in zip(together, groups)], **defaults)
+    opts = [cls(ps, **{**defaults, **g}) for ps, g in zip(apart, groups)]
+    for g in opt.param_groups:  # every option is in every group
+        assert g.keys() == opt.param_groups[0].keys()
+    for t in range(5):
+        for params in (together, apart):
+            for ps, w, gr in zip(params, w0, grads):
+                for p in ps:
+                    p.grad = sparse_grad(*w.shape, gr[t][0], torch.from_numpy(gr[t][1]))
+        opt.step()
+        for o in opts:
+            o.step()
+    assert len(opt.last_stats) == 6
+    results = []
+    for ps_t, ps_a, w in zip(together, apart, w0):
+        for a, b in zip(ps_t, ps_a):
+            assert torch.equal(a, b)
+            assert opt.state[a]["step"] == 5
+        results.append(ps_t[0].detach())
+    # The groups did differ: no two groups' options give the same result.
+    alone = [cls([torch.nn.Parameter(w.clone())], **defaults) for w in w0]
+    differs = 0
+    for o, w, gr, r in zip(alone, w0, grads, results):
+        p = o.param_groups[0]["params"][0]
+        for idx, values in gr:
+            p.grad = sparse_grad(*w.shape, idx, torch.from_numpy(values))
+            o.step()
+        differs += not torch.equal(p.detach(), r)
+    assert differs == sum(1 for g in groups if g)
+
+
+def test_param_group_constraint_applies_to_its_group_only():
+    # The recommender's pattern, against torch: a constrained group and an
+    # unconstrained one, each with the rule of torch.optim.Adagrad.
+    data = batches(10)
+    w0 = initial_weights(torch.float64)
+    results = []
+    for ours in (True, False):
+        factors = torch.nn.Embedding(NUM, DIM, sparse=True).double()
+        biases = torch.nn.Embedding(NUM, DIM, sparse=True).double()
+        with torch.no_grad():
+            factors.weight.copy_(w0)
+            biases.weight.copy_(w0)
+        params = [{"params": factors.parameters(), "max_norm": 1.5},
+                  {"params": biases.parameters()}]
+        if ours:
+            opt = so.Adagrad(params, lr=0.05)
+        else:
+            opt = torch.optim.Adagrad([{"params": g["params"]} for g in params], lr=0.05)
+        for idx, target in data:
+            opt.zero_grad()
+            ((factors(idx) + biases(idx) - target) ** 2).sum().backward()
+            opt.step()
+            if not ours:
+                with torch.no_grad():
+                    torch.embedding_renorm_(factors.weight, torch.unique(idx), 1.5, 2.0)
+        results.append((factors.weight.detach(), biases.weight.detach()))
+    assert_close(results[0][0], results[1][0], torch.float64)
+    assert_close(results[0][1], results[1][1], torch.float64)
+    assert results[0][1].norm(dim=1).max() > 1.5  # the biases' group is not constrained
+
+
 def test_empty_gradient_after_zero_grad():
     # zero_grad() without set_to_none leaves an empty sparse gradient (whose
     # index tensor has no memory at all): nothing moves, the step counts.
@@ -731,3 +826,84 @@ def test_imports():
             "o.sgd_(numpy.ones((2, 2)), [0], numpy.ones((1, 2)), lr=1); "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+FUNCTION_SIGNATURES = [
+    (so.sgd_, "sgd_(table, indices, values, *, lr, weight_decay=0.0, weight_decay_mode='l2', "
+     "step=1, max_norm=None, constant_norm=None, norm_type=2.0, norm_eps=1e-07, "
+     "stochastic_rounding=False, seed=0, non_finite='skip', num_threads=None, backend='auto')",
+     "w' = w - lr * (g + weight_decay * w)"),
+    (so.adagrad_, "adagrad_(table, sum, indices, values, *, lr=0.01, lr_decay=0.0, "
+     "weight_decay=0.0, weight_decay_mode='l2', eps=1e-10, step=1, caffe2_sign=False, "
+     "max_norm=None, constant_norm=None, norm_type=2.0, norm_eps=1e-07, "
+     "stochastic_rounding=False, seed=0, non_finite='skip', num_threads=None, backend='auto')",
+     "w'  = w - clr * g' / (sqrt(sum[r]) + eps)"),
+    (so.rowwise_adagrad_, "rowwise_adagrad_(table, sum, indices, values, *, lr=0.01, eps=1e-08, "
+     "weight_decay=0.0, weight_decay_mode='none', step=1, max_norm=None, constant_norm=None, "
+     "norm_type=2.0, norm_eps=1e-07, stochastic_rounding=False, seed=0, non_finite='skip', "
+     "num_threads=None, backend='auto')",
+     "sum[r] += mean_j(g'[j] ** 2)"),
+    (so.sparse_adam_, "sparse_adam_(table, exp_avg, exp_avg_sq, indices, values, *, lr=0.001, "
+     "betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0, weight_decay_mode='l2', step=1, "
+     "max_norm=None, constant_norm=None, norm_type=2.0, norm_eps=1e-07, "
+     "stochastic_rounding=False, seed=0, non_finite='skip', num_threads=None, backend='auto')",
+     "step_size = lr * sqrt(1 - beta2 ** t) / (1 - beta1 ** t)"),
+]
+
+
+def plain_signature(function):
+    """The signature without type hints (help() prints them too; the names,
+    order and defaults are what the benchmark and users call with)."""
+    sig = inspect.signature(function)
+    return sig.replace(parameters=[q.replace(annotation=inspect.Parameter.empty)
+                                   for q in sig.parameters.values()],
+                       return_annotation=inspect.Signature.empty)
+
+
+@pytest.mark.parametrize("function,signature,formula", FUNCTION_SIGNATURES,
+                         ids=[f[0].__name__ for f in FUNCTION_SIGNATURES])
+def test_function_help_and_examples(function, signature, formula):
+    assert function.__name__ + str(plain_signature(function)) == signature
+    assert all(q.annotation is not inspect.Parameter.empty
+               for q in inspect.signature(function).parameters.values())
+    text = pydoc.render_doc(function, renderer=pydoc.plaintext)
+    assert "in module sparsenorm.optim" in text.splitlines()[0]
+    assert formula in text
+    for section in ("Parameters\n", "Returns\n", "Raises\n", "Examples\n"):
+        assert section in text
+    assert max(len(line) for line in function.__doc__.splitlines()) <= 100
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    for test in doctest.DocTestFinder().find(function, function.__name__, globs={}):
+        runner.run(test)
+    assert runner.tries > 0 and runner.failures == 0
+
+
+@pytest.mark.parametrize("cls,torch_cls", [(so.SGD, torch.optim.SGD),
+                                           (so.Adagrad, torch.optim.Adagrad),
+                                           (so.SparseAdam, torch.optim.SparseAdam),
+                                           (so.RowWiseAdagrad, None)])
+def test_class_keywords_follow_torch(cls, torch_cls):
+    ours = inspect.signature(cls.__init__).parameters
+    assert all(q.annotation is not inspect.Parameter.empty for k, q in ours.items()
+               if k != "self")
+    text = pydoc.render_doc(cls, renderer=pydoc.plaintext)
+    assert "Parameters\n" in text and "max_norm" in text and "synchronize" in text
+    if torch_cls is None:  # FBGEMM's names, in its order
+        assert list(ours)[1:6] == ["params", "lr", "eps", "weight_decay", "weight_decay_mode"]
+        assert ours["lr"].default == 0.01 and ours["eps"].default == 1e-8
+        return
+    # Every torch keyword is there, with torch's default (SGD's required lr
+    # is None here, refused when no group sets it).
+    for name, q in inspect.signature(torch_cls.__init__).parameters.items():
+        assert name in ours, name
+        if name not in ("self", "params", "lr") or torch_cls is not torch.optim.SGD:
+            assert ours[name].default == q.default, name
+        assert ours[name].kind == q.kind or q.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD
+
+
+def test_class_docstring_example():
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    tests = doctest.DocTestFinder().find(so.SGD, "SGD", globs={})
+    for test in tests:
+        runner.run(test)
+    assert runner.tries > 0 and runner.failures == 0
