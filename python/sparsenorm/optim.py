@@ -21,6 +21,7 @@ The classes need PyTorch, which is imported when one of them is first
 used; the functions do not.
 """
 
+import contextlib
 import math
 import operator
 import sys
@@ -724,7 +725,8 @@ class _Optimizer:
         for gi, where, p, state, is_new, indices, values, numbers, codes in work:
             # The CUDA step will be called here, on the parameter's stream,
             # waiting for its result unless group['synchronize'] is False.
-            stats.append(_run(p, self._state_arrays(state), indices, values, numbers, codes))
+            with _naming(where):
+                stats.append(_run(p, self._state_arrays(state), indices, values, numbers, codes))
             state["step"] = int(state["step"]) + 1
             if is_new:
                 self.state[p] = state
@@ -732,23 +734,28 @@ class _Optimizer:
 
     def _check_all(self, work):
         """The core's checks of every parameter's update before the first
-        is written: each group's options on a scratch table, each index list
-        on the parameter's zero-column view (to which nothing can be
-        written). The state tensors are this class's own (load_state_dict
-        checks what it loads)."""
-        checked = set()
+        is written, so that a refusal leaves every parameter and the state
+        as they were. Two calls per parameter, neither of which can write:
+        the real parameter, state and options with an empty index list
+        (options, layouts, dtypes, shapes), and the index list on the
+        parameter's zero-column view (every index in range)."""
+        torch = sys.modules["torch"]
+        no_rows = torch.empty(0, dtype=torch.int64)
         for gi, where, p, state, is_new, indices, values, numbers, codes in work:
-            if (gi, p.dtype) not in checked:
-                checked.add((gi, p.dtype))
-                _check_on_scratch(numbers, codes, p.dtype, len(self._state_shapes))
             rows = p.shape[0] if indices is None else indices.shape[0]
             if tuple(values.shape) != (rows, p.shape[1]):
                 raise ValueError(f"{where} has gradient values of shape {tuple(values.shape)}; "
                                  f"{(rows, p.shape[1])} were expected.")
-            if indices is not None:
-                _core.optimizer_step(p.detach()[:, :0].__dlpack__(), (),
-                                     _arrays.export_indices(indices, "indices"),
-                                     values[:, :0].__dlpack__(), *_INDEX_CHECK)
+            with _naming(where):
+                _core.optimizer_step(
+                    _arrays.export_target(p, "table").capsule,
+                    tuple(_arrays.export_target(a, name).capsule
+                          for a, name in self._state_arrays(state)),
+                    no_rows.__dlpack__(), _export_read_only(values[:0], "values"), numbers, codes)
+                if indices is not None:
+                    _core.optimizer_step(p.detach()[:, :0].__dlpack__(), (),
+                                         _arrays.export_indices(indices, "indices"),
+                                         values[:, :0].__dlpack__(), *_INDEX_CHECK)
 
     # -- saving and loading ------------------------------------------------
 
@@ -802,6 +809,20 @@ class _Optimizer:
         return [(saved_id, p, _where(gi, pi, p))
                 for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups))
                 for pi, (saved_id, p) in enumerate(zip(saved["params"], group["params"]))]
+
+
+@contextlib.contextmanager
+def _naming(where):
+    """The library's messages say "table", "indices[3]", "state sum": an
+    error of an optimizer's step also names the parameter."""
+    try:
+        yield
+    except (ValueError, TypeError, IndexError) as e:
+        try:
+            named = type(e)(f"{where}: {e}")
+        except Exception:  # an exception type that takes other arguments: as it is
+            raise e from None
+        raise named.with_traceback(e.__traceback__) from None
 
 
 def _check_param(p, group_index, param_index):

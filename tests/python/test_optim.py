@@ -729,6 +729,25 @@ def test_index_out_of_range_changes_nothing(make):
     assert same_state(opt, before[0]) and unchanged(bad.detach(), before[2])
 
 
+@pytest.mark.parametrize("make", ALL_CLASSES, ids=CLASS_IDS)
+def test_refused_layout_of_a_later_parameter_changes_nothing(make):
+    # The second parameter's rows are not contiguous (a transposed view):
+    # the library refuses it, and the first, which comes before it, must
+    # not have been written either.
+    good = torch.nn.Parameter(initial_weights(torch.float32))
+    bad = torch.nn.Parameter(initial_weights(torch.float32).t().contiguous().t())
+    opt = make([good, bad])
+    for p in (good, bad):
+        p.grad = sparse_grad(NUM, DIM, [1, 2, 1], torch.ones(3, DIM))
+    before = state_snapshot(opt), snapshot(good.detach()), snapshot(bad.detach())
+    with pytest.raises(TypeError, match=r"^parameter 1 of group 0 \(shape \(50, 8\), float32, "
+                                        r"cpu\): table of shape \(50, 8\) has element strides "
+                                        r"\(1, 50\)"):
+        opt.step()
+    assert same_state(opt, before[0]) and opt.last_stats == []
+    assert unchanged(good.detach(), before[1]) and unchanged(bad.detach(), before[2])
+
+
 def test_gradient_of_two_sparse_dimensions_is_refused():
     p = torch.nn.Parameter(initial_weights(torch.float32))
     opt = so.SGD([p], lr=0.1)
