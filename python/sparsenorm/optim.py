@@ -686,7 +686,8 @@ class _Optimizer:
 
         Everything is checked before the first parameter is written: when an
         exception is raised, every parameter and the optimizer's state are
-        as they were.
+        as they were. Its message starts with the parameter it is about
+        ("parameter 1 of group 0 (shape (50, 8), float32, cpu): ...").
         """
         torch = _torch()
         loss = None
