@@ -572,7 +572,6 @@ _INDEX_CHECK = _options(_KIND_SGD, lr=0.0, weight_decay=0.0, weight_decay_mode="
 class _Optimizer:
     """What the four optimizers share. The concrete classes set:
 
-    _kind         the core's OptimizerKind
     _torch_off    torch keywords sparsenorm does not implement, with the
                   values that ask for nothing (the only ones accepted)
     _state_shapes state tensors, in the core's order: name -> 'table' (the
@@ -580,7 +579,6 @@ class _Optimizer:
     _pack(group, step)  the core's (numbers, codes) for a group's options
     """
 
-    _kind = None
     _torch_off = {}
     _state_shapes = {}
 
@@ -890,7 +888,6 @@ def _constraint_docs():
 
 
 class _SGDRule(_Optimizer):
-    _kind = _KIND_SGD
     _torch_off = dict(momentum=(0,), dampening=(0,), nesterov=(False,), maximize=(False,),
                       foreach=(None, False), differentiable=(False,), fused=(None, False))
     _state_shapes = {}
@@ -958,7 +955,6 @@ _SGDRule.__doc__ = """Stochastic gradient descent over sparse (or dense) gradien
 
 
 class _AdagradRule(_Optimizer):
-    _kind = _KIND_ADAGRAD
     _torch_off = dict(foreach=(None, False), maximize=(False,), differentiable=(False,),
                       fused=(None, False))
     _state_shapes = {"sum": "table"}
@@ -1022,7 +1018,6 @@ _AdagradRule.__doc__ = """Adagrad over sparse (or dense) gradients, with the row
 
 
 class _RowWiseAdagradRule(_Optimizer):
-    _kind = _KIND_ROWWISE
     _torch_off = {}
     _state_shapes = {"sum": "row"}
 
@@ -1076,7 +1071,6 @@ _RowWiseAdagradRule.__doc__ = """Row-wise Adagrad (FBGEMM's exact row-wise Adagr
 
 
 class _SparseAdamRule(_Optimizer):
-    _kind = _KIND_ADAM
     _torch_off = dict(maximize=(False,))
     _state_shapes = {"exp_avg": "table", "exp_avg_sq": "table"}
 
