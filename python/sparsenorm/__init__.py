@@ -15,12 +15,20 @@ normalize(X, norm='l2', axis=0)
     Every column (or row) of a dense or scipy.sparse matrix scaled to unit
     norm, like sklearn.preprocessing.normalize but in place.
 
+Submodule
+---------
+optim
+    The training step: sparse SGD, Adagrad, row-wise Adagrad and lazy Adam
+    with the row-norm constraint fused in, as functions over arrays and as
+    torch.optim.Optimizer subclasses (PyTorch is imported only when those
+    are used).
+
 Arrays are shared with NumPy, PyTorch and other DLPack libraries without
 copies: the array you pass is the array that changes. Functions whose name
 ends in an underscore work in place, as in PyTorch.
 """
 
-from . import _core
+from . import _core, optim
 from ._matrix import MatrixStats, normalize
 from ._rows import (RowStats, embedding_renorm_, normalize_rows_, normalize_rows_many_,
                     set_row_norms_)
@@ -58,6 +66,7 @@ __all__ = [
     "normalize",
     "normalize_rows_",
     "normalize_rows_many_",
+    "optim",
     "set_row_norms_",
     "simd_target",
 ]

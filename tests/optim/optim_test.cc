@@ -469,5 +469,25 @@ TEST(Optim, SparseOptimizerOwnsStateAndCountsSteps) {
   EXPECT_EQ(none, nullptr);
 }
 
+// An empty sparse list may come with a null pointer (an empty std::vector's
+// data(), an empty PyTorch tensor's): it is still a sparse gradient of no
+// rows, never the dense form (which would read `rows` gradient rows).
+TEST(Optim, EmptyListWithNullPointerUpdatesNothing) {
+  for (Backend backend : {Backend::kAuto, Backend::kReference}) {
+    std::vector<float> table(3 * 2, 1.0f);
+    std::vector<float> g(3 * 2, 5.0f);  // memory a dense reading would find
+    const std::vector<std::int64_t> none;
+    ASSERT_EQ(none.data(), nullptr);
+    OptimizerOptions o = SgdOptions(1.0);
+    o.backend = backend;
+    RowStats stats;
+    ASSERT_TRUE(OptimizerStep(MakeTable(table.data(), 3, 2), {}, Indices(std::span<const std::int64_t>(none)),
+                              MakeConstTable(g.data(), 0, 2), o, &stats)
+                    .ok());
+    EXPECT_EQ(stats.distinct_rows, 0);
+    EXPECT_EQ(table, std::vector<float>(3 * 2, 1.0f));
+  }
+}
+
 }  // namespace
 }  // namespace sparsenorm
