@@ -24,6 +24,7 @@ used; the functions do not.
 import contextlib
 import math
 import operator
+import re
 import sys
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Literal, Optional, Tuple,
                     Union)
@@ -125,18 +126,37 @@ def _column(sum, name):
     return sum[:, None]
 
 
+class _Exported:
+    """One table's step exported to the core: the DLPack capsules of the
+    table, its state, its indices and its gradient values."""
+
+    __slots__ = ("table", "states", "indices", "values")
+
+    def __init__(self, table, states, indices, values):
+        self.table = _arrays.export_target(table, "table")
+        self.states = [_arrays.export_target(s, name) for s, name in states]
+        self.indices = (None if indices is None
+                        else _arrays.export_indices(indices, "indices", table, self.table))
+        self.values = _export_read_only(values, "values")
+
+    def arguments(self, numbers, codes):
+        return (self.table.capsule, tuple(e.capsule for e in self.states), self.indices,
+                self.values, numbers, codes)
+
+    def stream(self):
+        return self.table.stream if self.table.stream is not None else 0
+
+    def mark_modified(self):
+        self.table.mark_modified()
+        for e in self.states:
+            e.mark_modified()
+
+
 def _run(table, states, indices, values, numbers, codes):
     """One call of the core: `states` is a sequence of (array, name)."""
-    exported = _arrays.export_target(table, "table")
-    exported_states = [_arrays.export_target(s, name) for s, name in states]
-    index_capsule = (None if indices is None
-                     else _arrays.export_indices(indices, "indices", table, exported))
-    values_capsule = _export_read_only(values, "values")
-    stats = _core.optimizer_step(exported.capsule, tuple(e.capsule for e in exported_states),
-                                 index_capsule, values_capsule, numbers, codes)
+    exported = _Exported(table, states, indices, values)
+    stats = _core.optimizer_step(*exported.arguments(numbers, codes), exported.stream())
     exported.mark_modified()
-    for e in exported_states:
-        e.mark_modified()
     return RowStats(*stats)
 
 
@@ -561,14 +581,6 @@ def _check_on_scratch(numbers, codes, dtype, state_count):
                          torch.zeros((0, 1), dtype=dtype).__dlpack__(), numbers, codes)
 
 
-# A step that changes nothing, whatever the data: for the core's checks of
-# an index list on a zero-column view of a table.
-_INDEX_CHECK = _options(_KIND_SGD, lr=0.0, weight_decay=0.0, weight_decay_mode="none", step=1,
-                        max_norm=None, constant_norm=None, norm_type=2.0, norm_eps=0.0,
-                        stochastic_rounding=False, seed=0, non_finite="skip", num_threads=1,
-                        backend="auto")
-
-
 class _Optimizer:
     """What the four optimizers share. The concrete classes set:
 
@@ -638,7 +650,10 @@ class _Optimizer:
             raise ValueError(f"{where} gives no {missing[0]}, which has no default: pass it to "
                              "the constructor or in the group.")
         self._reject(settings, where)
-        _flag(settings["synchronize"], "synchronize")
+        if not _flag(settings["synchronize"], "synchronize"):
+            raise ValueError("synchronize=False (a CUDA step that does not wait for the device's "
+                             "result) is not implemented in this version; the step waits, so "
+                             "that its errors raise in step().")
         if "initial_accumulator_value" in settings:
             v = real(settings["initial_accumulator_value"], "initial_accumulator_value")
             if not 0.0 <= v < math.inf:
@@ -712,49 +727,40 @@ class _Optimizer:
                 numbers, codes = self._pack(group, int(state["step"]) + 1)
                 indices, values = _gradient(p, where)
                 work.append((gi, where, p, state, is_new, indices, values, numbers, codes))
-        if len(work) > 1:
-            self._check_all(work)
         self.last_stats = self._apply(work)
 
     def _apply(self, work):
-        """Every parameter's update, once all are checked: the one place
-        that loops over the tables, which a batched call of the core (many
-        tables in one step, issue 13) would replace."""
-        stats = []
-        for gi, where, p, state, is_new, indices, values, numbers, codes in work:
-            # The CUDA step will be called here, on the parameter's stream,
-            # waiting for its result unless group['synchronize'] is False.
+        """Every parameter's update: the parameters in CPU memory in one call
+        of the core (OptimizerStepMany), which checks all of them before it
+        writes any and updates the rows of all of them in one dispatch to
+        the threads; CUDA parameters one call each, on the parameter's
+        current stream, waited for."""
+        on_host = [w for w in work if w[2].device.type == "cpu"]
+        on_device = [w for w in work if w[2].device.type != "cpu"]
+        stats = {}
+        if on_host:
+            exported = []
+            for gi, where, p, state, is_new, indices, values, numbers, codes in on_host:
+                with _naming(where):
+                    exported.append(_Exported(p, self._state_arrays(state), indices, values))
+            try:
+                results = _core.optimizer_step_many(
+                    [e.arguments(w[7], w[8]) for e, w in zip(exported, on_host)])
+            except (ValueError, TypeError, IndexError) as e:
+                raise _named_by_entry(e, [w[1] for w in on_host]) from None
+            for e, w, r in zip(exported, on_host, results):
+                e.mark_modified()
+                stats[id(w)] = RowStats(*r)
+        for w in on_device:
+            gi, where, p, state, is_new, indices, values, numbers, codes = w
             with _naming(where):
-                stats.append(_run(p, self._state_arrays(state), indices, values, numbers, codes))
+                stats[id(w)] = _run(p, self._state_arrays(state), indices, values, numbers, codes)
+        for w in work:
+            state, is_new = w[3], w[4]
             state["step"] = int(state["step"]) + 1
             if is_new:
-                self.state[p] = state
-        return stats
-
-    def _check_all(self, work):
-        """The core's checks of every parameter's update before the first
-        is written, so that a refusal leaves every parameter and the state
-        as they were. Two calls per parameter, neither of which can write:
-        the real parameter, state and options with an empty index list
-        (options, layouts, dtypes, shapes), and the index list on the
-        parameter's zero-column view (every index in range)."""
-        torch = sys.modules["torch"]
-        no_rows = torch.empty(0, dtype=torch.int64)
-        for gi, where, p, state, is_new, indices, values, numbers, codes in work:
-            rows = p.shape[0] if indices is None else indices.shape[0]
-            if tuple(values.shape) != (rows, p.shape[1]):
-                raise ValueError(f"{where} has gradient values of shape {tuple(values.shape)}; "
-                                 f"{(rows, p.shape[1])} were expected.")
-            with _naming(where):
-                _core.optimizer_step(
-                    _arrays.export_target(p, "table").capsule,
-                    tuple(_arrays.export_target(a, name).capsule
-                          for a, name in self._state_arrays(state)),
-                    no_rows.__dlpack__(), _export_read_only(values[:0], "values"), numbers, codes)
-                if indices is not None:
-                    _core.optimizer_step(p.detach()[:, :0].__dlpack__(), (),
-                                         _arrays.export_indices(indices, "indices"),
-                                         values[:, :0].__dlpack__(), *_INDEX_CHECK)
+                self.state[w[2]] = state
+        return [stats[id(w)] for w in work]
 
     # -- saving and loading ------------------------------------------------
 
@@ -824,14 +830,25 @@ def _naming(where):
         raise named.with_traceback(e.__traceback__) from None
 
 
+def _named_by_entry(error, names):
+    """The core's message about entries[k] of a many-table step, with
+    entries[k] replaced by the parameter it is."""
+    text = re.sub(r"entries\[(\d+)\](\.?)",
+                  lambda m: names[int(m.group(1))] + (" " if m.group(2) else ""), str(error))
+    try:
+        return type(error)(text)
+    except Exception:  # an exception type that takes other arguments: as it is
+        return error
+
+
 def _check_param(p, group_index, param_index):
-    if p.device.type == "cuda":
-        raise TypeError(f"{_where(group_index, param_index, p)} is a CUDA tensor; sparsenorm.optim "
-                        "does not support CUDA parameters yet (the CUDA optimizer step is not in "
-                        "this version).")
-    if p.device.type != "cpu":
-        raise TypeError(f"{_where(group_index, param_index, p)} is not in CPU memory; "
-                        "sparsenorm.optim updates CPU tensors.")
+    if p.device.type == "cuda" and not _core.HAS_CUDA:
+        raise TypeError(f"{_where(group_index, param_index, p)} is a CUDA tensor, and this build "
+                        "of sparsenorm has no CUDA backend (build it with nvcc present, "
+                        "SPARSENORM_CUDA=ON).")
+    if p.device.type not in ("cpu", "cuda"):
+        raise TypeError(f"{_where(group_index, param_index, p)} is neither in CPU memory nor "
+                        "on a CUDA device; sparsenorm.optim updates CPU and CUDA tensors.")
     if p.dim() != 2:
         raise ValueError(f"{_where(group_index, param_index, p)} is not 2-D; sparsenorm's "
                          "optimizers update tables of rows (rows x cols), as nn.Embedding's "
@@ -883,8 +900,9 @@ def _constraint_docs():
     num_threads : int or None, default None
         Threads per update; None uses every core. Results do not depend on it.
     synchronize : bool, default True
-        For CUDA parameters (not supported yet): wait for the device's
-        result so that errors raise in `step`; False skips the wait."""
+        For CUDA parameters: wait for the device's result so that errors
+        raise in `step`. False (skip the wait) is not implemented yet and
+        is refused."""
 
 
 class _SGDRule(_Optimizer):

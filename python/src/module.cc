@@ -422,9 +422,22 @@ py::list OptimizerStepManyPy(py::list steps) {
   for (py::handle item : steps) {
     const py::tuple t = py::reinterpret_borrow<py::tuple>(item);
     if (t.size() != 6) throw py::value_error("optimizer_step_many: each step is a tuple of six.");
-    imported.push_back(std::make_unique<ImportedStep>(t[0], t[1].cast<py::tuple>(), t[2], t[3],
-                                                      t[4].cast<std::vector<double>>(),
-                                                      t[5].cast<std::vector<std::int64_t>>()));
+    // What importing finds wrong (a layout, a dtype) names the entry too.
+    const std::string entry = "entries[" + std::to_string(entries.size()) + "]: ";
+    try {
+      imported.push_back(std::make_unique<ImportedStep>(t[0], t[1].cast<py::tuple>(), t[2], t[3],
+                                                        t[4].cast<std::vector<double>>(),
+                                                        t[5].cast<std::vector<std::int64_t>>()));
+    } catch (const py::type_error& e) {
+      throw py::type_error(entry + e.what());
+    } catch (const py::value_error& e) {
+      throw py::value_error(entry + e.what());
+    } catch (py::error_already_set& e) {
+      if (!e.matches(PyExc_Exception)) throw;
+      const std::string message = entry + py::str(e.value()).cast<std::string>();
+      PyErr_SetString(e.type().ptr(), message.c_str());
+      throw py::error_already_set();
+    }
     if (imported.back()->on_device) {
       throw py::type_error("entries[" + std::to_string(entries.size()) + "].table is on CUDA device " +
                            std::to_string(imported.back()->device_id) +

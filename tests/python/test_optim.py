@@ -670,6 +670,7 @@ def test_empty_gradient_after_zero_grad():
     (so.SGD, dict(lr=0.1, seed=2 ** 64), r"seed = 18446744073709551616 is out of range"),
     (so.SGD, dict(lr=0.1, num_threads=-1), r"num_threads = -1 is invalid"),
     (so.SGD, dict(lr=0.1, synchronize=None), r"synchronize must be True or False"),
+    (so.SGD, dict(lr=0.1, synchronize=False), r"synchronize=False .* is not implemented"),
 ])
 def test_refused_options(cls, kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -699,7 +700,7 @@ def test_options_set_later_are_checked_at_the_step():
 @pytest.mark.parametrize("bad,exception,match", [
     (torch.zeros(5), ValueError, r"is not 2-D"),
     (torch.zeros(5, 2, dtype=torch.int64), TypeError, r"the dtype must be one of"),
-    (torch.zeros(5, 2, device="meta"), TypeError, r"is not in CPU memory"),
+    (torch.zeros(5, 2, device="meta"), TypeError, r"is neither in CPU memory nor on a CUDA device"),
 ])
 def test_refused_parameters(bad, exception, match):
     with pytest.raises(exception, match=match):
@@ -926,3 +927,18 @@ def test_class_docstring_example():
     for test in tests:
         runner.run(test)
     assert runner.tries > 0 and runner.failures == 0
+
+
+def test_shared_memory_between_parameters_is_refused_and_names_both():
+    # Two parameters that are views of one tensor: the core refuses the
+    # step before writing either, and the message names both parameters.
+    base = torch.randn(20, 4)
+    a, b = torch.nn.Parameter(base[:12]), torch.nn.Parameter(base[8:])
+    opt = so.SGD([a, b], lr=0.1)
+    for p in (a, b):
+        p.grad = torch.sparse_coo_tensor(torch.tensor([[0, 1]]), torch.ones(2, 4), (p.shape[0], 4))
+    before = base.clone()
+    with pytest.raises(ValueError, match=r"parameter 0 of group 0 .* table and parameter 1 of group 0 "
+                                         r".* table share memory"):
+        opt.step()
+    assert torch.equal(base, before)
