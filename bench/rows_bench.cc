@@ -30,6 +30,7 @@
 #endif
 
 #include "common/numerics.h"
+#include "core/entry.h"
 #include "sparsenorm/rows.h"
 
 namespace {
@@ -147,21 +148,29 @@ Setup& SetupFor(const benchmark::State& state, DType dtype, std::int64_t hot_row
                    sized ? static_cast<int>(state.range(3)) : -1);
 }
 
-void BM_Rows(benchmark::State& state, DType dtype, std::int64_t hot_rows, bool sized) {
+// force_bitmap: the row bitmap whatever the planner would choose (through
+// the front end's tuning, core/entry.h), to compare the deduplication paths
+// on huge tables, where the planner takes the hash set.
+void BM_Rows(benchmark::State& state, DType dtype, std::int64_t hot_rows, bool sized,
+             bool force_bitmap = false) {
   const std::int64_t cols = state.range(0);
   const std::int64_t count = state.range(1);
   Setup& s = SetupFor(state, dtype, hot_rows, sized);
   sparsenorm::NormalizeOptions o;
   o.mode = sparsenorm::NormMode::kConstantNorm;
   const sparsenorm::Table table{s.table->data, dtype, s.rows, cols, 0};
+  sparsenorm::Tuning forced;
+  forced.bitmap_bytes_per_index = std::int64_t{1} << 30;
   std::int64_t iteration = 0;
   double bytes = 0;
   for (auto _ : state) {
     const int k = static_cast<int>(iteration % kIndexSets);
     o.target = iteration % 2 ? 2.0 : 1.0;
     const auto& v = s.index_sets[k];
+    const sparsenorm::Indices indices{std::span<const std::int64_t>(v)};
     const sparsenorm::Status st =
-        sparsenorm::NormalizeRows(table, sparsenorm::Indices(std::span<const std::int64_t>(v)), o);
+        force_bitmap ? sparsenorm::detail::NormalizeRows(table, table, indices, o, false, forced, nullptr)
+                     : sparsenorm::NormalizeRows(table, indices, o);
     if (!st.ok()) state.SkipWithError(st.message().c_str());
     bytes += 2.0 * static_cast<double>(static_cast<std::int64_t>(s.distinct[k].size()) * cols) * static_cast<double>(sparsenorm::DTypeSize(dtype)) +
              static_cast<double>(count) * sizeof(std::int64_t);
@@ -276,6 +285,10 @@ BENCHMARK_CAPTURE(BM_TouchRows, float32_tables, true)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Rows, float32_tables, DType::kFloat32, 0, true)
+    ->Apply(TableSizes)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Rows, float32_tables_bitmap, DType::kFloat32, 0, true, true)
     ->Apply(TableSizes)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
