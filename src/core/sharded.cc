@@ -22,6 +22,7 @@
 #include "core/status.h"
 #include "core/validate.h"
 #include "cpu/parallel.h"
+#include "cpu/row_set.h"
 #include "cpu/rows_cpu.h"
 #include "reference/reference.h"
 
@@ -58,6 +59,15 @@ NormPart PartOf(const VectorNorm& n) {
   if (!n.finite) return NormPart{kNaN, 0.0};
   if (n.value == 0.0) return NormPart{0.0, 0.0};
   return NormPart{n.value, 1.0};
+}
+
+// The rows of an embedding table are scattered: without prefetching each
+// costs a full memory latency (as in cpu/rows_kernels.cc).
+void PrefetchRow(const unsigned char* row, std::int64_t bytes) {
+  const auto start = reinterpret_cast<std::uintptr_t>(row);
+  for (std::uintptr_t a = start & ~std::uintptr_t{63}; a < start + static_cast<std::uintptr_t>(bytes); a += 64) {
+    __builtin_prefetch(reinterpret_cast<const void*>(a), 1, 3);
+  }
 }
 
 // Scales one row in place by a kScale decision, each element rounded once
@@ -112,29 +122,55 @@ Status RowNormParts(const ConstTable& slice, const Indices& indices,
   if (Status s = CheckIndexList(indices.data, indices.type, indices.size, "indices"); !s.ok()) {
     return s;
   }
-  std::vector<std::int64_t> rows(static_cast<std::size_t>(indices.size));
-  Status bad;
-  ForEachIndex(indices, [&](std::int64_t i, std::int64_t r) {
-    if (bad.ok() && (r < 0 || r >= slice.rows)) {
-      bad = IndexOutOfRange("indices", i, r, slice.rows, "table row");
+  // The distinct rows, ascending: the row operator's bitmap where core/plan.cc
+  // would choose it, else a sort.
+  const std::int64_t row_bytes = slice.cols * static_cast<std::int64_t>(layout.element_size);
+  RowsProblem shape;
+  shape.rows = slice.rows;
+  shape.cols = slice.cols;
+  shape.row_bytes = row_bytes;
+  shape.num_indices = indices.size;
+  const RowsPlan plan = PlanRows(shape, options.num_threads, Tuning{});
+  std::vector<std::int64_t> rows;
+  std::int64_t bad_position = -1;
+  if (plan.use_bitmap) {
+    cpu::RowBitmap marks;
+    if (!marks.Init(slice.rows)) throw std::bad_alloc();
+    bad_position = marks.MarkAll(indices.data, indices.type, indices.size, plan.index_threads);
+    if (bad_position < 0) {
+      rows.reserve(static_cast<std::size_t>(indices.size));
+      cpu::SetBitCursor cursor(marks.words(), 0, marks.word_count());
+      for (std::int64_t r = cursor.Next(); r >= 0; r = cursor.Next()) rows.push_back(r);
     }
-    rows[static_cast<std::size_t>(i)] = r;
-  });
-  if (!bad.ok()) return bad;
-  std::sort(rows.begin(), rows.end());
-  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  } else {
+    rows.resize(static_cast<std::size_t>(indices.size));
+    ForEachIndex(indices, [&](std::int64_t i, std::int64_t r) {
+      if (bad_position < 0 && (r < 0 || r >= slice.rows)) bad_position = i;
+      rows[static_cast<std::size_t>(i)] = r;
+    });
+    if (bad_position < 0) {
+      std::sort(rows.begin(), rows.end());
+      rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+    }
+  }
+  if (bad_position >= 0) {
+    std::int64_t value = 0;
+    ForEachIndex(Indices(static_cast<const unsigned char*>(indices.data) +
+                             bad_position * static_cast<std::int64_t>(IndexSize(indices.type)),
+                         indices.type, 1),
+                 [&](std::int64_t, std::int64_t v) { value = v; });
+    return IndexOutOfRange("indices", bad_position, value, slice.rows, "table row");
+  }
 
   std::vector<NormPart> parts(rows.size());
   const auto* base = static_cast<const unsigned char*>(slice.data);
   const std::int64_t stride_bytes = layout.stride * static_cast<std::int64_t>(layout.element_size);
-  const std::int64_t row_bytes = slice.cols * static_cast<std::int64_t>(layout.element_size);
   const bool reference = UseReference(options.backend);
   const auto n = static_cast<std::int64_t>(rows.size());
-  const int threads = reference ? 1
-                                : ThreadsFor(options.num_threads, n * std::max<std::int64_t>(row_bytes, 1),
-                                             Tuning{}.bytes_per_thread);
-  cpu::ParallelFor(threads, n, [&](std::int64_t begin, std::int64_t end, int) {
+  const std::int64_t ahead = plan.prefetch_rows;
+  cpu::ParallelFor(reference ? 1 : plan.row_threads, n, [&](std::int64_t begin, std::int64_t end, int) {
     for (std::int64_t i = begin; i < end; ++i) {
+      if (i + ahead < end) PrefetchRow(base + rows[static_cast<std::size_t>(i + ahead)] * stride_bytes, row_bytes);
       const unsigned char* row = base + rows[static_cast<std::size_t>(i)] * stride_bytes;
       parts[static_cast<std::size_t>(i)] =
           PartOf(RowNorm(row, slice.dtype, slice.cols, options.p, reference));
@@ -201,11 +237,17 @@ Status ApplyRowNorms(const Table& slice, std::span<const std::int64_t> rows,
   auto* base = static_cast<unsigned char*>(slice.data);
   const std::int64_t stride_bytes = layout.stride * static_cast<std::int64_t>(layout.element_size);
   const std::int64_t row_bytes = slice.cols * static_cast<std::int64_t>(layout.element_size);
+  // Rows prefetched ahead, as core/plan.cc sizes it for the row operator.
+  const std::int64_t kApplyAhead =
+      std::clamp<std::int64_t>(Tuning{}.prefetch_bytes / std::max<std::int64_t>(row_bytes, 1), 2, 16);
   const int threads = ThreadsFor(options.num_threads, stats.rows_scaled * std::max<std::int64_t>(row_bytes, 1),
                                  Tuning{}.bytes_per_thread);
   if (slice.cols > 0) {
     cpu::ParallelFor(threads, n, [&](std::int64_t begin, std::int64_t end, int) {
       for (std::int64_t i = begin; i < end; ++i) {
+        if (i + kApplyAhead < end && scales[static_cast<std::size_t>(i + kApplyAhead)].action == Action::kScale) {
+          PrefetchRow(base + rows[static_cast<std::size_t>(i + kApplyAhead)] * stride_bytes, row_bytes);
+        }
         const Scale& s = scales[static_cast<std::size_t>(i)];
         if (s.action != Action::kScale) continue;
         ScaleRow(base + rows[static_cast<std::size_t>(i)] * stride_bytes, slice.dtype, slice.cols, s);
