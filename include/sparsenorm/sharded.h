@@ -67,6 +67,8 @@ SPARSENORM_API double NormOfPart(const NormPart& part, double p) noexcept;
 // equal length n, block k being shard k's parts; combined[i] is the
 // combination of gathered[k * n + i] over k = 0, 1, ... in that order.
 // kInvalidArgument when shards < 1 or gathered.size() is not a multiple of it.
+// *combined is resized, so a caller that reserved n parts beforehand has
+// nothing left to allocate here (an adapter allocates before it agrees).
 SPARSENORM_API Status CombineGatheredParts(std::span<const NormPart> gathered, int shards,
                                            double p, std::vector<NormPart>* combined) noexcept;
 

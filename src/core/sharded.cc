@@ -365,11 +365,10 @@ Status CombineGatheredParts(std::span<const NormPart> gathered, int shards, doub
                                      shards, " shards of equal length (shards must be >= 1).");
     }
     const std::size_t n = gathered.size() / static_cast<std::size_t>(shards);
-    std::vector<NormPart> out(n);
+    combined->resize(n);  // no allocation when its capacity suffices
     for (std::size_t i = 0; i < n; ++i) {
-      out[i] = detail::CombineParts(gathered.data() + i, static_cast<std::size_t>(shards), n, p);
+      (*combined)[i] = detail::CombineParts(gathered.data() + i, static_cast<std::size_t>(shards), n, p);
     }
-    *combined = std::move(out);
     return Status::Ok();
   } catch (const std::bad_alloc&) {
     return detail::OutOfMemory("the combined norms");

@@ -7,9 +7,10 @@
 // at the bound differently. Gathering every rank's parts and combining them
 // in rank order on every rank gives identical bits everywhere. Each rank
 // receives (size - 1) * 16 bytes per touched row where a ring all-reduce
-// would move about 2 * 16: the same for 2 or 3 ranks, and small next to the
-// rows themselves for the few column shards a table is split into
-// (docs/DISTRIBUTED.md weighs it at 64 ranks).
+// would move about 2 * 16: no more for 2 or 3 ranks; from 4 ranks on, the
+// rows are combined in chunks, one per rank, and the chunks gathered
+// (CombineEverywhere), which moves about 2 * 16 bytes per row as a ring
+// does (docs/DISTRIBUTED.md weighs both at 64 ranks).
 
 #include "sparsenorm/mpi.h"
 
@@ -155,6 +156,66 @@ Status Disagreement(const Comm& c, const std::vector<std::int64_t>& all,
   return Status::Ok();
 }
 
+// From this many ranks on, the parts are combined in two steps: each rank
+// combines a chunk of the rows from every rank's parts (MPI_Alltoallv), then
+// the combined chunks are gathered (MPI_Allgatherv). Each rank then receives
+// about 2 * 16 bytes per row instead of (size - 1) * 16, in two collectives
+// instead of one. Each row is still combined once, in rank order, and its
+// bits copied to every rank: the results are those of the one-step path.
+constexpr int kTwoStepRanks = 4;
+
+// Rows [ChunkBegin(k), ChunkBegin(k + 1)) are combined by rank k.
+std::size_t ChunkBegin(std::size_t n, int size, int k) {
+  return n * static_cast<std::size_t>(k) / static_cast<std::size_t>(size);
+}
+
+// Every rank's parts combined in rank order, the same bits on every rank.
+// The buffers were sized before the agreement: nothing is allocated here.
+Status CombineEverywhere(const Comm& c, const std::vector<NormPart>& parts, double p,
+                         std::vector<int>* counts, std::vector<NormPart>* gathered,
+                         std::vector<NormPart>* chunk, std::vector<NormPart>* combined) {
+  const std::size_t n = parts.size();
+  if (c.size < kTwoStepRanks) {
+    const int n2 = static_cast<int>(n * 2);
+    if (int e = MPI_Allgather(parts.data(), n2, MPI_DOUBLE, gathered->data(), n2, MPI_DOUBLE, c.comm);
+        e != MPI_SUCCESS) {
+      return MpiFailure(e, "MPI_Allgather");
+    }
+    return CombineGatheredParts(*gathered, c.size, p, combined);
+  }
+  const std::size_t begin = ChunkBegin(n, c.size, c.rank);
+  const std::size_t m = ChunkBegin(n, c.size, c.rank + 1) - begin;
+  // Doubles: two per part. Counts fit an int: n * 2 was checked to.
+  int* sc = counts->data();  // 4 * size entries
+  int* sd = sc + c.size;
+  int* rc = sd + c.size;
+  int* rd = rc + c.size;
+  for (int k = 0; k < c.size; ++k) {
+    const std::size_t b = ChunkBegin(n, c.size, k);
+    sc[k] = static_cast<int>(2 * (ChunkBegin(n, c.size, k + 1) - b));
+    sd[k] = static_cast<int>(2 * b);
+    rc[k] = static_cast<int>(2 * m);
+    rd[k] = static_cast<int>(2 * m * static_cast<std::size_t>(k));
+  }
+  if (int e = MPI_Alltoallv(parts.data(), sc, sd, MPI_DOUBLE, gathered->data(), rc, rd, MPI_DOUBLE,
+                            c.comm);
+      e != MPI_SUCCESS) {
+    return MpiFailure(e, "MPI_Alltoallv");
+  }
+  if (Status s = CombineGatheredParts(std::span<const NormPart>(gathered->data(), m * static_cast<std::size_t>(c.size)),
+                                      c.size, p, chunk);
+      !s.ok()) {
+    return s;
+  }
+  combined->resize(n);
+  if (int e = MPI_Allgatherv(chunk->data(), static_cast<int>(2 * m), MPI_DOUBLE, combined->data(), sc, sd,
+                             MPI_DOUBLE, c.comm);
+      e != MPI_SUCCESS) {
+    return MpiFailure(e, "MPI_Allgatherv");
+  }
+  return Status::Ok();
+}
+
 Status ColumnSharded(MPI_Comm comm, Table slice, Indices indices, const NormalizeOptions& options,
                      RowStats* stats_out) {
   Comm c;
@@ -164,13 +225,17 @@ Status ColumnSharded(MPI_Comm comm, Table slice, Indices indices, const Normaliz
   // of the call needs, so that nothing can fail locally after the agreement.
   std::vector<std::int64_t> rows;
   std::vector<NormPart> parts;
+  std::vector<int> counts;
   std::vector<NormPart> gathered;
+  std::vector<NormPart> chunk;
   std::vector<NormPart> combined;
   Status local = RowNormParts(ConstTable(slice), indices, options, &rows, &parts);
   if (local.ok()) {
     try {
       gathered.resize(parts.size() * static_cast<std::size_t>(c.size));
       combined.reserve(parts.size());
+      chunk.reserve(parts.size() / static_cast<std::size_t>(c.size) + 1);
+      counts.resize(4 * static_cast<std::size_t>(c.size));
     } catch (const std::bad_alloc&) {
       local = Status(StatusCode::kOutOfMemory,
                      Cat("could not allocate the ", c.size, " x ", parts.size(), " gathered parts."));
@@ -199,14 +264,9 @@ Status ColumnSharded(MPI_Comm comm, Table slice, Indices indices, const Normaliz
     return s;
   }
 
-  // The parts of the touched rows only, then every rank combines in rank
-  // order (see the top of this file).
-  const int n2 = static_cast<int>(parts.size() * 2);
-  if (int e = MPI_Allgather(parts.data(), n2, MPI_DOUBLE, gathered.data(), n2, MPI_DOUBLE, c.comm);
-      e != MPI_SUCCESS) {
-    return MpiFailure(e, "MPI_Allgather");
-  }
-  if (Status s = CombineGatheredParts(gathered, c.size, options.p, &combined); !s.ok()) return s;
+  // The parts of the touched rows only, combined in rank order (see the
+  // top of this file).
+  if (Status s = CombineEverywhere(c, parts, options.p, &counts, &gathered, &chunk, &combined); !s.ok()) return s;
 
   // Every rank holds the same rows and the same combined bits, so every
   // rank reaches the same outcome here (kNonFinite under kError included)
