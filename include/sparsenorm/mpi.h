@@ -1,5 +1,5 @@
-// The row operator on a table sharded across the ranks of an MPI
-// communicator: the split-phase primitives of sparsenorm/sharded.h with MPI
+// The row operator on a table, and the matrix normalization on a dense
+// matrix, sharded across the ranks of an MPI communicator: the split-phase primitives of sparsenorm/sharded.h with MPI
 // collectives between them. A library of its own (CMake target
 // sparsenorm::mpi, built where find_package(MPI) finds MPI), so that
 // libsparsenorm does not depend on MPI.
@@ -11,10 +11,12 @@
 //      agrees with the other ranks on shapes, options and the index list
 //      (count and 64-bit digest) and on the outcome of those local checks,
 //      in one MPI_Allgather of a few integers per rank;
-//   2. (column-sharded only) exchanges the partial norms of the distinct
-//      touched rows, 16 bytes per row per rank, in one MPI_Allgather, and
-//      every rank combines them in rank order: every rank holds
-//      bit-identical norms and decides every row alike;
+//   2. (column-sharded tables, matrices) exchanges the partial norms of the
+//      touched rows (the vectors), 16 bytes per row per rank: one
+//      MPI_Allgather below 4 ranks, from 4 ranks on an MPI_Alltoallv and an
+//      MPI_Allgatherv of chunks (about 2 x 16 bytes per row per rank). Each
+//      row is combined in rank order, so every rank holds bit-identical
+//      norms and decides every row alike;
 //   3. (row-sharded only) agrees on the outcome of the checks only the
 //      owner of a row can make (NaN or infinity under
 //      NonFinitePolicy::kError) in one MPI_Allreduce of an integer;
@@ -32,6 +34,7 @@
 #include <cstdint>
 
 #include "sparsenorm/export.h"
+#include "sparsenorm/matrix.h"
 #include "sparsenorm/types.h"
 
 namespace sparsenorm::mpi {
@@ -65,6 +68,19 @@ SPARSENORM_API Status NormalizeRowShardedRows(MPI_Comm comm, Table shard, Indice
                                               RowSharding sharding,
                                               const NormalizeOptions& options = {},
                                               RowStats* stats = nullptr) noexcept;
+
+// A dense matrix sharded so that every rank holds part of every vector of
+// options.axis: a block of rows (any count, possibly none) on axis 0, whose
+// columns are normalized (the founding formula W[:, j] / ||W[:, j]||), or a
+// block of columns on axis 1, whose rows are. One exchange of 16 bytes per
+// vector (per subset entry) per rank, combined in rank order as above.
+// Results equal NormalizeMatrix on the gathered matrix within
+// sparsenorm/sharded.h's bound. stats: vectors, vectors_scaled,
+// zero_vectors and nonfinite_vectors are the whole matrix's; pruned,
+// nnz_before and nnz_after this rank's.
+SPARSENORM_API Status NormalizeShardedMatrix(MPI_Comm comm, Table slice,
+                                             const MatrixOptions& options = {},
+                                             MatrixStats* stats = nullptr) noexcept;
 
 }  // namespace sparsenorm::mpi
 

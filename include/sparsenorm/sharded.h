@@ -39,6 +39,9 @@
 //   table sharded by rows: each shard normalizes the rows it owns
 //     (OwnedRowIndices, then NormalizeRows on its shard); no norm is
 //     combined, only the outcome is agreed.
+//   dense matrix sharded by rows, normalized along axis 0 (each column
+//     W[:, j] / ||W[:, j]||, the founding formula), or sharded by columns
+//     along axis 1: MatrixNormParts, combine, ApplyMatrixNorms.
 #ifndef SPARSENORM_SHARDED_H_
 #define SPARSENORM_SHARDED_H_
 
@@ -47,6 +50,7 @@
 #include <vector>
 
 #include "sparsenorm/export.h"
+#include "sparsenorm/matrix.h"
 #include "sparsenorm/types.h"
 
 namespace sparsenorm {
@@ -125,13 +129,42 @@ SPARSENORM_API Status OwnedRowIndices(Indices global_indices, const RowOwnership
                                       std::vector<std::int64_t>* local_indices) noexcept;
 
 // ---------------------------------------------------------------------------
+// A dense matrix whose every vector of options.axis (columns on axis 0, rows
+// on axis 1) is split across shards: a block of rows of the matrix on axis
+// 0, a block of columns on axis 1. The contract is matrix.h's on the
+// gathered matrix, with the norm combined from the parts: a column's part
+// is its max |x| and the float64 sum of its scaled terms (so even with one
+// shard its norm may differ from the single-process plain float64 sum in
+// the last bits), a row's part its norm as the row operator computes it.
+// options.subset, when set, names the vectors (checked against their count,
+// kOutOfRange naming the position): parts then has one entry per subset
+// entry, in its order; otherwise one per vector. Pruning is elementwise and
+// needs nothing from other shards: ApplyMatrixNorms prunes this slice.
+// Sparse slices (CSR row blocks on axis 0) are not built yet.
+
+SPARSENORM_API Status MatrixNormParts(ConstTable slice, const MatrixOptions& options,
+                                      std::vector<NormPart>* parts) noexcept;
+
+// Scales this slice's part of every vector as its combined norm decides
+// (matrix.h's rule), then prunes. Every argument and, under
+// NonFinitePolicy::kError, every combined norm is checked before anything
+// is written. stats: vectors, vectors_scaled, zero_vectors and
+// nonfinite_vectors are the whole matrix's (the same on every shard); pruned,
+// nnz_before and nnz_after this slice's.
+SPARSENORM_API Status ApplyMatrixNorms(Table slice, const MatrixOptions& options,
+                                       std::span<const NormPart> combined,
+                                       MatrixStats* stats = nullptr) noexcept;
+
+// ---------------------------------------------------------------------------
 // What shards compare before they combine anything, so that a mismatch is an
 // error on every shard rather than a hang or a silent mix: a 64-bit digest of
 // an index list's values (the same for int32 and int64 lists of the same
 // values), and one of the options that decide (mode, target, p, eps,
-// non_finite; not num_threads or backend, which may differ per shard).
+// non_finite; not num_threads or backend, which may differ per shard; for
+// a matrix also axis, prune_below and the subset's values).
 SPARSENORM_API std::uint64_t IndexListDigest(Indices indices) noexcept;
 SPARSENORM_API std::uint64_t OptionsDigest(const NormalizeOptions& options) noexcept;
+SPARSENORM_API std::uint64_t OptionsDigest(const MatrixOptions& options) noexcept;
 
 }  // namespace sparsenorm
 

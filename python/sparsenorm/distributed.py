@@ -52,7 +52,7 @@ __all__ = ["normalize_rows_"]
 _LAYOUTS = {"column": 0, "row": 1}
 
 # What each process tells the others first: int64 fields (as in
-# src/mpi/sharded_rows.cc).
+# src/mpi/sharded.cc).
 (_STATUS, _DTYPE, _ROWS, _COLS, _ROW_OFFSET, _CYCLIC, _COUNT, _INDEX_DIGEST, _OPTIONS_DIGEST,
  _DISTINCT, _FIELDS) = range(11)
 

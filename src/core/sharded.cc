@@ -304,6 +304,176 @@ Status OwnedRowIndices(const Indices& indices, const RowOwnership& o,
   return Status::Ok();
 }
 
+// ---------------------------------------------------------------------------
+// Dense matrices.
+
+namespace {
+
+// The vectors a call considers: the subset's entries (checked) or all.
+Status SubsetOf(const MatrixOptions& o, std::int64_t vectors, std::vector<std::int64_t>* out) {
+  out->clear();
+  if (!o.subset) {
+    out->resize(static_cast<std::size_t>(vectors));
+    for (std::int64_t v = 0; v < vectors; ++v) (*out)[static_cast<std::size_t>(v)] = v;
+    return Status::Ok();
+  }
+  if (Status s = CheckIndexList(o.subset->data, o.subset->type, o.subset->size, "options.subset");
+      !s.ok()) {
+    return s;
+  }
+  Status bad;
+  ForEachIndex(*o.subset, [&](std::int64_t i, std::int64_t v) {
+    if (bad.ok() && (v < 0 || v >= vectors)) bad = IndexOutOfRange("options.subset", i, v, vectors, VectorName(o.axis));
+    out->push_back(v);
+  });
+  return bad;
+}
+
+// The part of a scattered vector (a column of a row block) for every
+// column: max |x|, then the float64 sum of the scaled terms, as
+// common/norms.h forms a norm that must not overflow.
+template <class T>
+void ColumnParts(const DenseMatrixProblem& m, NormKind kind, double p, std::vector<NormPart>* parts) {
+  const auto cols = static_cast<std::size_t>(m.cols);
+  std::vector<double> scale(cols, 0.0);
+  std::vector<double> sum(cols, 0.0);
+  for (std::int64_t r = 0; r < m.rows; ++r) {
+    const T* row = reinterpret_cast<const T*>(m.data + r * m.stride_bytes);
+    for (std::size_t j = 0; j < cols; ++j) {
+      const double a = std::fabs(static_cast<double>(Element<T>::Widen(row[j])));
+      scale[j] = a > scale[j] || a != a ? a : scale[j];  // NaN sticks
+    }
+  }
+  if (kind != NormKind::kLInf) {
+    for (std::int64_t r = 0; r < m.rows; ++r) {
+      const T* row = reinterpret_cast<const T*>(m.data + r * m.stride_bytes);
+      for (std::size_t j = 0; j < cols; ++j) {
+        if (scale[j] > 0.0 && scale[j] <= DBL_MAX) {
+          sum[j] += ScaledTerm(static_cast<double>(Element<T>::Widen(row[j])), scale[j], kind, p);
+        }
+      }
+    }
+  }
+  parts->resize(cols);
+  for (std::size_t j = 0; j < cols; ++j) {
+    if (!(scale[j] <= DBL_MAX)) {
+      (*parts)[j] = NormPart{kNaN, 0.0};
+    } else if (scale[j] == 0.0) {
+      (*parts)[j] = NormPart{0.0, 0.0};
+    } else {
+      (*parts)[j] = NormPart{scale[j], kind == NormKind::kLInf ? 1.0 : sum[j]};
+    }
+  }
+}
+
+}  // namespace
+
+Status MatrixNormParts(const ConstTable& slice, const MatrixOptions& options,
+                       std::vector<NormPart>* parts_out) {
+  if (parts_out == nullptr) return InvalidArgument("parts must not be null.");
+  DenseMatrixProblem m;
+  if (Status s = PrepareDenseMatrix(Table{const_cast<void*>(slice.data), slice.dtype, slice.rows,
+                                          slice.cols, slice.row_stride},
+                                    options, &m);
+      !s.ok()) {
+    return s;
+  }
+  const std::int64_t vectors = options.axis == 0 ? m.cols : m.rows;
+  std::vector<std::int64_t> subset;
+  if (Status s = SubsetOf(options, vectors, &subset); !s.ok()) return s;
+  const double p = options.norm.p;
+  std::vector<NormPart> all;
+  if (options.axis == 0) {
+    VisitDType(m.dtype, [&](auto t) { ColumnParts<TypeOf<decltype(t)>>(m, KindOf(p), p, &all); });
+  } else {
+    all.resize(static_cast<std::size_t>(m.rows));
+    const bool reference = UseReference(options.norm.backend);
+    for (std::int64_t r = 0; r < m.rows; ++r) {
+      all[static_cast<std::size_t>(r)] = PartOf(RowNorm(m.data + r * m.stride_bytes, m.dtype, m.cols, p, reference));
+    }
+  }
+  std::vector<NormPart> parts(subset.size());
+  for (std::size_t i = 0; i < subset.size(); ++i) parts[i] = all[static_cast<std::size_t>(subset[i])];
+  *parts_out = std::move(parts);
+  return Status::Ok();
+}
+
+Status ApplyMatrixNorms(const Table& slice, const MatrixOptions& options,
+                        std::span<const NormPart> combined, MatrixStats* stats_out) {
+  DenseMatrixProblem m;
+  if (Status s = PrepareDenseMatrix(slice, options, &m); !s.ok()) return s;
+  const std::int64_t vectors = options.axis == 0 ? m.cols : m.rows;
+  std::vector<std::int64_t> subset;
+  if (Status s = SubsetOf(options, vectors, &subset); !s.ok()) return s;
+  if (combined.size() != subset.size()) {
+    return InvalidArgument("combined has ", combined.size(), " entries but the call considers ",
+                           subset.size(), " ", VectorName(options.axis),
+                           "s: pass one combined norm per vector (per subset entry).");
+  }
+  for (std::size_t i = 0; i < combined.size(); ++i) {
+    const NormPart& q = combined[i];
+    if (!std::isnan(q.scale) && !IsFinitePart(q)) {
+      return InvalidArgument("combined[", i, "] = (", FormatDouble(q.scale), ", ", FormatDouble(q.sum),
+                             ") is not a combined norm: the scale must be NaN or finite and >= 0, "
+                             "the sum finite and >= 0.");
+    }
+  }
+  // One decision per vector; a vector named twice in the subset has the
+  // same combined norm both times, so deciding it twice changes nothing.
+  const NormRule rule = RuleOf(options.norm);
+  std::vector<Scale> scales(static_cast<std::size_t>(vectors), LeaveScale());
+  std::vector<std::uint8_t> seen(static_cast<std::size_t>(vectors), 0);
+  MatrixStats stats;
+  std::int64_t first_nonfinite = -1;
+  for (std::size_t i = 0; i < subset.size(); ++i) {
+    const auto v = static_cast<std::size_t>(subset[i]);
+    const double norm = NormOfPart(combined[i], options.norm.p);
+    const Scale s = Decide(norm, !std::isnan(norm), rule);
+    if (seen[v]) continue;
+    seen[v] = 1;
+    scales[v] = s;
+    ++stats.vectors;
+    switch (OutcomeOf(s, norm)) {
+      case Outcome::kScaled: ++stats.vectors_scaled; break;
+      case Outcome::kZero: ++stats.zero_vectors; break;
+      case Outcome::kNonFinite:
+        ++stats.nonfinite_vectors;
+        if (first_nonfinite < 0 || subset[i] < first_nonfinite) first_nonfinite = subset[i];
+        break;
+      case Outcome::kLeft: break;
+    }
+  }
+  if (first_nonfinite >= 0 && options.norm.non_finite == NonFinitePolicy::kError) {
+    return Status(StatusCode::kNonFinite,
+                  StrCat(VectorName(options.axis), " ", first_nonfinite,
+                         " holds NaN or infinity on some shard and options.non_finite is kError; "
+                         "nothing was modified."));
+  }
+  const double tau = options.prune_below;
+  VisitDType(m.dtype, [&](auto t) {
+    using T = TypeOf<decltype(t)>;
+    using E = Element<T>;
+    for (std::int64_t r = 0; r < m.rows; ++r) {
+      T* row = reinterpret_cast<T*>(m.data + r * m.stride_bytes);
+      for (std::int64_t j = 0; j < m.cols; ++j) {
+        const Scale& s = scales[static_cast<std::size_t>(options.axis == 0 ? j : r)];
+        if (s.action == Action::kScale) row[j] = ScaleElement(row[j], s);
+        if (tau > 0.0) {
+          const double a = std::fabs(static_cast<double>(E::Widen(row[j])));
+          if (a < tau) {
+            if (a != 0.0) ++stats.pruned;
+            row[j] = E::RoundDouble(0.0);
+          }
+        }
+      }
+    }
+  });
+  stats.nnz_before = m.rows * m.cols;
+  stats.nnz_after = stats.nnz_before;
+  if (stats_out != nullptr) *stats_out = stats;
+  return Status::Ok();
+}
+
 namespace {
 
 // splitmix64's finalizer: every input bit affects every output bit.
@@ -338,6 +508,12 @@ std::uint64_t OptionsDigest(const NormalizeOptions& o) {
   h = Fold(h, DoubleWord(o.p));
   h = Fold(h, DoubleWord(o.eps));
   return Fold(h, static_cast<std::uint64_t>(o.non_finite));
+}
+
+std::uint64_t OptionsDigest(const MatrixOptions& o) {
+  std::uint64_t h = Fold(detail::OptionsDigest(o.norm), static_cast<std::uint64_t>(o.axis));
+  h = Fold(h, DoubleWord(o.prune_below));
+  return Fold(h, o.subset ? detail::IndexListDigest(*o.subset) : 0);
 }
 
 }  // namespace detail
@@ -407,6 +583,28 @@ std::uint64_t IndexListDigest(Indices indices) noexcept { return detail::IndexLi
 
 std::uint64_t OptionsDigest(const NormalizeOptions& options) noexcept {
   return detail::OptionsDigest(options);
+}
+
+std::uint64_t OptionsDigest(const MatrixOptions& options) noexcept {
+  return detail::OptionsDigest(options);
+}
+
+Status MatrixNormParts(ConstTable slice, const MatrixOptions& options,
+                       std::vector<NormPart>* parts) noexcept {
+  try {
+    return detail::MatrixNormParts(slice, options, parts);
+  } catch (const std::bad_alloc&) {
+    return detail::OutOfMemory("the parts of the matrix normalization");
+  }
+}
+
+Status ApplyMatrixNorms(Table slice, const MatrixOptions& options,
+                        std::span<const NormPart> combined, MatrixStats* stats) noexcept {
+  try {
+    return detail::ApplyMatrixNorms(slice, options, combined, stats);
+  } catch (const std::bad_alloc&) {
+    return detail::OutOfMemory("scratch memory for the matrix normalization");
+  }
 }
 
 }  // namespace sparsenorm

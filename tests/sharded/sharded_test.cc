@@ -466,3 +466,179 @@ TEST(ShardedRows, OwnershipIsChecked) {
 
 }  // namespace
 }  // namespace sparsenorm
+
+namespace sparsenorm {
+namespace {
+
+// Dense matrices: a row block per shard on axis 0 (the founding formula
+// W[:, j] / ||W[:, j]||), a column block per shard on axis 1.
+TestTable RowBlock(const TestTable& t, std::int64_t r0, std::int64_t r1) {
+  TestTable s(t.dtype, r1 - r0, t.cols);
+  for (std::int64_t r = r0; r < r1; ++r) {
+    std::memcpy(s.bytes.data() + static_cast<std::size_t>((r - r0) * s.stride) * s.element_size(),
+                t.bytes.data() + static_cast<std::size_t>(r * t.stride) * t.element_size(),
+                static_cast<std::size_t>(t.cols) * t.element_size());
+  }
+  return s;
+}
+
+struct MatrixRun {
+  std::vector<Status> statuses;
+  std::vector<MatrixStats> stats;
+};
+
+MatrixRun RunShardedMatrix(std::vector<TestTable>* shards, const MatrixOptions& options) {
+  const int world = static_cast<int>(shards->size());
+  std::vector<NormPart> gathered;
+  std::size_t n = 0;
+  for (int k = 0; k < world; ++k) {
+    std::vector<NormPart> parts;
+    const Status s = MatrixNormParts((*shards)[k].const_view(), options, &parts);
+    EXPECT_TRUE(s.ok()) << s.message();
+    if (k == 0) n = parts.size();
+    EXPECT_EQ(parts.size(), n);
+    gathered.insert(gathered.end(), parts.begin(), parts.end());
+  }
+  MatrixRun run;
+  for (int k = 0; k < world; ++k) {
+    std::vector<NormPart> combined;
+    EXPECT_TRUE(CombineGatheredParts(gathered, world, options.norm.p, &combined).ok());
+    MatrixStats st;
+    run.statuses.push_back(ApplyMatrixNorms((*shards)[k].view(), options, combined, &st));
+    run.stats.push_back(st);
+  }
+  return run;
+}
+
+TEST(ShardedMatrix, RandomSplitsMatchTheSingleProcessCall) {
+  std::mt19937_64 rng(424242);
+  const double ps[] = {2.0, 1.0, kInfinity, 3.0};
+  for (DType dtype : kAllDTypes) {
+    for (int trial = 0; trial < 32; ++trial) {
+      const int axis = trial % 2;
+      const std::int64_t rows = std::uniform_int_distribution<std::int64_t>(0, 40)(rng);
+      const std::int64_t cols = std::uniform_int_distribution<std::int64_t>(0, 30)(rng);
+      const int world = std::uniform_int_distribution<int>(1, 4)(rng);
+      TestTable whole(dtype, rows, cols);
+      FillRandom(&whole, rng, 2.0);
+      MatrixOptions options;
+      options.axis = axis;
+      options.norm.p = ps[(trial / 2) % 4];
+      if (trial % 3 == 0) {
+        options.norm.mode = NormMode::kMaxNorm;
+        options.norm.target = 0.5;
+      }
+      if (trial % 5 == 0) options.prune_below = 0.05;
+      std::vector<std::int64_t> subset;
+      const std::int64_t vectors = axis == 0 ? cols : rows;
+      if (trial % 4 == 3 && vectors > 0) {
+        subset = testing::RandomIndices<std::int64_t>(vectors / 2 + 1, vectors, rng);
+        options.subset = Indices(std::span<const std::int64_t>(subset));
+      }
+      const std::string what = testing::Describe(dtype, rows, cols) + " axis " + std::to_string(axis) +
+                               " in " + std::to_string(world) + " shards, trial " + std::to_string(trial);
+      const std::vector<std::int64_t> cuts = RandomCuts(axis == 0 ? rows : cols, world, rng);
+      std::vector<TestTable> shards;
+      for (int k = 0; k < world; ++k) {
+        shards.push_back(axis == 0 ? RowBlock(whole, cuts[k], cuts[k + 1])
+                                   : ColumnSlice(whole, cuts[k], cuts[k + 1], false));
+      }
+      const MatrixRun run = RunShardedMatrix(&shards, options);
+      TestTable want = whole;
+      MatrixStats want_stats;
+      const Status ws = NormalizeMatrix(want.view(), options, &want_stats);
+      ASSERT_TRUE(ws.ok()) << ws.message();
+      std::int64_t pruned = 0;
+      for (int k = 0; k < world; ++k) {
+        ASSERT_TRUE(run.statuses[k].ok()) << what << ": " << run.statuses[k].message();
+        EXPECT_EQ(run.stats[k].vectors, want_stats.vectors) << what;
+        EXPECT_EQ(run.stats[k].zero_vectors, want_stats.zero_vectors) << what;
+        pruned += run.stats[k].pruned;
+      }
+      TestTable got = whole;
+      if (axis == 0) {
+        for (int k = 0; k < world; ++k) {
+          for (std::int64_t r = cuts[k]; r < cuts[k + 1]; ++r) {
+            for (std::int64_t c = 0; c < cols; ++c) got.Set(r, c, shards[k].Get(r - cuts[k], c));
+          }
+        }
+      } else {
+        got = Gather(whole, shards, cuts);
+      }
+      // The parts are float64 like the single-process column sums; rows
+      // (axis 1) are summed like the row operator's. Pruning at a value
+      // within rounding of the threshold may differ: compare unpruned values.
+      for (std::int64_t r = 0; r < rows; ++r) {
+        for (std::int64_t c = 0; c < cols; ++c) {
+          const double a = got.Get(r, c), b = want.Get(r, c);
+          if (options.prune_below > 0 && (a == 0.0 || b == 0.0)) continue;
+          ASSERT_LE(UlpDistance(dtype, a, b), ShardedUlpTolerance(dtype))
+              << what << " at (" << r << ", " << c << "): " << a << " vs " << b;
+        }
+      }
+      if (options.prune_below == 0) {
+        EXPECT_EQ(pruned, 0);
+      }
+    }
+  }
+}
+
+TEST(ShardedMatrix, FoundingFormulaOnTwoRowBlocks) {
+  // W = [[3, 0], [4, 2]] split after row 0: columns (3, 4) / 5 and (0, 2) / 2.
+  TestTable w(DType::kFloat64, 2, 2);
+  w.Set(0, 0, 3.0);
+  w.Set(0, 1, 0.0);
+  w.Set(1, 0, 4.0);
+  w.Set(1, 1, 2.0);
+  std::vector<TestTable> shards = {RowBlock(w, 0, 1), RowBlock(w, 1, 2)};
+  const MatrixRun run = RunShardedMatrix(&shards, MatrixOptions{});
+  ASSERT_TRUE(run.statuses[0].ok() && run.statuses[1].ok());
+  EXPECT_DOUBLE_EQ(shards[0].Get(0, 0), 0.6);
+  EXPECT_EQ(shards[0].Get(0, 1), 0.0);
+  EXPECT_DOUBLE_EQ(shards[1].Get(0, 0), 0.8);
+  EXPECT_EQ(shards[1].Get(0, 1), 1.0);
+  EXPECT_EQ(run.stats[0].vectors_scaled, 2);
+  // The norms 5 and 2 are exact, so the bits are the single-process call's.
+  ASSERT_TRUE(NormalizeMatrix(w.view(), MatrixOptions{}).ok());
+  EXPECT_EQ(shards[0].Bits(0, 0), w.Bits(0, 0));
+  EXPECT_EQ(shards[1].Bits(0, 0), w.Bits(1, 0));
+  EXPECT_EQ(shards[1].Bits(0, 1), w.Bits(1, 1));
+}
+
+TEST(ShardedMatrix, NonFiniteAndBadInputChangeNothing) {
+  std::mt19937_64 rng(8);
+  TestTable w(DType::kFloat32, 6, 5);
+  FillRandom(&w, rng);
+  w.Set(4, 3, std::nan(""));
+  std::vector<TestTable> shards = {RowBlock(w, 0, 2), RowBlock(w, 2, 6)};
+  const std::vector<TestTable> before = shards;
+  MatrixOptions options;
+  options.norm.non_finite = NonFinitePolicy::kError;
+  const MatrixRun run = RunShardedMatrix(&shards, options);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(run.statuses[k].code(), StatusCode::kNonFinite);
+    EXPECT_NE(run.statuses[k].message().find("column 3 "), std::string::npos) << run.statuses[k].message();
+    EXPECT_EQ(shards[k].bytes, before[k].bytes);
+  }
+  std::vector<NormPart> parts;
+  const std::vector<std::int64_t> bad_subset = {1, 5};
+  MatrixOptions o;
+  o.subset = Indices(std::span<const std::int64_t>(bad_subset));
+  Status s = MatrixNormParts(shards[0].const_view(), o, &parts);
+  EXPECT_EQ(s.code(), StatusCode::kOutOfRange);
+  EXPECT_NE(s.message().find("options.subset[1] = 5"), std::string::npos) << s.message();
+  o = MatrixOptions{};
+  o.axis = 2;
+  EXPECT_EQ(MatrixNormParts(shards[0].const_view(), o, &parts).code(), StatusCode::kInvalidArgument);
+  const std::vector<NormPart> four(4, NormPart{1.0, 1.0});
+  s = ApplyMatrixNorms(shards[0].view(), MatrixOptions{}, four);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("combined has 4"), std::string::npos) << s.message();
+  std::vector<NormPart> five(5, NormPart{1.0, 1.0});
+  five[2] = NormPart{-1.0, 1.0};
+  EXPECT_EQ(ApplyMatrixNorms(shards[0].view(), MatrixOptions{}, five).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(shards[0].bytes, before[0].bytes);
+}
+
+}  // namespace
+}  // namespace sparsenorm

@@ -1,4 +1,5 @@
-// sparsenorm/mpi.h: the row operator on sharded tables through MPI. Uses
+// sparsenorm/mpi.h: the row operator on sharded tables, and the matrix
+// normalization on sharded dense matrices, through MPI. Uses
 // only the public API of libsparsenorm (sharded.h, rows.h) and MPI's C API.
 //
 // Why an all-gather of the parts and not an MPI_Allreduce: a reduction
@@ -51,7 +52,7 @@ enum Field : int {
   kCount,         // indices.size
   kIndexDigest,   // IndexListDigest(indices)
   kOptionsDigest, // OptionsDigest(options)
-  kDistinct,      // column-sharded: distinct rows, the length of the parts
+  kDistinct,      // the length of the parts (distinct rows, or vectors)
   kFields
 };
 
@@ -131,7 +132,7 @@ const char* FieldName(int f) {
     case kCount: return "the index count";
     case kIndexDigest: return "the index list (its digest)";
     case kOptionsDigest: return "the options (mode, target, p, eps, non_finite)";
-    case kDistinct: return "the distinct row count";
+    case kDistinct: return "the number of parts (distinct rows or vectors)";
     default: return "a field";
   }
 }
@@ -413,6 +414,51 @@ Status RowSharded(MPI_Comm comm, Table shard, Indices indices, RowSharding shard
   return NormalizeRows(shard, Indices(std::span<const std::int64_t>(local_indices)), options, stats_out);
 }
 
+Status ShardedMatrix(MPI_Comm comm, Table slice, const MatrixOptions& options, MatrixStats* stats) {
+  Comm c;
+  if (Status s = Open(comm, &c); !s.ok()) return s;
+  std::vector<NormPart> parts;
+  std::vector<int> counts;
+  std::vector<NormPart> gathered;
+  std::vector<NormPart> chunk;
+  std::vector<NormPart> combined;
+  Status local = MatrixNormParts(ConstTable(slice), options, &parts);
+  if (local.ok()) {
+    try {
+      gathered.resize(parts.size() * static_cast<std::size_t>(c.size));
+      combined.reserve(parts.size());
+      chunk.reserve(parts.size() / static_cast<std::size_t>(c.size) + 1);
+      counts.resize(4 * static_cast<std::size_t>(c.size));
+    } catch (const std::bad_alloc&) {
+      local = Status(StatusCode::kOutOfMemory,
+                     Cat("could not allocate the ", c.size, " x ", parts.size(), " gathered parts."));
+    }
+  }
+  if (local.ok() && parts.size() * 2 > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    local = Status(StatusCode::kUnsupported,
+                   Cat(parts.size(), " vectors in one call exceed what one MPI collective of int "
+                                     "counts carries; pass a subset."));
+  }
+  Header mine{};
+  mine[kStatusCode] = static_cast<std::int64_t>(local.code());
+  mine[kDType] = static_cast<std::int64_t>(slice.dtype);
+  // The vectors' count: every shard holds part of each.
+  mine[kRows] = options.axis == 0 ? slice.cols : slice.rows;
+  mine[kOptionsDigest] = static_cast<std::int64_t>(OptionsDigest(options));
+  mine[kDistinct] = static_cast<std::int64_t>(parts.size());
+  std::vector<std::int64_t> all;
+  if (Status s = GatherHeaders(c, mine, &all); !s.ok()) return s;
+  if (const int bad = FirstFailingRank(c, all); bad >= 0) {
+    return Broadcast(c, bad, static_cast<StatusCode>(all[static_cast<std::size_t>(bad) * kFields]), local);
+  }
+  if (Status s = Disagreement(c, all, {kOptionsDigest, kDType, kRows, kDistinct}); !s.ok()) return s;
+  if (Status s = CombineEverywhere(c, parts, options.norm.p, &counts, &gathered, &chunk, &combined); !s.ok()) {
+    return s;
+  }
+  // The same combined bits everywhere: the same outcome everywhere.
+  return ApplyMatrixNorms(slice, options, combined, stats);
+}
+
 }  // namespace
 
 Status NormalizeColumnShardedRows(MPI_Comm comm, Table slice, Indices indices,
@@ -421,6 +467,15 @@ Status NormalizeColumnShardedRows(MPI_Comm comm, Table slice, Indices indices,
     return ColumnSharded(comm, slice, indices, options, stats);
   } catch (const std::bad_alloc&) {
     return Status(StatusCode::kOutOfMemory, "could not allocate the column-sharded call's buffers.");
+  }
+}
+
+Status NormalizeShardedMatrix(MPI_Comm comm, Table slice, const MatrixOptions& options,
+                              MatrixStats* stats) noexcept {
+  try {
+    return ShardedMatrix(comm, slice, options, stats);
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kOutOfMemory, "could not allocate the sharded matrix call's buffers.");
   }
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "sparsenorm/mpi.h"
+#include "sparsenorm/matrix.h"
 #include "sparsenorm/rows.h"
 #include "sparsenorm/sharded.h"
 
@@ -262,6 +263,42 @@ void RowShardedMatchesSingleProcess(std::mt19937_64& rng, int trial, bool cyclic
   }
 }
 
+// A dense matrix: row blocks on axis 0 (the founding formula), column
+// blocks on axis 1, against NormalizeMatrix on the gathered matrix.
+void ShardedMatrixMatchesSingleProcess(std::mt19937_64& rng, int trial) {
+  const int axis = trial % 2;
+  const std::int64_t rows = std::uniform_int_distribution<std::int64_t>(0, 40)(rng);
+  const std::int64_t cols = std::uniform_int_distribution<std::int64_t>(0, 30)(rng);
+  const Dense<double> whole = RandomTable<double>(rows, cols, rng);
+  const std::vector<std::int64_t> cuts = ColumnCuts(axis == 0 ? rows : cols, rng);
+  MatrixOptions options;
+  options.axis = axis;
+  if (trial % 3 == 0) options.prune_below = 0.01;
+  Dense<double> want = whole;
+  MatrixStats want_stats;
+  CHECK(NormalizeMatrix(want.view(), options, &want_stats).ok(), "single");
+  const std::int64_t b = cuts[static_cast<std::size_t>(g_rank)], e = cuts[static_cast<std::size_t>(g_rank) + 1];
+  Dense<double> mine(axis == 0 ? e - b : rows, axis == 0 ? cols : e - b);
+  for (std::int64_t r = 0; r < mine.rows; ++r) {
+    for (std::int64_t c = 0; c < mine.cols; ++c) mine.at(r, c) = axis == 0 ? whole.at(b + r, c) : whole.at(r, b + c);
+  }
+  MatrixStats stats;
+  const Status s = mpi::NormalizeShardedMatrix(MPI_COMM_WORLD, mine.view(), options, &stats);
+  CHECK(s.ok(), "matrix trial %d: %s", trial, s.message().c_str());
+  CHECK(stats.vectors == want_stats.vectors && stats.zero_vectors == want_stats.zero_vectors,
+        "matrix trial %d stats", trial);
+  for (std::int64_t r = 0; r < mine.rows; ++r) {
+    for (std::int64_t c = 0; c < mine.cols; ++c) {
+      const double w = axis == 0 ? want.at(b + r, c) : want.at(r, b + c);
+      if (options.prune_below > 0 && (w == 0.0 || mine.at(r, c) == 0.0)) continue;
+      // Columns: the parts' scaled float64 sums against the single-process
+      // plain float64 sums, a few ulps apart even with one rank.
+      CHECK(Ulps(mine.at(r, c), w) <= 16, "matrix trial %d (%lld, %lld): %.17g vs %.17g",
+            trial, static_cast<long long>(r), static_cast<long long>(c), mine.at(r, c), w);
+    }
+  }
+}
+
 // Bad input on one rank (the last): every rank returns the same error and
 // no shard changes.
 void FaultsLeaveEveryShardUnchanged() {
@@ -389,6 +426,7 @@ int main(int argc, char** argv) {
     ColumnShardedMatchesSingleProcess<float>(rng, trial);
     ColumnShardedMatchesSingleProcess<double>(rng, trial);
     RowShardedMatchesSingleProcess<float>(rng, trial, trial % 2 == 1);
+    ShardedMatrixMatchesSingleProcess(rng, trial);
   }
   DecisionsAtTheBound();
   FaultsLeaveEveryShardUnchanged();
