@@ -1,7 +1,10 @@
-"""The row operator on tables sharded across processes.
+"""The row operator on tables, and the matrix normalization on dense matrices,
+sharded across processes.
 
 ``normalize_rows_(shard, indices, ..., layout=, comm=)`` is `normalize_rows_`
-on one shard of a table that the processes of a communicator hold together.
+on one shard of a table that the processes of a communicator hold together;
+``normalize(X_local, ..., axis=, comm=)`` is `normalize` on one block of a
+dense matrix (a block of rows on axis 0, of columns on axis 1).
 The partial norms move through the communicator's own Python API, so this
 module needs no MPI of its own:
 
@@ -44,10 +47,11 @@ from typing import Any, Literal, Optional
 import numpy as np
 
 from . import _arrays, _core
-from ._rows import (_BACKENDS, _MAX_NORM, _NON_FINITE, NonFinite, BackendName, RowStats, choice,
-                    real, threads)
+from ._matrix import _NORMS, MatrixStats
+from ._rows import (_BACKENDS, _CONSTANT_NORM, _MAX_NORM, _NON_FINITE, NonFinite, BackendName,
+                    RowStats, choice, real, threads)
 
-__all__ = ["normalize_rows_"]
+__all__ = ["normalize", "normalize_rows_"]
 
 _LAYOUTS = {"column": 0, "row": 1}
 
@@ -57,10 +61,10 @@ _LAYOUTS = {"column": 0, "row": 1}
  _DISTINCT, _FIELDS) = range(11)
 
 _FIELD_NAMES = {
-    _DTYPE: "the table dtype", _ROWS: "the table's row count", _COLS: "the table's column count",
+    _DTYPE: "the dtype", _ROWS: "the table's row count (a matrix's vector count)", _COLS: "the table's column count",
     _CYCLIC: "cyclic", _COUNT: "the index count", _INDEX_DIGEST: "the index list (its digest)",
     _OPTIONS_DIGEST: "the options (max_norm, p, eps, non_finite)",
-    _DISTINCT: "the distinct row count",
+    _DISTINCT: "the number of parts (distinct rows or vectors)",
 }
 
 # Exceptions as codes, so that every process raises the same kind.
@@ -381,3 +385,83 @@ def _row_sharded(c, shard, indices, options, row_offset, cyclic):
                                  *options, -1)
     exported.mark_modified()
     return RowStats(*stats)
+
+
+def normalize(X_local: Any, norm: Literal["l1", "l2", "max"] = "l2", *, axis: int = 0,
+              copy: bool = False, max_norm: Optional[float] = None, eps: float = 0.0,
+              subset: Any = None, prune_below: float = 0.0, non_finite: NonFinite = "skip",
+              num_threads: Optional[int] = None, backend: BackendName = "auto", comm: Any = None,
+              return_stats: bool = False):
+    """`sparsenorm.normalize` on one block of a dense matrix held by many processes.
+
+    Collective: every process of `comm` calls it with the same options, each
+    with its own block. On axis 0 (each column ``X[:, j] / ||X[:, j]||``)
+    every process holds a block of rows (possibly none) of every column; on
+    axis 1 a block of columns of every row. The partial norms of every
+    column (row), or of those `subset` names, are gathered from every
+    process and combined in rank order on each, so every process decides
+    every vector alike; then each scales (and prunes) its own block.
+
+    Parameters are those of `sparsenorm.normalize` plus `comm` (as in
+    `normalize_rows_`). `X_local` is a dense NumPy array or CPU PyTorch tensor
+    of float16, bfloat16, float32 or float64; SciPy sparse blocks are not
+    supported yet.
+
+    Returns `X_local` (or its copy with ``copy=True``), and with
+    ``return_stats=True`` a `MatrixStats` whose vector counts are the whole
+    matrix's and whose pruned and nnz counts are this block's.
+
+    Raises the exceptions of `sparsenorm.normalize` on every process alike
+    (messages starting ``"rank r of n: "`` for what one process found), or
+    ValueError when the processes disagree on shapes or options; then no
+    process has modified anything.
+    """
+    if type(X_local).__module__.startswith("scipy.sparse"):
+        raise TypeError("sparsenorm.distributed.normalize takes dense blocks; SciPy sparse blocks "
+                        "are not supported yet.")
+    p = choice(norm, _NORMS, "norm") if isinstance(norm, str) else real(norm, "norm")
+    try:
+        axis = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"axis must be 0 or 1; got {axis!r}.") from None
+    mode, target = (_CONSTANT_NORM, 1.0) if max_norm is None else (_MAX_NORM,
+                                                                    real(max_norm, "max_norm"))
+    options = (axis, mode, target, p, real(eps, "eps"),
+               choice(non_finite, _NON_FINITE, "non_finite"), threads(num_threads),
+               choice(backend, _BACKENDS, "backend"), real(prune_below, "prune_below"))
+    c = _communicator(comm)
+    Y = X_local
+    if copy:
+        Y = X_local.detach().clone() if _arrays._owner(X_local) == "torch" else X_local.copy()
+
+    sub, parts, error = None, None, None
+    vectors = 0
+    try:
+        rows, cols = _shape(Y)
+        vectors = cols if axis == 0 else rows
+        sub = None if subset is None else _index_array(subset)
+        exported = _arrays.export_target(Y, "X")
+        parts = np.frombuffer(_core.matrix_norm_parts(
+            exported.capsule, None if sub is None else _arrays.export_indices(sub, "subset"),
+            *options), dtype=np.float64).reshape(-1, 2)
+    except Exception as e:  # noqa: BLE001 - every local failure must reach every process
+        error = e
+    h = np.zeros(_FIELDS, dtype=np.int64)
+    h[_STATUS] = 0 if error is None else _code(error)
+    h[_DTYPE] = _digest(str(getattr(Y, "dtype", "")).replace("torch.", "").encode())
+    h[_ROWS] = vectors
+    h[_OPTIONS_DIGEST] = _digest(struct.pack("<iidddid", axis, mode, target, p, options[4],
+                                             options[5], options[8]) +
+                                 (b"" if sub is None else b"subset" + sub.tobytes()))
+    h[_DISTINCT] = 0 if parts is None else parts.shape[0]
+    headers = c.allgather_array(h)
+    _fail_together(c, headers, error)
+    _disagreement(c, headers, (_OPTIONS_DIGEST, _DTYPE, _ROWS, _DISTINCT))
+    gathered = (c.allgather_array(parts) if parts.shape[0] > 0
+                else np.zeros((c.size, 0, 2), dtype=np.float64))
+    exported = _arrays.export_target(Y, "X")
+    stats = _core.apply_matrix_norm_parts(
+        exported.capsule, None if sub is None else _arrays.export_indices(sub, "subset"),
+        np.ascontiguousarray(gathered), c.size, *options)
+    exported.mark_modified()
+    return (Y, MatrixStats(*stats)) if return_stats else Y

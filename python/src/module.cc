@@ -388,11 +388,15 @@ py::bytes BytesOf(const void* data, std::size_t size) {
   return py::bytes(static_cast<const char*>(data), size);
 }
 
-Table HostTable(const Imported& a) {
+void RequireHost(const Imported& a) {
   if (a.place() != Place::kHost) {
     throw py::type_error(a.name() + " is on CUDA device " + std::to_string(a.device_id()) +
-                         "; sparsenorm.distributed works on tables in CPU memory.");
+                         "; sparsenorm.distributed works on arrays in CPU memory.");
   }
+}
+
+Table HostTable(const Imported& a) {
+  RequireHost(a);
   return AsTable(a, /*allow_transpose=*/false, nullptr);
 }
 
@@ -493,6 +497,76 @@ py::bytes OwnedRowIndicesPy(py::handle indices_capsule, std::int64_t global_rows
   return BytesOf(local.data(), local.size() * sizeof(std::int64_t));
 }
 
+// A dense matrix slice's parts (sparsenorm.distributed.normalize), as bytes
+// of float64 (scale, sum) pairs; a column-major slice is its row-major
+// transpose on the other axis, as in normalize_dense.
+py::bytes MatrixNormPartsPy(py::handle matrix_capsule, py::handle subset_capsule, int axis,
+                            int mode, double target, double p, double eps, int non_finite,
+                            int num_threads, int backend, double prune_below) {
+  Imported matrix_array(matrix_capsule, "X");
+  RequireHost(matrix_array);
+  bool transposed = false;
+  const Table matrix = AsTable(matrix_array, /*allow_transpose=*/true, &transposed);
+  MatrixOptions options = MakeMatrixOptions(axis, mode, target, p, eps, non_finite, num_threads,
+                                            backend, prune_below);
+  if (transposed && (axis == 0 || axis == 1)) options.axis = 1 - axis;
+  std::unique_ptr<Imported> subset_array;
+  std::vector<std::int64_t> gathered;
+  if (!subset_capsule.is_none()) {
+    subset_array = std::make_unique<Imported>(subset_capsule, "subset");
+    options.subset = AsIndices(*subset_array, &gathered);
+  }
+  std::vector<NormPart> parts;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = MatrixNormParts(ConstTable(matrix), options, &parts);
+  }
+  if (!status.ok()) Raise(status);
+  return BytesOf(parts.data(), parts.size() * sizeof(NormPart));
+}
+
+// Combines the gathered parts (`shards` blocks, rank order) and applies
+// them to this slice; the MatrixStats tuple.
+py::tuple ApplyMatrixNormPartsPy(py::handle matrix_capsule, py::handle subset_capsule,
+                                 py::buffer gathered_buffer, int shards, int axis, int mode,
+                                 double target, double p, double eps, int non_finite,
+                                 int num_threads, int backend, double prune_below) {
+  Imported matrix_array(matrix_capsule, "X");
+  RequireHost(matrix_array);
+  bool transposed = false;
+  const Table matrix = AsTable(matrix_array, /*allow_transpose=*/true, &transposed);
+  MatrixOptions options = MakeMatrixOptions(axis, mode, target, p, eps, non_finite, num_threads,
+                                            backend, prune_below);
+  if (transposed && (axis == 0 || axis == 1)) options.axis = 1 - axis;
+  std::unique_ptr<Imported> subset_array;
+  std::vector<std::int64_t> subset_storage;
+  if (!subset_capsule.is_none()) {
+    subset_array = std::make_unique<Imported>(subset_capsule, "subset");
+    options.subset = AsIndices(*subset_array, &subset_storage);
+  }
+  if (shards < 1) throw py::value_error("shards must be >= 1; got " + std::to_string(shards) + ".");
+  const py::buffer_info info = gathered_buffer.request();
+  if (info.size % (2 * shards) != 0) {
+    throw py::value_error("gathered must hold shards x n (scale, sum) pairs; got " +
+                          std::to_string(info.size) + " values for " + std::to_string(shards) +
+                          " shards.");
+  }
+  const std::int64_t n = info.size / (2 * shards);
+  const auto* gathered = static_cast<const NormPart*>(BufferData(info, "d", 8, 2 * n * shards, "gathered"));
+  MatrixStats stats;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    std::vector<NormPart> combined;
+    status = CombineGatheredParts(
+        std::span<const NormPart>(gathered, static_cast<std::size_t>(n * shards)), shards, p, &combined);
+    if (status.ok()) status = ApplyMatrixNorms(matrix, options, combined, &stats);
+  }
+  if (!status.ok()) Raise(status);
+  return MatrixStatsTuple(stats);
+}
+
 }  // namespace
 }  // namespace sparsenorm::python
 
@@ -525,4 +599,6 @@ PYBIND11_MODULE(_core, m) {
   m.def("row_norm_parts", &sp::RowNormPartsPy);
   m.def("apply_row_norm_parts", &sp::ApplyRowNormPartsPy);
   m.def("owned_row_indices", &sp::OwnedRowIndicesPy);
+  m.def("matrix_norm_parts", &sp::MatrixNormPartsPy);
+  m.def("apply_matrix_norm_parts", &sp::ApplyMatrixNormPartsPy);
 }

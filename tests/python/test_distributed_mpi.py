@@ -233,6 +233,63 @@ def test_faults_on_one_process_fail_every_process_and_change_nothing():
     agree(failures)
 
 
+@pytest.mark.parametrize("axis", [0, 1])
+def test_matrix_blocks_match_the_single_process_call_and_sklearn(axis):
+    sklearn = pytest.importorskip("sklearn.preprocessing")
+    rng = np.random.default_rng(123 + axis)
+    failures = []
+    for trial in range(12):
+        rows, cols = int(rng.integers(0, 40)), int(rng.integers(0, 25))
+        whole = random_table(rng, rows, cols, np.float64)
+        norm = ["l2", "l1", "max"][trial % 3]
+        cuts = column_cuts(rows if axis == 0 else cols, rng)
+        b, e = cuts[RANK], cuts[RANK + 1]
+        mine = (whole[b:e] if axis == 0 else whole[:, b:e]).copy()
+        kwargs = dict(axis=axis)
+        subset = None
+        vectors = cols if axis == 0 else rows
+        if trial % 4 == 3 and vectors > 0:
+            subset = rng.integers(0, vectors, vectors // 2 + 1)
+            kwargs["subset"] = subset
+        if trial % 5 == 4:
+            kwargs["prune_below"] = 0.02
+        _, stats = snd.normalize(mine, norm, comm=COMM, return_stats=True, **kwargs)
+        want = whole.copy()
+        want_stats = sparsenorm.normalize(want, norm, return_stats=True, **kwargs)[1]
+        if (stats.vectors, stats.zero_vectors) != (want_stats.vectors, want_stats.zero_vectors):
+            failures.append(f"trial {trial}: stats {stats} vs {want_stats}")
+        block = want[b:e] if axis == 0 else want[:, b:e]
+        keep = (mine != 0) & (block != 0) if "prune_below" in kwargs else np.ones(mine.shape, bool)
+        if not np.allclose(mine[keep], block[keep], rtol=1e-14, atol=0):
+            failures.append(f"trial {trial}: differs from sparsenorm.normalize")
+        if subset is None and "prune_below" not in kwargs and rows and cols:
+            theirs = sklearn.normalize(whole, norm, axis=axis)
+            ref = theirs[b:e] if axis == 0 else theirs[:, b:e]
+            if not np.allclose(mine, ref, rtol=1e-13, atol=1e-300):
+                failures.append(f"trial {trial}: differs from sklearn.preprocessing.normalize")
+    agree(failures)
+
+
+def test_matrix_fault_on_one_process_fails_every_process():
+    whole = np.arange(1.0, 25.0).reshape(6, 4)
+    cuts = column_cuts(6, np.random.default_rng(4))
+    mine = whole[cuts[RANK]:cuts[RANK + 1]].copy()
+    before = mine.copy()
+    last = RANK == SIZE - 1
+    got = outcome(lambda: snd.normalize(mine, "l2", subset=[0, 9] if last else [0, 1],
+                                        comm=COMM))
+    everyone = COMM.allgather(got)
+    failures = []
+    # The last process's own check fails first: every process reports it.
+    if got[0] != "IndexError" or f"rank {SIZE - 1} of {SIZE}: options.subset[1] = 9" not in got[1]:
+        failures.append(f"bad subset on the last process: {got}")
+    if any(o != got for o in everyone):
+        failures.append(f"processes disagree: {everyone}")
+    if not np.array_equal(mine, before):
+        failures.append("the block changed")
+    agree(failures)
+
+
 def test_comm_none_needs_an_initialized_torch_group():
     t = np.ones((2, 2), np.float32)
     with pytest.raises(RuntimeError, match="torch.distributed is not initialized"):

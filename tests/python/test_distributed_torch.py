@@ -72,6 +72,21 @@ def scenario(rank, world):
     if not np.array_equal(shard.numpy().view(np.uint32), want[members].view(np.uint32)):
         failures.append("row layout differs from the single-process result")
 
+    # The founding formula on row blocks of a matrix (axis 0), against
+    # scikit-learn on the whole matrix.
+    try:
+        from sklearn.preprocessing import normalize as sk_normalize
+    except ImportError:
+        sk_normalize = None
+    if sk_normalize is not None:
+        matrix = rng.standard_normal((23, 6))
+        cuts = column_cuts(23, rng, world)
+        block = torch.from_numpy(matrix[cuts[rank]:cuts[rank + 1]].copy())
+        snd.normalize(block, "l2", axis=0)
+        want = sk_normalize(matrix, "l2", axis=0)[cuts[rank]:cuts[rank + 1]]
+        if not np.allclose(block.numpy(), want, rtol=1e-13, atol=0):
+            failures.append("matrix block differs from sklearn.preprocessing.normalize")
+
     # A bad index on the last process: every process raises the same error,
     # no shard changes.
     original = whole[:, rank:rank + 1].copy()
