@@ -8,12 +8,14 @@ dense matrix (a block of rows on axis 0, of columns on axis 1).
 The partial norms move through the communicator's own Python API, so this
 module needs no MPI of its own:
 
-- an mpi4py communicator (``comm=MPI.COMM_WORLD``): ``Allgather`` on NumPy
-  buffers, ``allgather`` for the rare error message;
+- an mpi4py communicator (``comm=MPI.COMM_WORLD``): ``Allgather`` (and from
+  4 processes ``Alltoallv`` and ``Allgatherv``) on NumPy buffers,
+  ``allgather`` for the rare error message;
 - a torch.distributed process group (``comm=group``), or ``comm=None`` for
   torch's default group once ``torch.distributed.init_process_group`` has
-  run: ``all_gather`` on tensors (CPU tensors with gloo; CUDA tensors on the
-  current device with NCCL).
+  run: ``all_gather`` (and from 4 processes ``all_to_all_single``) on
+  tensors (CPU tensors with gloo; CUDA tensors on the current device with
+  NCCL).
 
 Every process must call with the same options and the same global index
 list; each passes its own shard. Layouts:
@@ -99,6 +101,28 @@ class _Mpi4py:
     def allgather_object(self, obj):
         return self.comm.allgather(obj)
 
+    def alltoall_rows(self, a, bounds):
+        """Rows [bounds[k], bounds[k+1]) of `a` to process k; from every
+        process the rows of this one's chunk, stacked in rank order."""
+        m = bounds[self.rank + 1] - bounds[self.rank]
+        width = a.shape[1]
+        out = np.empty((self.size * m, width), dtype=a.dtype)
+        send_counts = [(bounds[k + 1] - bounds[k]) * width for k in range(self.size)]
+        send_displs = [bounds[k] * width for k in range(self.size)]
+        self.comm.Alltoallv([np.ascontiguousarray(a), (send_counts, send_displs)],
+                            [out, ([m * width] * self.size,
+                                   [k * m * width for k in range(self.size)])])
+        return out
+
+    def allgather_rows(self, chunk, bounds):
+        """Every process's chunk of rows, concatenated in rank order."""
+        width = chunk.shape[1]
+        out = np.empty((bounds[-1], width), dtype=chunk.dtype)
+        counts = [(bounds[k + 1] - bounds[k]) * width for k in range(self.size)]
+        displs = [bounds[k] * width for k in range(self.size)]
+        self.comm.Allgatherv(np.ascontiguousarray(chunk), [out, (counts, displs)])
+        return out
+
 
 class _Torch:
     def __init__(self, dist, group):
@@ -121,6 +145,50 @@ class _Torch:
         out = [None] * self.size
         self.dist.all_gather_object(out, obj, group=self.group)
         return out
+
+    def alltoall_rows(self, a, bounds):
+        m = bounds[self.rank + 1] - bounds[self.rank]
+        t = self.torch.from_numpy(np.array(a, copy=True)).to(self.device)
+        out = self.torch.empty((self.size * m,) + tuple(t.shape[1:]), dtype=t.dtype,
+                               device=self.device)
+        self.dist.all_to_all_single(out, t, output_split_sizes=[m] * self.size,
+                                    input_split_sizes=[bounds[k + 1] - bounds[k]
+                                                       for k in range(self.size)],
+                                    group=self.group)
+        return out.cpu().numpy()
+
+    def allgather_rows(self, chunk, bounds):
+        # all_gather takes equal sizes: chunks padded to the longest.
+        longest = max(bounds[k + 1] - bounds[k] for k in range(self.size))
+        padded = np.zeros((longest,) + chunk.shape[1:], dtype=chunk.dtype)
+        padded[:chunk.shape[0]] = chunk
+        gathered = self.allgather_array(padded)
+        return np.concatenate([gathered[k, :bounds[k + 1] - bounds[k]] for k in range(self.size)])
+
+
+# From this many processes on, parts are combined in two steps, as in
+# src/mpi/sharded.cc: each process combines a chunk of the rows from every
+# process's parts (all-to-all), then the combined chunks are gathered. Each
+# process then moves about 2 x 16 bytes per row instead of (size - 1) x 16;
+# every row is still combined once, in rank order, so the bits are those of
+# the one-step all-gather.
+_TWO_STEP_PROCESSES = 4
+
+
+def _combine_everywhere(c, parts, p):
+    """(gathered, shards) for the apply bindings: every process's parts
+    in rank order, or (from _TWO_STEP_PROCESSES on) the combined parts as a
+    single shard, which the core's combination leaves as they are."""
+    n = parts.shape[0]
+    if n == 0:
+        return np.zeros((c.size, 0, 2), dtype=np.float64), c.size
+    if c.size < _TWO_STEP_PROCESSES:
+        return np.ascontiguousarray(c.allgather_array(parts)), c.size
+    bounds = [n * k // c.size for k in range(c.size + 1)]
+    chunks = np.ascontiguousarray(c.alltoall_rows(parts, bounds))
+    mine = np.frombuffer(_core.combine_norm_parts(chunks, c.size, p),
+                         dtype=np.float64).reshape(-1, 2)
+    return np.ascontiguousarray(c.allgather_rows(mine, bounds)), 1
 
 
 def _communicator(comm):
@@ -321,13 +389,11 @@ def _column_sharded(c, shard, indices, options):
     _fail_together(c, headers, error)
     _disagreement(c, headers, (_OPTIONS_DIGEST, _DTYPE, _ROWS, _COUNT, _INDEX_DIGEST, _DISTINCT))
 
-    # The parts of the touched rows from every process, in rank order; the
-    # core combines them in that order on every process.
-    gathered = (c.allgather_array(parts) if rows.size > 0
-                else np.zeros((c.size, 0, 2), dtype=np.float64))
+    # The parts of the touched rows from every process, combined in rank
+    # order, the same bits on every process.
+    gathered, shards = _combine_everywhere(c, parts, options[2])
     exported = _arrays.export_target(shard, "shard")
-    stats = _core.apply_row_norm_parts(exported.capsule, rows, np.ascontiguousarray(gathered),
-                                       c.size, *options)
+    stats = _core.apply_row_norm_parts(exported.capsule, rows, gathered, shards, *options)
     exported.mark_modified()
     return RowStats(idx.size, *stats[1:])
 
@@ -457,11 +523,10 @@ def normalize(X_local: Any, norm: Literal["l1", "l2", "max"] = "l2", *, axis: in
     headers = c.allgather_array(h)
     _fail_together(c, headers, error)
     _disagreement(c, headers, (_OPTIONS_DIGEST, _DTYPE, _ROWS, _DISTINCT))
-    gathered = (c.allgather_array(parts) if parts.shape[0] > 0
-                else np.zeros((c.size, 0, 2), dtype=np.float64))
+    gathered, shards = _combine_everywhere(c, parts, p)
     exported = _arrays.export_target(Y, "X")
     stats = _core.apply_matrix_norm_parts(
         exported.capsule, None if sub is None else _arrays.export_indices(sub, "subset"),
-        np.ascontiguousarray(gathered), c.size, *options)
+        gathered, shards, *options)
     exported.mark_modified()
     return (Y, MatrixStats(*stats)) if return_stats else Y

@@ -474,6 +474,21 @@ py::tuple ApplyRowNormPartsPy(py::handle table_capsule, py::buffer rows_buffer,
   return RowStatsTuple(stats);
 }
 
+// `shards` blocks of n parts each, combined in block order (rank order):
+// the n combined parts as bytes. For the two-step exchange, where a process
+// combines one chunk of the rows.
+py::bytes CombineNormPartsPy(py::buffer gathered_buffer, int shards, double p) {
+  if (shards < 1) throw py::value_error("shards must be >= 1; got " + std::to_string(shards) + ".");
+  const py::buffer_info info = gathered_buffer.request();
+  const auto* gathered = static_cast<const NormPart*>(BufferData(info, "d", 8, info.size, "gathered"));
+  std::vector<NormPart> combined;
+  const Status status =
+      CombineGatheredParts(std::span<const NormPart>(gathered, static_cast<std::size_t>(info.size / 2)),
+                           shards, p, &combined);
+  if (!status.ok()) Raise(status);
+  return BytesOf(combined.data(), combined.size() * sizeof(NormPart));
+}
+
 // The local rows a row shard owns among the global indices, as int64 bytes.
 py::bytes OwnedRowIndicesPy(py::handle indices_capsule, std::int64_t global_rows,
                             std::int64_t local_rows, std::int64_t row_offset, bool cyclic, int rank,
@@ -599,6 +614,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("row_norm_parts", &sp::RowNormPartsPy);
   m.def("apply_row_norm_parts", &sp::ApplyRowNormPartsPy);
   m.def("owned_row_indices", &sp::OwnedRowIndicesPy);
+  m.def("combine_norm_parts", &sp::CombineNormPartsPy);
   m.def("matrix_norm_parts", &sp::MatrixNormPartsPy);
   m.def("apply_matrix_norm_parts", &sp::ApplyMatrixNormPartsPy);
 }

@@ -87,6 +87,26 @@ def test_column_layout_matches_the_single_process_call(dtype):
     agree(failures)
 
 
+def test_two_step_exchange_gives_the_one_step_bits(monkeypatch):
+    rng = np.random.default_rng(8)
+    whole = random_table(rng, 50, 2 * SIZE + 3, np.float32)
+    indices = rng.integers(0, 50, 70)
+    cuts = column_cuts(whole.shape[1], rng)
+    results = []
+    for two_step_from in (2, 10 ** 6):  # two-step at every size, then never
+        monkeypatch.setattr(snd, "_TWO_STEP_PROCESSES", two_step_from)
+        mine = whole[:, cuts[RANK]:cuts[RANK + 1]].copy()
+        snd.normalize_rows_(mine, indices, max_norm=0.3, comm=COMM)
+        matrix = whole[:10 + RANK].copy()  # row blocks of unequal heights
+        snd.normalize(matrix, "l2", axis=0, comm=COMM)
+        results.append((mine, matrix))
+    failures = []
+    for a, b in zip(results[0], results[1]):
+        if not np.array_equal(a.view(np.uint8), b.view(np.uint8)):
+            failures.append("the two-step exchange changed the result")
+    agree(failures)
+
+
 def test_column_layout_on_torch_tensors_matches_embedding_renorm():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(5)
