@@ -6,6 +6,7 @@
 #include "sparsenorm/matrix.h"
 #include "sparsenorm/optim.h"
 #include "sparsenorm/rows.h"
+#include "sparsenorm/sharded.h"
 #include "sparsenorm/types.h"
 #include "sparsenorm/version.h"
 

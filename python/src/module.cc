@@ -22,6 +22,7 @@
 #include "sparsenorm/matrix.h"
 #include "sparsenorm/optim.h"
 #include "sparsenorm/rows.h"
+#include "sparsenorm/sharded.h"
 #include "sparsenorm/types.h"
 #include "sparsenorm/version.h"
 
@@ -458,6 +459,210 @@ py::list OptimizerStepManyPy(py::list steps) {
   return out;
 }
 
+// The split-phase row operator (sparsenorm/sharded.h) for
+// sparsenorm.distributed, which moves the parts through the caller's
+// communicator (mpi4py, torch.distributed). Host tables only. Small arrays
+// (rows, parts) travel as bytes and buffers: int64 rows, float64
+// (scale, sum) pairs.
+
+py::bytes BytesOf(const void* data, std::size_t size) {
+  return py::bytes(static_cast<const char*>(data), size);
+}
+
+void RequireHost(const Imported& a) {
+  if (a.place() != Place::kHost) {
+    throw py::type_error(a.name() + " is on CUDA device " + std::to_string(a.device_id()) +
+                         "; sparsenorm.distributed works on arrays in CPU memory.");
+  }
+}
+
+Table HostTable(const Imported& a) {
+  RequireHost(a);
+  return AsTable(a, /*allow_transpose=*/false, nullptr);
+}
+
+// A C-contiguous buffer of `count` elements of `format` ("q" int64, "d" float64).
+const void* BufferData(const py::buffer_info& b, const char* format, std::size_t item,
+                       std::int64_t count, const char* name) {
+  if (b.itemsize != static_cast<py::ssize_t>(item) || b.format.find_first_of(format) == std::string::npos ||
+      b.size != count) {
+    throw py::value_error(std::string(name) + " must hold " + std::to_string(count) + " " +
+                          (item == 8 && format[0] == 'd' ? "float64" : "int64") + " values; got " +
+                          std::to_string(b.size) + " of format '" + b.format + "'.");
+  }
+  py::ssize_t expected = static_cast<py::ssize_t>(item);
+  for (py::ssize_t d = b.ndim - 1; d >= 0; --d) {
+    if (b.shape[d] > 1 && b.strides[d] != expected) {
+      throw py::value_error(std::string(name) + " must be C-contiguous.");
+    }
+    expected *= b.shape[d];
+  }
+  return b.ptr;
+}
+
+// (rows, parts): the distinct indexed rows, ascending, and the partial norm
+// of this slice's part of each, as bytes.
+py::tuple RowNormPartsPy(py::handle table_capsule, py::handle indices_capsule, int mode,
+                         double target, double p, double eps, int non_finite, int num_threads,
+                         int backend) {
+  Imported table_array(table_capsule, "table");
+  Imported index_array(indices_capsule, "indices");
+  const Table table = HostTable(table_array);
+  SameDevice(table_array, index_array);
+  std::vector<std::int64_t> gathered;
+  const Indices indices = AsIndices(index_array, &gathered);
+  const NormalizeOptions options = Options(mode, target, p, eps, non_finite, num_threads, backend);
+  std::vector<std::int64_t> rows;
+  std::vector<NormPart> parts;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = RowNormParts(ConstTable(table), indices, options, &rows, &parts);
+  }
+  if (!status.ok()) Raise(status);
+  return py::make_tuple(BytesOf(rows.data(), rows.size() * sizeof(std::int64_t)),
+                        BytesOf(parts.data(), parts.size() * sizeof(NormPart)));
+}
+
+// Combines the gathered parts (`shards` blocks of rows.size() pairs each, in
+// rank order) and applies them to this slice; the statistics tuple.
+py::tuple ApplyRowNormPartsPy(py::handle table_capsule, py::buffer rows_buffer,
+                              py::buffer gathered_buffer, int shards, int mode, double target,
+                              double p, double eps, int non_finite, int num_threads, int backend) {
+  Imported table_array(table_capsule, "table");
+  const Table table = HostTable(table_array);
+  const py::buffer_info rows_info = rows_buffer.request();
+  const py::buffer_info gathered_info = gathered_buffer.request();
+  const std::int64_t n = rows_info.size;
+  if (shards < 1) throw py::value_error("shards must be >= 1; got " + std::to_string(shards) + ".");
+  const auto* rows = static_cast<const std::int64_t*>(BufferData(rows_info, "qlL", 8, n, "rows"));
+  const auto* gathered =
+      static_cast<const NormPart*>(BufferData(gathered_info, "d", 8, 2 * n * shards, "gathered"));
+  const NormalizeOptions options = Options(mode, target, p, eps, non_finite, num_threads, backend);
+  RowStats stats;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    std::vector<NormPart> combined;
+    status = CombineGatheredParts(
+        std::span<const NormPart>(gathered, static_cast<std::size_t>(n * shards)), shards, p, &combined);
+    if (status.ok()) {
+      status = ApplyRowNorms(table, std::span<const std::int64_t>(rows, static_cast<std::size_t>(n)),
+                             combined, options, &stats);
+    }
+  }
+  if (!status.ok()) Raise(status);
+  return RowStatsTuple(stats);
+}
+
+// `shards` blocks of n parts each, combined in block order (rank order):
+// the n combined parts as bytes. For the two-step exchange, where a process
+// combines one chunk of the rows.
+py::bytes CombineNormPartsPy(py::buffer gathered_buffer, int shards, double p) {
+  if (shards < 1) throw py::value_error("shards must be >= 1; got " + std::to_string(shards) + ".");
+  const py::buffer_info info = gathered_buffer.request();
+  const auto* gathered = static_cast<const NormPart*>(BufferData(info, "d", 8, info.size, "gathered"));
+  std::vector<NormPart> combined;
+  const Status status =
+      CombineGatheredParts(std::span<const NormPart>(gathered, static_cast<std::size_t>(info.size / 2)),
+                           shards, p, &combined);
+  if (!status.ok()) Raise(status);
+  return BytesOf(combined.data(), combined.size() * sizeof(NormPart));
+}
+
+// The local rows a row shard owns among the global indices, as int64 bytes.
+py::bytes OwnedRowIndicesPy(py::handle indices_capsule, std::int64_t global_rows,
+                            std::int64_t local_rows, std::int64_t row_offset, bool cyclic, int rank,
+                            int world) {
+  Imported index_array(indices_capsule, "indices");
+  if (index_array.place() != Place::kHost) {
+    throw py::type_error("sparsenorm.distributed takes indices in CPU memory.");
+  }
+  std::vector<std::int64_t> gathered;
+  const Indices indices = AsIndices(index_array, &gathered);
+  RowOwnership o;
+  o.global_rows = global_rows;
+  o.local_rows = local_rows;
+  o.row_offset = row_offset;
+  o.cyclic = cyclic;
+  o.rank = rank;
+  o.world = world;
+  std::vector<std::int64_t> local;
+  const Status status = OwnedRowIndices(indices, o, &local);
+  if (!status.ok()) Raise(status);
+  return BytesOf(local.data(), local.size() * sizeof(std::int64_t));
+}
+
+// A dense matrix slice's parts (sparsenorm.distributed.normalize), as bytes
+// of float64 (scale, sum) pairs; a column-major slice is its row-major
+// transpose on the other axis, as in normalize_dense.
+py::bytes MatrixNormPartsPy(py::handle matrix_capsule, py::handle subset_capsule, int axis,
+                            int mode, double target, double p, double eps, int non_finite,
+                            int num_threads, int backend, double prune_below) {
+  Imported matrix_array(matrix_capsule, "X");
+  RequireHost(matrix_array);
+  bool transposed = false;
+  const Table matrix = AsTable(matrix_array, /*allow_transpose=*/true, &transposed);
+  MatrixOptions options = MakeMatrixOptions(axis, mode, target, p, eps, non_finite, num_threads,
+                                            backend, prune_below);
+  if (transposed && (axis == 0 || axis == 1)) options.axis = 1 - axis;
+  std::unique_ptr<Imported> subset_array;
+  std::vector<std::int64_t> gathered;
+  if (!subset_capsule.is_none()) {
+    subset_array = std::make_unique<Imported>(subset_capsule, "subset");
+    options.subset = AsIndices(*subset_array, &gathered);
+  }
+  std::vector<NormPart> parts;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = MatrixNormParts(ConstTable(matrix), options, &parts);
+  }
+  if (!status.ok()) Raise(status);
+  return BytesOf(parts.data(), parts.size() * sizeof(NormPart));
+}
+
+// Combines the gathered parts (`shards` blocks, rank order) and applies
+// them to this slice; the MatrixStats tuple.
+py::tuple ApplyMatrixNormPartsPy(py::handle matrix_capsule, py::handle subset_capsule,
+                                 py::buffer gathered_buffer, int shards, int axis, int mode,
+                                 double target, double p, double eps, int non_finite,
+                                 int num_threads, int backend, double prune_below) {
+  Imported matrix_array(matrix_capsule, "X");
+  RequireHost(matrix_array);
+  bool transposed = false;
+  const Table matrix = AsTable(matrix_array, /*allow_transpose=*/true, &transposed);
+  MatrixOptions options = MakeMatrixOptions(axis, mode, target, p, eps, non_finite, num_threads,
+                                            backend, prune_below);
+  if (transposed && (axis == 0 || axis == 1)) options.axis = 1 - axis;
+  std::unique_ptr<Imported> subset_array;
+  std::vector<std::int64_t> subset_storage;
+  if (!subset_capsule.is_none()) {
+    subset_array = std::make_unique<Imported>(subset_capsule, "subset");
+    options.subset = AsIndices(*subset_array, &subset_storage);
+  }
+  if (shards < 1) throw py::value_error("shards must be >= 1; got " + std::to_string(shards) + ".");
+  const py::buffer_info info = gathered_buffer.request();
+  if (info.size % (2 * shards) != 0) {
+    throw py::value_error("gathered must hold shards x n (scale, sum) pairs; got " +
+                          std::to_string(info.size) + " values for " + std::to_string(shards) +
+                          " shards.");
+  }
+  const std::int64_t n = info.size / (2 * shards);
+  const auto* gathered = static_cast<const NormPart*>(BufferData(info, "d", 8, 2 * n * shards, "gathered"));
+  MatrixStats stats;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    std::vector<NormPart> combined;
+    status = CombineGatheredParts(
+        std::span<const NormPart>(gathered, static_cast<std::size_t>(n * shards)), shards, p, &combined);
+    if (status.ok()) status = ApplyMatrixNorms(matrix, options, combined, &stats);
+  }
+  if (!status.ok()) Raise(status);
+  return MatrixStatsTuple(stats);
+}
+
 }  // namespace
 }  // namespace sparsenorm::python
 
@@ -490,4 +695,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("indices"), py::arg("grad"), py::arg("numbers"), py::arg("codes"),
         py::arg("stream") = 0);
   m.def("optimizer_step_many", &sp::OptimizerStepManyPy);
+  m.def("row_norm_parts", &sp::RowNormPartsPy);
+  m.def("apply_row_norm_parts", &sp::ApplyRowNormPartsPy);
+  m.def("owned_row_indices", &sp::OwnedRowIndicesPy);
+  m.def("combine_norm_parts", &sp::CombineNormPartsPy);
+  m.def("matrix_norm_parts", &sp::MatrixNormPartsPy);
+  m.def("apply_matrix_norm_parts", &sp::ApplyMatrixNormPartsPy);
 }

@@ -1,0 +1,87 @@
+// The row operator on a table, and the matrix normalization on a dense
+// matrix, sharded across the ranks of an MPI communicator: the split-phase primitives of sparsenorm/sharded.h with MPI
+// collectives between them. A library of its own (CMake target
+// sparsenorm::mpi, built where find_package(MPI) finds MPI), so that
+// libsparsenorm does not depend on MPI.
+//
+// Every rank of `comm` must make the same call (collectively, like an MPI
+// collective) with the same options and the same global index list; what
+// differs per rank is its shard. Each call:
+//   1. checks its own arguments and computes what it can locally, then
+//      agrees with the other ranks on shapes, options and the index list
+//      (count and 64-bit digest) and on the outcome of those local checks,
+//      in one MPI_Allgather of a few integers per rank;
+//   2. (column-sharded tables, matrices) exchanges the partial norms of the
+//      touched rows (the vectors), 16 bytes per row per rank: one
+//      MPI_Allgather below 4 ranks, from 4 ranks on an MPI_Alltoallv and an
+//      MPI_Allgatherv of chunks (about 2 x 16 bytes per row per rank). Each
+//      row is combined in rank order, so every rank holds bit-identical
+//      norms and decides every row alike;
+//   3. (row-sharded only) agrees on the outcome of the checks only the
+//      owner of a row can make (NaN or infinity under
+//      NonFinitePolicy::kError) in one MPI_Allreduce of an integer;
+//   4. writes its own shard.
+// When any rank's arguments are bad, when the ranks disagree, or when a row
+// holds NaN or infinity under kError, every rank returns the same Status
+// (the message starts with "rank r of n: " naming the first rank that
+// found the problem, or names the ranks that disagree) and no rank writes
+// anything. docs/DISTRIBUTED.md describes the protocol and its cost.
+#ifndef SPARSENORM_MPI_H_
+#define SPARSENORM_MPI_H_
+
+#include <mpi.h>
+
+#include <cstdint>
+
+#include "sparsenorm/export.h"
+#include "sparsenorm/matrix.h"
+#include "sparsenorm/types.h"
+
+namespace sparsenorm::mpi {
+
+// A table sharded by columns: every rank holds some columns (possibly none)
+// of every row of the global table (`slice`, with the same row count on
+// every rank), and every rank passes the same indices. Results equal the
+// single-process call on the gathered table within sparsenorm/sharded.h's
+// bound, and are bit-for-bit reproducible for a fixed rank count and column
+// split. stats (the same on every rank): the whole call's.
+SPARSENORM_API Status NormalizeColumnShardedRows(MPI_Comm comm, Table slice, Indices indices,
+                                                 const NormalizeOptions& options = {},
+                                                 RowStats* stats = nullptr) noexcept;
+
+// How a table is sharded by rows. Blocks: the rank holds the global rows
+// [row_offset, row_offset + shard.rows); the blocks of all ranks must tile
+// the global table, in any rank order. Cyclic: the rank holds the global
+// rows g with g % size == rank, global row g being local row g / size. In
+// both the global row count is the sum of the ranks' shard.rows, agreed
+// between the ranks, not assumed.
+struct RowSharding {
+  std::int64_t row_offset = 0;
+  bool cyclic = false;
+};
+
+// A table sharded by rows: every rank passes the same global index list and
+// normalizes the rows it owns; no data moves. The result equals the
+// single-process call on the gathered table bit for bit. stats: this rank's
+// rows (indices_seen counts the positions of the list it owns).
+SPARSENORM_API Status NormalizeRowShardedRows(MPI_Comm comm, Table shard, Indices indices,
+                                              RowSharding sharding,
+                                              const NormalizeOptions& options = {},
+                                              RowStats* stats = nullptr) noexcept;
+
+// A dense matrix sharded so that every rank holds part of every vector of
+// options.axis: a block of rows (any count, possibly none) on axis 0, whose
+// columns are normalized (the founding formula W[:, j] / ||W[:, j]||), or a
+// block of columns on axis 1, whose rows are. One exchange of 16 bytes per
+// vector (per subset entry) per rank, combined in rank order as above.
+// Results equal NormalizeMatrix on the gathered matrix within
+// sparsenorm/sharded.h's bound. stats: vectors, vectors_scaled,
+// zero_vectors and nonfinite_vectors are the whole matrix's; pruned,
+// nnz_before and nnz_after this rank's.
+SPARSENORM_API Status NormalizeShardedMatrix(MPI_Comm comm, Table slice,
+                                             const MatrixOptions& options = {},
+                                             MatrixStats* stats = nullptr) noexcept;
+
+}  // namespace sparsenorm::mpi
+
+#endif  // SPARSENORM_MPI_H_

@@ -1,0 +1,491 @@
+// sparsenorm/mpi.h: the row operator on sharded tables, and the matrix
+// normalization on sharded dense matrices, through MPI. Uses
+// only the public API of libsparsenorm (sharded.h, rows.h) and MPI's C API.
+//
+// Why an all-gather of the parts and not an MPI_Allreduce: a reduction
+// may combine in a different order on each rank (MPI does not promise
+// otherwise), so ranks could hold norms a few bits apart and decide a row
+// at the bound differently. Gathering every rank's parts and combining them
+// in rank order on every rank gives identical bits everywhere. Each rank
+// receives (size - 1) * 16 bytes per touched row where a ring all-reduce
+// would move about 2 * 16: no more for 2 or 3 ranks; from 4 ranks on, the
+// rows are combined in chunks, one per rank, and the chunks gathered
+// (CombineEverywhere), which moves about 2 * 16 bytes per row as a ring
+// does (docs/DISTRIBUTED.md weighs both at 64 ranks).
+
+#include "sparsenorm/mpi.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "sparsenorm/rows.h"
+#include "sparsenorm/sharded.h"
+
+namespace sparsenorm::mpi {
+namespace {
+
+static_assert(sizeof(NormPart) == 2 * sizeof(double), "parts travel as pairs of doubles");
+
+template <class... Args>
+std::string Cat(const Args&... args) {
+  std::ostringstream out;
+  out.precision(17);
+  (out << ... << args);
+  return out.str();
+}
+
+// What each rank tells the others before anything is exchanged. Every field
+// is an int64 so that one MPI_INT64_T all-gather carries it.
+enum Field : int {
+  kStatusCode = 0,  // this rank's local checks: 0 or a StatusCode
+  kDType,
+  kRows,          // column-sharded: slice.rows; row-sharded: shard.rows
+  kCols,          // row-sharded: shard.cols (column-sharded slices differ)
+  kRowOffset,     // row-sharded blocks
+  kCyclic,
+  kCount,         // indices.size
+  kIndexDigest,   // IndexListDigest(indices)
+  kOptionsDigest, // OptionsDigest(options)
+  kDistinct,      // the length of the parts (distinct rows, or vectors)
+  kFields
+};
+
+using Header = std::int64_t[kFields];
+
+struct Comm {
+  MPI_Comm comm;
+  int rank = 0;
+  int size = 1;
+};
+
+Status MpiFailure(int code, const char* call) {
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  if (MPI_Error_string(code, text, &length) != MPI_SUCCESS) length = 0;
+  return Status(StatusCode::kInvalidArgument,
+                Cat(call, " failed: ", std::string(text, static_cast<std::size_t>(length)), "."));
+}
+
+Status Open(MPI_Comm comm, Comm* out) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) {
+    return Status(StatusCode::kInvalidArgument, "MPI is not initialized: call MPI_Init first.");
+  }
+  if (comm == MPI_COMM_NULL) {
+    return Status(StatusCode::kInvalidArgument, "comm is MPI_COMM_NULL.");
+  }
+  out->comm = comm;
+  if (int e = MPI_Comm_rank(comm, &out->rank); e != MPI_SUCCESS) return MpiFailure(e, "MPI_Comm_rank");
+  if (int e = MPI_Comm_size(comm, &out->size); e != MPI_SUCCESS) return MpiFailure(e, "MPI_Comm_size");
+  return Status::Ok();
+}
+
+// The all-gather of the headers: all[k * kFields + f] is rank k's field f.
+Status GatherHeaders(const Comm& c, const Header& mine, std::vector<std::int64_t>* all) {
+  all->assign(static_cast<std::size_t>(c.size) * kFields, 0);
+  if (int e = MPI_Allgather(mine, kFields, MPI_INT64_T, all->data(), kFields, MPI_INT64_T, c.comm);
+      e != MPI_SUCCESS) {
+    return MpiFailure(e, "MPI_Allgather");
+  }
+  return Status::Ok();
+}
+
+// The failure of rank `from` (its code agreed, its message broadcast), as
+// every rank reports it.
+Status Broadcast(const Comm& c, int from, StatusCode code, const Status& local) {
+  std::string text = c.rank == from ? local.message() : std::string();
+  std::int64_t length = static_cast<std::int64_t>(text.size());
+  if (int e = MPI_Bcast(&length, 1, MPI_INT64_T, from, c.comm); e != MPI_SUCCESS) {
+    return MpiFailure(e, "MPI_Bcast");
+  }
+  text.resize(static_cast<std::size_t>(length));
+  if (length > 0) {
+    if (int e = MPI_Bcast(text.data(), static_cast<int>(length), MPI_CHAR, from, c.comm);
+        e != MPI_SUCCESS) {
+      return MpiFailure(e, "MPI_Bcast");
+    }
+  }
+  return Status(code, Cat("rank ", from, " of ", c.size, ": ", text));
+}
+
+// The first rank whose local checks failed, or -1.
+int FirstFailingRank(const Comm& c, const std::vector<std::int64_t>& all) {
+  for (int k = 0; k < c.size; ++k) {
+    if (all[static_cast<std::size_t>(k) * kFields + kStatusCode] != 0) return k;
+  }
+  return -1;
+}
+
+const char* FieldName(int f) {
+  switch (f) {
+    case kDType: return "the table dtype";
+    case kRows: return "the table's row count";
+    case kCols: return "the table's column count";
+    case kCyclic: return "cyclic";
+    case kCount: return "the index count";
+    case kIndexDigest: return "the index list (its digest)";
+    case kOptionsDigest: return "the options (mode, target, p, eps, non_finite)";
+    case kDistinct: return "the number of parts (distinct rows or vectors)";
+    default: return "a field";
+  }
+}
+
+// The first field in `fields` on which some rank differs from rank 0.
+Status Disagreement(const Comm& c, const std::vector<std::int64_t>& all,
+                    std::initializer_list<int> fields) {
+  for (int f : fields) {
+    for (int k = 1; k < c.size; ++k) {
+      const std::int64_t a = all[static_cast<std::size_t>(f)];
+      const std::int64_t b = all[static_cast<std::size_t>(k) * kFields + f];
+      if (a == b) continue;
+      const bool show = f != kIndexDigest && f != kOptionsDigest;
+      return Status(StatusCode::kInvalidArgument,
+                    Cat("ranks disagree on ", FieldName(f),
+                        show ? Cat(": rank 0 has ", a, ", rank ", k, " has ", b)
+                             : Cat(": rank ", k, " differs from rank 0"),
+                        ". Every rank must make the same call on its own shard; nothing was "
+                        "modified on any rank."));
+    }
+  }
+  return Status::Ok();
+}
+
+// From this many ranks on, the parts are combined in two steps: each rank
+// combines a chunk of the rows from every rank's parts (MPI_Alltoallv), then
+// the combined chunks are gathered (MPI_Allgatherv). Each rank then receives
+// about 2 * 16 bytes per row instead of (size - 1) * 16, in two collectives
+// instead of one. Each row is still combined once, in rank order, and its
+// bits copied to every rank: the results are those of the one-step path.
+constexpr int kTwoStepRanks = 4;
+
+// Rows [ChunkBegin(k), ChunkBegin(k + 1)) are combined by rank k.
+std::size_t ChunkBegin(std::size_t n, int size, int k) {
+  return n * static_cast<std::size_t>(k) / static_cast<std::size_t>(size);
+}
+
+// Every rank's parts combined in rank order, the same bits on every rank.
+// The buffers were sized before the agreement: nothing is allocated here.
+Status CombineEverywhere(const Comm& c, const std::vector<NormPart>& parts, double p,
+                         std::vector<int>* counts, std::vector<NormPart>* gathered,
+                         std::vector<NormPart>* chunk, std::vector<NormPart>* combined) {
+  const std::size_t n = parts.size();
+  if (c.size < kTwoStepRanks) {
+    const int n2 = static_cast<int>(n * 2);
+    if (int e = MPI_Allgather(parts.data(), n2, MPI_DOUBLE, gathered->data(), n2, MPI_DOUBLE, c.comm);
+        e != MPI_SUCCESS) {
+      return MpiFailure(e, "MPI_Allgather");
+    }
+    return CombineGatheredParts(*gathered, c.size, p, combined);
+  }
+  const std::size_t begin = ChunkBegin(n, c.size, c.rank);
+  const std::size_t m = ChunkBegin(n, c.size, c.rank + 1) - begin;
+  // Doubles: two per part. Counts fit an int: n * 2 was checked to.
+  int* sc = counts->data();  // 4 * size entries
+  int* sd = sc + c.size;
+  int* rc = sd + c.size;
+  int* rd = rc + c.size;
+  for (int k = 0; k < c.size; ++k) {
+    const std::size_t b = ChunkBegin(n, c.size, k);
+    sc[k] = static_cast<int>(2 * (ChunkBegin(n, c.size, k + 1) - b));
+    sd[k] = static_cast<int>(2 * b);
+    rc[k] = static_cast<int>(2 * m);
+    rd[k] = static_cast<int>(2 * m * static_cast<std::size_t>(k));
+  }
+  if (int e = MPI_Alltoallv(parts.data(), sc, sd, MPI_DOUBLE, gathered->data(), rc, rd, MPI_DOUBLE,
+                            c.comm);
+      e != MPI_SUCCESS) {
+    return MpiFailure(e, "MPI_Alltoallv");
+  }
+  if (Status s = CombineGatheredParts(std::span<const NormPart>(gathered->data(), m * static_cast<std::size_t>(c.size)),
+                                      c.size, p, chunk);
+      !s.ok()) {
+    return s;
+  }
+  combined->resize(n);
+  if (int e = MPI_Allgatherv(chunk->data(), static_cast<int>(2 * m), MPI_DOUBLE, combined->data(), sc, sd,
+                             MPI_DOUBLE, c.comm);
+      e != MPI_SUCCESS) {
+    return MpiFailure(e, "MPI_Allgatherv");
+  }
+  return Status::Ok();
+}
+
+Status ColumnSharded(MPI_Comm comm, Table slice, Indices indices, const NormalizeOptions& options,
+                     RowStats* stats_out) {
+  Comm c;
+  if (Status s = Open(comm, &c); !s.ok()) return s;
+
+  // Local work first: the checks and the parts, and every buffer the rest
+  // of the call needs, so that nothing can fail locally after the agreement.
+  std::vector<std::int64_t> rows;
+  std::vector<NormPart> parts;
+  std::vector<int> counts;
+  std::vector<NormPart> gathered;
+  std::vector<NormPart> chunk;
+  std::vector<NormPart> combined;
+  Status local = RowNormParts(ConstTable(slice), indices, options, &rows, &parts);
+  if (local.ok()) {
+    try {
+      gathered.resize(parts.size() * static_cast<std::size_t>(c.size));
+      combined.reserve(parts.size());
+      chunk.reserve(parts.size() / static_cast<std::size_t>(c.size) + 1);
+      counts.resize(4 * static_cast<std::size_t>(c.size));
+    } catch (const std::bad_alloc&) {
+      local = Status(StatusCode::kOutOfMemory,
+                     Cat("could not allocate the ", c.size, " x ", parts.size(), " gathered parts."));
+    }
+  }
+  if (local.ok() && parts.size() * 2 > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    local = Status(StatusCode::kUnsupported,
+                   Cat(parts.size(), " distinct rows in one call exceed what one MPI_Allgather of "
+                                     "int counts carries; split the index list."));
+  }
+  Header mine{};
+  mine[kStatusCode] = static_cast<std::int64_t>(local.code());
+  mine[kDType] = static_cast<std::int64_t>(slice.dtype);
+  mine[kRows] = slice.rows;
+  mine[kCount] = indices.size;
+  mine[kIndexDigest] = static_cast<std::int64_t>(IndexListDigest(indices));
+  mine[kOptionsDigest] = static_cast<std::int64_t>(OptionsDigest(options));
+  mine[kDistinct] = static_cast<std::int64_t>(parts.size());
+  std::vector<std::int64_t> all;
+  if (Status s = GatherHeaders(c, mine, &all); !s.ok()) return s;
+  if (const int bad = FirstFailingRank(c, all); bad >= 0) {
+    return Broadcast(c, bad, static_cast<StatusCode>(all[static_cast<std::size_t>(bad) * kFields]), local);
+  }
+  if (Status s = Disagreement(c, all, {kOptionsDigest, kDType, kRows, kCount, kIndexDigest, kDistinct});
+      !s.ok()) {
+    return s;
+  }
+
+  // The parts of the touched rows only, combined in rank order (see the
+  // top of this file).
+  if (Status s = CombineEverywhere(c, parts, options.p, &counts, &gathered, &chunk, &combined); !s.ok()) return s;
+
+  // Every rank holds the same rows and the same combined bits, so every
+  // rank reaches the same outcome here (kNonFinite under kError included)
+  // without another exchange.
+  RowStats stats;
+  if (Status s = ApplyRowNorms(slice, rows, combined, options, &stats); !s.ok()) return s;
+  stats.indices_seen = indices.size;
+  if (stats_out != nullptr) *stats_out = stats;
+  return Status::Ok();
+}
+
+// The global row count of a row-sharded table, after checking that the
+// ranks' blocks tile it (or that cyclic shards have the right sizes).
+Status GlobalRows(const Comm& c, const std::vector<std::int64_t>& all, bool cyclic,
+                  std::int64_t* global) {
+  struct Block {
+    std::int64_t offset, rows;
+    int rank;
+  };
+  std::vector<Block> blocks;
+  std::int64_t total = 0;
+  for (int k = 0; k < c.size; ++k) {
+    const std::int64_t* h = all.data() + static_cast<std::size_t>(k) * kFields;
+    if (h[kRows] > std::numeric_limits<std::int64_t>::max() - total) {
+      return Status(StatusCode::kInvalidArgument, "the ranks' row counts overflow 64 bits.");
+    }
+    total += h[kRows];
+    blocks.push_back({h[kRowOffset], h[kRows], k});
+  }
+  if (cyclic) {
+    for (const Block& b : blocks) {
+      const std::int64_t owned = total > b.rank ? (total - b.rank + c.size - 1) / c.size : 0;
+      if (b.rows != owned) {
+        return Status(StatusCode::kInvalidArgument,
+                      Cat("rank ", b.rank, " holds ", b.rows, " rows but owns ", owned, " of the ",
+                          total, " global rows in a cyclic layout (rows g with g % ", c.size,
+                          " == ", b.rank, "); nothing was modified on any rank."));
+      }
+    }
+  } else {
+    std::stable_sort(blocks.begin(), blocks.end(),
+                     [](const Block& a, const Block& b) { return a.offset < b.offset; });
+    // An empty block owns nothing: any offset in [0, total] will do.
+    std::int64_t next = 0;
+    for (const Block& b : blocks) {
+      if (b.rows == 0 && b.offset >= 0 && b.offset <= total) continue;
+      if (b.offset != next) {
+        return Status(StatusCode::kInvalidArgument,
+                      Cat("rank ", b.rank, " holds rows [", b.offset, ", ", b.offset + b.rows,
+                          ") but the ranks' blocks must tile [0, ", total,
+                          ") without gaps or overlaps, and the row after the previous block is ",
+                          next, "; nothing was modified on any rank."));
+      }
+      next += b.rows;
+    }
+  }
+  *global = total;
+  return Status::Ok();
+}
+
+Status RowSharded(MPI_Comm comm, Table shard, Indices indices, RowSharding sharding,
+                  const NormalizeOptions& options, RowStats* stats_out) {
+  Comm c;
+  if (Status s = Open(comm, &c); !s.ok()) return s;
+
+  // What each rank can check before knowing the global row count: options,
+  // its shard's layout and the index list's type and pointer (an empty
+  // index list reads no row).
+  std::vector<std::int64_t> unused_rows;
+  std::vector<NormPart> unused_parts;
+  Status local = RowNormParts(ConstTable(shard), Indices(nullptr, indices.type, 0), options,
+                              &unused_rows, &unused_parts);
+  if (local.ok() && (indices.size < 0 || (indices.size > 0 && indices.data == nullptr))) {
+    local = Status(StatusCode::kInvalidArgument,
+                   Cat("indices has size ", indices.size, " and data ",
+                       indices.data == nullptr ? "null" : "set", "."));
+  }
+  if (local.ok() && !sharding.cyclic && sharding.row_offset < 0) {
+    local = Status(StatusCode::kInvalidArgument,
+                   Cat("sharding.row_offset = ", sharding.row_offset, " is negative."));
+  }
+  Header mine{};
+  mine[kStatusCode] = static_cast<std::int64_t>(local.code());
+  mine[kDType] = static_cast<std::int64_t>(shard.dtype);
+  mine[kRows] = shard.rows;
+  mine[kCols] = shard.cols;
+  mine[kRowOffset] = sharding.cyclic ? 0 : sharding.row_offset;
+  mine[kCyclic] = sharding.cyclic ? 1 : 0;
+  mine[kCount] = indices.size;
+  mine[kIndexDigest] = local.ok() ? static_cast<std::int64_t>(IndexListDigest(indices)) : 0;
+  mine[kOptionsDigest] = static_cast<std::int64_t>(OptionsDigest(options));
+  std::vector<std::int64_t> all;
+  if (Status s = GatherHeaders(c, mine, &all); !s.ok()) return s;
+  if (const int bad = FirstFailingRank(c, all); bad >= 0) {
+    return Broadcast(c, bad, static_cast<StatusCode>(all[static_cast<std::size_t>(bad) * kFields]), local);
+  }
+  if (Status s = Disagreement(c, all, {kOptionsDigest, kDType, kCols, kCyclic, kCount, kIndexDigest});
+      !s.ok()) {
+    return s;
+  }
+  std::int64_t global = 0;
+  if (Status s = GlobalRows(c, all, sharding.cyclic, &global); !s.ok()) return s;
+
+  // Now each rank checks the rows it owns. The index range check gives the
+  // same answer on every rank (same list, same global count); NaN or
+  // infinity under kError only the owner sees, hence the agreement below.
+  RowOwnership ownership;
+  ownership.global_rows = global;
+  ownership.local_rows = shard.rows;
+  ownership.row_offset = sharding.row_offset;
+  ownership.cyclic = sharding.cyclic;
+  ownership.rank = c.rank;
+  ownership.world = c.size;
+  std::vector<std::int64_t> local_indices;
+  local = OwnedRowIndices(indices, ownership, &local_indices);
+  if (local.ok() && options.non_finite == NonFinitePolicy::kError) {
+    std::vector<std::int64_t> rows;
+    std::vector<NormPart> parts;
+    local = RowNormParts(ConstTable(shard), Indices(std::span<const std::int64_t>(local_indices)),
+                         options, &rows, &parts);
+    for (std::size_t i = 0; local.ok() && i < rows.size(); ++i) {
+      if (parts[i].scale == parts[i].scale) continue;  // not NaN
+      const std::int64_t g = sharding.cyclic ? rows[i] * c.size + c.rank : rows[i] + sharding.row_offset;
+      local = Status(StatusCode::kNonFinite,
+                     Cat("global row ", g, " (local row ", rows[i],
+                         ") holds NaN or infinity and options.non_finite is kError; nothing was "
+                         "modified on any rank."));
+    }
+  }
+  std::int64_t first = local.ok() ? c.size : c.rank;
+  if (int e = MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT64_T, MPI_MIN, c.comm); e != MPI_SUCCESS) {
+    return MpiFailure(e, "MPI_Allreduce");
+  }
+  if (first < c.size) {
+    const int from = static_cast<int>(first);
+    std::int64_t code = static_cast<std::int64_t>(local.code());
+    if (int e = MPI_Bcast(&code, 1, MPI_INT64_T, from, c.comm); e != MPI_SUCCESS) {
+      return MpiFailure(e, "MPI_Bcast");
+    }
+    return Broadcast(c, from, static_cast<StatusCode>(code), local);
+  }
+  // Every check has passed on every rank: only running out of scratch
+  // memory could fail this rank's call now.
+  return NormalizeRows(shard, Indices(std::span<const std::int64_t>(local_indices)), options, stats_out);
+}
+
+Status ShardedMatrix(MPI_Comm comm, Table slice, const MatrixOptions& options, MatrixStats* stats) {
+  Comm c;
+  if (Status s = Open(comm, &c); !s.ok()) return s;
+  std::vector<NormPart> parts;
+  std::vector<int> counts;
+  std::vector<NormPart> gathered;
+  std::vector<NormPart> chunk;
+  std::vector<NormPart> combined;
+  Status local = MatrixNormParts(ConstTable(slice), options, &parts);
+  if (local.ok()) {
+    try {
+      gathered.resize(parts.size() * static_cast<std::size_t>(c.size));
+      combined.reserve(parts.size());
+      chunk.reserve(parts.size() / static_cast<std::size_t>(c.size) + 1);
+      counts.resize(4 * static_cast<std::size_t>(c.size));
+    } catch (const std::bad_alloc&) {
+      local = Status(StatusCode::kOutOfMemory,
+                     Cat("could not allocate the ", c.size, " x ", parts.size(), " gathered parts."));
+    }
+  }
+  if (local.ok() && parts.size() * 2 > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    local = Status(StatusCode::kUnsupported,
+                   Cat(parts.size(), " vectors in one call exceed what one MPI collective of int "
+                                     "counts carries; pass a subset."));
+  }
+  Header mine{};
+  mine[kStatusCode] = static_cast<std::int64_t>(local.code());
+  mine[kDType] = static_cast<std::int64_t>(slice.dtype);
+  // The vectors' count: every shard holds part of each.
+  mine[kRows] = options.axis == 0 ? slice.cols : slice.rows;
+  mine[kOptionsDigest] = static_cast<std::int64_t>(OptionsDigest(options));
+  mine[kDistinct] = static_cast<std::int64_t>(parts.size());
+  std::vector<std::int64_t> all;
+  if (Status s = GatherHeaders(c, mine, &all); !s.ok()) return s;
+  if (const int bad = FirstFailingRank(c, all); bad >= 0) {
+    return Broadcast(c, bad, static_cast<StatusCode>(all[static_cast<std::size_t>(bad) * kFields]), local);
+  }
+  if (Status s = Disagreement(c, all, {kOptionsDigest, kDType, kRows, kDistinct}); !s.ok()) return s;
+  if (Status s = CombineEverywhere(c, parts, options.norm.p, &counts, &gathered, &chunk, &combined); !s.ok()) {
+    return s;
+  }
+  // The same combined bits everywhere: the same outcome everywhere.
+  return ApplyMatrixNorms(slice, options, combined, stats);
+}
+
+}  // namespace
+
+Status NormalizeColumnShardedRows(MPI_Comm comm, Table slice, Indices indices,
+                                  const NormalizeOptions& options, RowStats* stats) noexcept {
+  try {
+    return ColumnSharded(comm, slice, indices, options, stats);
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kOutOfMemory, "could not allocate the column-sharded call's buffers.");
+  }
+}
+
+Status NormalizeShardedMatrix(MPI_Comm comm, Table slice, const MatrixOptions& options,
+                              MatrixStats* stats) noexcept {
+  try {
+    return ShardedMatrix(comm, slice, options, stats);
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kOutOfMemory, "could not allocate the sharded matrix call's buffers.");
+  }
+}
+
+Status NormalizeRowShardedRows(MPI_Comm comm, Table shard, Indices indices, RowSharding sharding,
+                               const NormalizeOptions& options, RowStats* stats) noexcept {
+  try {
+    return RowSharded(comm, shard, indices, sharding, options, stats);
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kOutOfMemory, "could not allocate the row-sharded call's buffers.");
+  }
+}
+
+}  // namespace sparsenorm::mpi

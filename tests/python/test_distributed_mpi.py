@@ -1,0 +1,319 @@
+"""sparsenorm.distributed through mpi4py, run by ctest under mpirun with 1 to 4
+processes (each runs this file; every test is collective).
+
+Every process builds the same global table from the same seed, keeps its
+shard, and compares what the distributed call left in it with the
+single-process sparsenorm.normalize_rows_ on the whole table. A test
+collects its own failures and all processes compare them before asserting,
+so that one process failing does not leave the others waiting in a
+collective.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import sparsenorm
+import sparsenorm.distributed as snd
+
+MPI = pytest.importorskip("mpi4py.MPI")
+COMM = MPI.COMM_WORLD
+RANK, SIZE = COMM.Get_rank(), COMM.Get_size()
+
+
+def agree(failures):
+    everyone = COMM.allgather(failures)
+    assert not any(everyone), everyone
+
+
+def column_cuts(cols, rng):
+    cuts = np.sort(rng.integers(0, cols + 1, SIZE - 1))
+    cuts = [0, *cuts.tolist(), cols]
+    if SIZE >= 3:
+        cuts[2] = cuts[1]  # rank 1 holds no column
+    return cuts
+
+
+def random_table(rng, rows, cols, dtype):
+    scales = 10.0 ** rng.uniform(-2, 2, (rows, 1)) / math.sqrt(max(cols, 1))
+    return (rng.standard_normal((rows, cols)) * scales).astype(dtype)
+
+
+def ulps(a, b):
+    """Units in the last place between two float arrays of the same dtype."""
+    kind = np.int32 if a.dtype == np.float32 else np.int64
+    ia, ib = a.view(kind).astype(np.int64), b.view(kind).astype(np.int64)
+    lowest = np.iinfo(kind).min
+    ia = np.where(ia < 0, lowest - ia, ia)
+    ib = np.where(ib < 0, lowest - ib, ib)
+    return np.abs(ia - ib)
+
+
+def outcome(call):
+    try:
+        return ("ok", call())
+    except Exception as e:  # noqa: BLE001 - the test compares what every process saw
+        return (type(e).__name__, str(e))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_layout_matches_the_single_process_call(dtype):
+    rng = np.random.default_rng(20261207)  # the same on every process
+    failures = []
+    for trial in range(25):
+        rows, cols = int(rng.integers(1, 40)), int(rng.integers(0, 30))
+        whole = random_table(rng, rows, cols, dtype)
+        count = 0 if trial % 6 == 0 else int(rng.integers(1, 60))
+        indices = rng.integers(0, rows, count)
+        p = [2.0, 1.0, math.inf, 3.0][trial % 4]
+        max_norm = float(rng.uniform(0.2, 2.0))
+        cuts = column_cuts(cols, rng)
+        want = whole.copy()
+        want_stats = sparsenorm.normalize_rows_(want, indices, max_norm, p)
+        c0, c1 = cuts[RANK], cuts[RANK + 1]
+        mine = whole[:, c0:c1].copy()
+        stats = snd.normalize_rows_(mine, indices, max_norm=max_norm, p=p, comm=COMM)
+        if stats != want_stats._replace(rows_scaled=stats.rows_scaled):
+            failures.append(f"trial {trial}: stats {stats} vs {want_stats}")
+        tolerance = 0 if SIZE == 1 else 16
+        worst = int(ulps(mine, want[:, c0:c1]).max(initial=0))
+        if worst > tolerance:
+            failures.append(f"trial {trial}: {worst} ulps from the single-process result")
+        again = whole[:, c0:c1].copy()
+        snd.normalize_rows_(again, indices, max_norm=max_norm, p=p, comm=COMM)
+        if not np.array_equal(again.view(np.uint8), mine.view(np.uint8)):
+            failures.append(f"trial {trial}: a second run differs")
+    agree(failures)
+
+
+def test_two_step_exchange_gives_the_one_step_bits(monkeypatch):
+    rng = np.random.default_rng(8)
+    whole = random_table(rng, 50, 2 * SIZE + 3, np.float32)
+    indices = rng.integers(0, 50, 70)
+    cuts = column_cuts(whole.shape[1], rng)
+    results = []
+    for two_step_from in (2, 10 ** 6):  # two-step at every size, then never
+        monkeypatch.setattr(snd, "_TWO_STEP_PROCESSES", two_step_from)
+        mine = whole[:, cuts[RANK]:cuts[RANK + 1]].copy()
+        snd.normalize_rows_(mine, indices, max_norm=0.3, comm=COMM)
+        matrix = whole[:10 + RANK].copy()  # row blocks of unequal heights
+        snd.normalize(matrix, "l2", axis=0, comm=COMM)
+        results.append((mine, matrix))
+    failures = []
+    for a, b in zip(results[0], results[1]):
+        if not np.array_equal(a.view(np.uint8), b.view(np.uint8)):
+            failures.append("the two-step exchange changed the result")
+    agree(failures)
+
+
+def test_column_layout_on_torch_tensors_matches_embedding_renorm():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    whole = random_table(rng, 30, 17, np.float32)
+    indices = rng.integers(0, 30, 40)
+    want = torch.from_numpy(whole.copy())
+    with torch.no_grad():
+        torch.embedding_renorm_(want, torch.from_numpy(indices), 1.0, 2.0)
+    cuts = column_cuts(17, rng)
+    mine = torch.from_numpy(whole[:, cuts[RANK]:cuts[RANK + 1]].copy())
+    snd.normalize_rows_(mine, torch.from_numpy(indices), max_norm=1.0, eps=1e-7, comm=COMM)
+    failures = []
+    if not torch.allclose(mine, want[:, cuts[RANK]:cuts[RANK + 1]], rtol=1e-5, atol=0):
+        failures.append("differs from torch.embedding_renorm_")
+    agree(failures)
+
+
+def test_decisions_at_a_norm_exactly_at_the_bound():
+    if SIZE > 4:
+        pytest.skip("rows written for 1 to 4 processes")
+    row = [[5.0], [3.0, 4.0], [2.0, 4.0, 4.0], [1.0, 1.0, 1.0, 1.0]][SIZE - 1]
+    norm = [5.0, 5.0, 6.0, 2.0][SIZE - 1]
+    failures = []
+    for max_norm in (norm, math.nextafter(norm, 0.0)):
+        whole = np.tile(np.array(row, dtype=np.float32), (3, 1))
+        want = whole.copy()
+        want_stats = sparsenorm.normalize_rows_(want, [2, 0], max_norm)
+        mine = whole[:, RANK:RANK + 1].copy()
+        stats = snd.normalize_rows_(mine, [2, 0], max_norm=max_norm, comm=COMM)
+        if want_stats.rows_scaled != (0 if max_norm == norm else 2):
+            failures.append(f"single-process decision at {max_norm}")
+        if stats.rows_scaled != want_stats.rows_scaled:
+            failures.append(f"rows scaled {stats.rows_scaled} at {max_norm}")
+        if not np.array_equal(mine.view(np.uint32), want[:, RANK:RANK + 1].view(np.uint32)):
+            failures.append(f"bits differ at {max_norm}")
+    agree(failures)
+
+
+def block(global_rows, k):
+    """Uneven blocks: rank 0 holds none when there are two processes or more."""
+    if SIZE == 1:
+        return 0, global_rows
+    per = global_rows // (SIZE - 1)
+    if k == 0:
+        return 0, 0
+    return min(global_rows, per * (k - 1)), global_rows if k == SIZE - 1 else min(global_rows, per * k)
+
+
+@pytest.mark.parametrize("cyclic", [False, True])
+def test_row_layout_matches_the_single_process_call(cyclic):
+    rng = np.random.default_rng(77)
+    failures = []
+    for trial in range(20):
+        global_rows, cols = int(rng.integers(0, 50)), int(rng.integers(1, 12))
+        whole = random_table(rng, global_rows, cols, np.float32)
+        count = 0 if global_rows == 0 or trial % 5 == 0 else int(rng.integers(1, 40))
+        # Only the upper half is touched: some processes own none of it.
+        indices = rng.integers(global_rows // 2, max(global_rows, 1), count).astype(np.int32)
+        want = whole.copy()
+        sparsenorm.normalize_rows_(want, indices, 0.5)
+        if cyclic:
+            members = np.arange(RANK, global_rows, SIZE)
+            offset = 0
+        else:
+            b, e = block(global_rows, SIZE - 1 - RANK)  # blocks in reverse rank order
+            members, offset = np.arange(b, e), b
+        shard = whole[members].copy()
+        stats = snd.normalize_rows_(shard, indices, max_norm=0.5, layout="row", row_offset=offset,
+                                    cyclic=cyclic, comm=COMM)
+        owned = np.isin(indices, members).sum()
+        if stats.indices_seen != owned:
+            failures.append(f"trial {trial}: indices_seen {stats.indices_seen} vs {owned}")
+        if not np.array_equal(shard.view(np.uint32), want[members].view(np.uint32)):
+            failures.append(f"trial {trial}: differs from the single-process result")
+    agree(failures)
+
+
+def test_faults_on_one_process_fail_every_process_and_change_nothing():
+    rng = np.random.default_rng(99)
+    rows, cols = 24, 8
+    whole = random_table(rng, rows, cols, np.float32)
+    cuts = column_cuts(cols, rng)
+    last = RANK == SIZE - 1
+    original = whole[:, cuts[RANK]:cuts[RANK + 1]].copy()
+    good = np.array([3, 7, 3, 20])
+    bad = good.copy()
+    if last:
+        bad[2] = rows
+    failures = []
+
+    def check(name, call, kind, words, table, before):
+        got = outcome(call)
+        everyone = COMM.allgather(got)
+        if got[0] != kind or words not in got[1]:
+            failures.append(f"{name}: {got}")
+        if any(o != got for o in everyone):
+            failures.append(f"{name}: processes disagree: {everyone}")
+        if not np.array_equal(table.view(np.uint8), before.view(np.uint8)):
+            failures.append(f"{name}: the shard changed")
+
+    t = original.copy()
+    check("bad index on the last process",
+          lambda: snd.normalize_rows_(t, bad, max_norm=1e-3, comm=COMM),
+          "IndexError", f"rank {SIZE - 1} of {SIZE}: indices[2] = 24", t, original)
+    t = original.copy()
+    check("options differ",
+          lambda: snd.normalize_rows_(t, good, max_norm=1e-3 if not last or SIZE == 1 else 2e-3,
+                                      eps=-1.0 if SIZE == 1 else 1e-12, comm=COMM),
+          "ValueError", "ranks disagree on the options" if SIZE > 1 else "eps", t, original)
+    t = original.copy()
+    check("a 1-D shard",
+          lambda: snd.normalize_rows_(t[0] if last else t, good, comm=COMM),
+          "ValueError", f"rank {SIZE - 1} of {SIZE}: shard must be a 2-D table", t, original)
+    if cuts[SIZE] > cuts[SIZE - 1]:  # the last process holds a column
+        t = original.copy()
+        if last:
+            t[7, -1] = np.nan
+        before = t.copy()
+        check("NaN under non_finite='error'",
+              lambda: snd.normalize_rows_(t, good, max_norm=1e-3, non_finite="error", comm=COMM),
+              "NonFiniteError", "row 7 ", t, before)
+
+    b, e = block(rows, RANK)
+    shard = whole[b:e].copy()
+    before = shard.copy()
+    check("row layout, bad index everywhere",
+          lambda: snd.normalize_rows_(shard, [1, 23, -4], layout="row", row_offset=b, comm=COMM),
+          "IndexError", "indices[2] = -4", shard, before)
+    if SIZE > 1:
+        check("row layout, lists differ",
+              lambda: snd.normalize_rows_(shard, bad, layout="row", row_offset=b, comm=COMM),
+              "ValueError", "ranks disagree on the index list", shard, before)
+        check("row layout, a gap between blocks",
+              lambda: snd.normalize_rows_(shard, good, layout="row",
+                                          row_offset=b + 1 if last else b, comm=COMM),
+              "ValueError", "tile", shard, before)
+    if last:
+        shard[rows - 1 - b, 0] = np.inf
+    before = shard.copy()
+    check("row layout, infinity under non_finite='error'",
+          lambda: snd.normalize_rows_(shard, [0, rows - 1, 5], max_norm=1e-3, layout="row",
+                                      row_offset=b, non_finite="error", comm=COMM),
+          "NonFiniteError", f"rank {SIZE - 1} of {SIZE}: global row 23", shard, before)
+    agree(failures)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_matrix_blocks_match_the_single_process_call_and_sklearn(axis):
+    sklearn = pytest.importorskip("sklearn.preprocessing")
+    rng = np.random.default_rng(123 + axis)
+    failures = []
+    for trial in range(12):
+        rows, cols = int(rng.integers(0, 40)), int(rng.integers(0, 25))
+        whole = random_table(rng, rows, cols, np.float64)
+        norm = ["l2", "l1", "max"][trial % 3]
+        cuts = column_cuts(rows if axis == 0 else cols, rng)
+        b, e = cuts[RANK], cuts[RANK + 1]
+        mine = (whole[b:e] if axis == 0 else whole[:, b:e]).copy()
+        kwargs = dict(axis=axis)
+        subset = None
+        vectors = cols if axis == 0 else rows
+        if trial % 4 == 3 and vectors > 0:
+            subset = rng.integers(0, vectors, vectors // 2 + 1)
+            kwargs["subset"] = subset
+        if trial % 5 == 4:
+            kwargs["prune_below"] = 0.02
+        _, stats = snd.normalize(mine, norm, comm=COMM, return_stats=True, **kwargs)
+        want = whole.copy()
+        want_stats = sparsenorm.normalize(want, norm, return_stats=True, **kwargs)[1]
+        if (stats.vectors, stats.zero_vectors) != (want_stats.vectors, want_stats.zero_vectors):
+            failures.append(f"trial {trial}: stats {stats} vs {want_stats}")
+        block = want[b:e] if axis == 0 else want[:, b:e]
+        keep = (mine != 0) & (block != 0) if "prune_below" in kwargs else np.ones(mine.shape, bool)
+        if not np.allclose(mine[keep], block[keep], rtol=1e-14, atol=0):
+            failures.append(f"trial {trial}: differs from sparsenorm.normalize")
+        if subset is None and "prune_below" not in kwargs and rows and cols:
+            theirs = sklearn.normalize(whole, norm, axis=axis)
+            ref = theirs[b:e] if axis == 0 else theirs[:, b:e]
+            if not np.allclose(mine, ref, rtol=1e-13, atol=1e-300):
+                failures.append(f"trial {trial}: differs from sklearn.preprocessing.normalize")
+    agree(failures)
+
+
+def test_matrix_fault_on_one_process_fails_every_process():
+    whole = np.arange(1.0, 25.0).reshape(6, 4)
+    cuts = column_cuts(6, np.random.default_rng(4))
+    mine = whole[cuts[RANK]:cuts[RANK + 1]].copy()
+    before = mine.copy()
+    last = RANK == SIZE - 1
+    got = outcome(lambda: snd.normalize(mine, "l2", subset=[0, 9] if last else [0, 1],
+                                        comm=COMM))
+    everyone = COMM.allgather(got)
+    failures = []
+    # The last process's own check fails first: every process reports it.
+    if got[0] != "IndexError" or f"rank {SIZE - 1} of {SIZE}: options.subset[1] = 9" not in got[1]:
+        failures.append(f"bad subset on the last process: {got}")
+    if any(o != got for o in everyone):
+        failures.append(f"processes disagree: {everyone}")
+    if not np.array_equal(mine, before):
+        failures.append("the block changed")
+    agree(failures)
+
+
+def test_comm_none_needs_an_initialized_torch_group():
+    t = np.ones((2, 2), np.float32)
+    with pytest.raises(RuntimeError, match="torch.distributed is not initialized"):
+        snd.normalize_rows_(t, [0], comm=None)
+    with pytest.raises(TypeError, match="comm must be an mpi4py communicator"):
+        snd.normalize_rows_(t, [0], comm=object())
+    assert np.array_equal(t, np.ones((2, 2), np.float32))
