@@ -19,8 +19,10 @@
 //                    trivial arithmetic, the grouping done beforehand
 //   BM_StepNoNorm    the step without the constraint: what the fused norm costs
 //   BM_StepUnfused   the step without the constraint, then the row operator
-// and per batch size BM_StepGroupRows: the CPU path's grouping of the index
-// list alone (cpu/group_rows.h), which the ceiling leaves out.
+// and per case, for all optimizers:
+//   BM_TouchGradient the ceiling's gradient sums alone, no table or state
+//   BM_StepGroupRows the CPU path's grouping of the index list alone
+//                    (cpu/group_rows.h), which the ceiling leaves out
 
 #include <benchmark/benchmark.h>
 
@@ -199,6 +201,23 @@ void BM_TouchStep(benchmark::State& state, OptimizerKind kind) {
   Report(state, w, kind);
 }
 
+void BM_TouchGradient(benchmark::State& state) {
+  const std::int64_t cols = state.range(0), count = state.range(1);
+  Workload& w = Load(cols, count, OptimizerKind::kSGD);
+  float* const tables[2] = {nullptr, nullptr};
+  const std::int64_t state_cols[2] = {0, 0};
+  const int threads = sparsenorm::DefaultThreadCount();
+  w.plan->Run(nullptr, cols, tables, state_cols, w.grad.get(), 0.0f, threads);
+  for (auto _ : state) {
+    FlushCaches(state);
+    w.plan->Run(nullptr, cols, tables, state_cols, w.grad.get(), 0.0f, threads);
+    benchmark::ClobberMemory();
+  }
+  state.counters["bytes_per_second"] = benchmark::Counter(
+      (4.0 * static_cast<double>(cols) + 8.0) * static_cast<double>(count * state.iterations()),
+      benchmark::Counter::kIsRate);
+}
+
 void BM_StepGroupRows(benchmark::State& state) {
   const std::int64_t count = state.range(0);
   const std::vector<std::int64_t> indices =
@@ -224,6 +243,9 @@ const bool kRegistered = [] {
                   ->ArgNames({"indices"})
                   ->Arg(count));
     for (const std::int64_t cols : kWidths) {
+      Configure(benchmark::RegisterBenchmark("BM_TouchGradient", BM_TouchGradient)
+                    ->ArgNames({"D", "indices"})
+                    ->Args({cols, count}));
       for (const Optimizer& o : kOptimizers) {
         const std::string suffix = std::string("/") + o.name;
         auto args = [&](benchmark::internal::Benchmark* b) {

@@ -99,7 +99,7 @@ void TouchGroups(const TouchJob& job, std::int64_t first, std::int64_t last, flo
   const std::int64_t n = job.cols;
   auto prefetch = [&](std::int64_t s) {
     const std::int64_t r = job.rows[s];
-    PrefetchLines(job.table + r * n, n * 4);
+    if (job.table != nullptr) PrefetchLines(job.table + r * n, n * 4);
     for (int i = 0; i < 2; ++i) {
       if (job.state_cols[i] > 0) PrefetchLines(job.state[i] + r * job.state_cols[i], job.state_cols[i] * 4);
     }
@@ -120,7 +120,7 @@ void TouchGroups(const TouchJob& job, std::int64_t first, std::int64_t last, flo
       for (std::int64_t k = 1; k < count; ++k) Add(acc, p + k * job.stride, n);
     }
     const std::int64_t r = job.rows[s];
-    AddScaled(job.table + r * n, acc, f, n);
+    if (job.table != nullptr) AddScaled(job.table + r * n, acc, f, n);
     for (int i = 0; i < 2; ++i) {
       const std::int64_t m = job.state_cols[i];
       if (m > 0) AddScaled(job.state[i] + r * m, acc, f, m);

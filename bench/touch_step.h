@@ -36,7 +36,8 @@ class TouchPlan {
   // One pass over a table of `cols` columns (rows contiguous) and up to two
   // state tables of state_cols[i] elements per row (0: no such table; 1:
   // row-wise Adagrad's one sum per row); gradient row i at grad + i * cols.
-  // threads 0: every thread OpenMP offers. The first call with a larger
+  // A null table (with no state): the gradient sums alone, for the
+  // breakdown of the time. threads 0: every thread OpenMP offers. The first call with a larger
   // `cols` or thread count allocates the scratch rows; later calls do not.
   void Run(float* table, std::int64_t cols, float* const state[2], const std::int64_t state_cols[2],
            const float* grad, float factor, int threads);
