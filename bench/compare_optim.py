@@ -4,10 +4,10 @@ process: sparsenorm's fused step, sparsenorm's step followed by its row
 operator (unfused), torch.optim followed by torch.embedding_renorm_, and the
 access-pattern ceiling of the step (bench/touch_step.h), on the same data.
 
-Case: a float32 table of 1,000,000 x 128 (standard normal rows, norm about
-11), a batch of 100,000 indices of Zipf popularity (bench/zipf_batch.h: about
-24,000 distinct rows, the most popular named about 12,000 times), one
-standard normal gradient row per index, max-norm 1 with torch's eps (1e-7),
+Case: a float32 table of 1,000,000 x 128 (elements uniform in [-1, 1), row
+norms about 6.5), a batch of 100,000 indices of Zipf popularity
+(bench/zipf_batch.h: about 24,000 distinct rows, the most popular named
+about 12,000 times), one gradient row per index (uniform in [-1, 1)), max-norm 1 with torch's eps (1e-7),
 non-finite gradient rows skipped (the default). Each optimizer with its
 torch defaults (SGD: lr 0.01, which torch requires):
   sgd              torch.optim.SGD
@@ -35,6 +35,12 @@ Within each repetition the four are timed in turn, in an order that rotates
 from one repetition to the next, each after a cache flush; the copy
 bandwidth (bench/membw.py) is measured once per repetition. Figures are
 medians, ratios medians of per-repetition ratios.
+
+The breakdown, timed in the same rotation: the CPU path's grouping of the
+index list alone (src/cpu/group_rows.h, which the ceiling leaves out) and
+the ceiling's gradient sums alone (no table, no state). What the fused step
+takes beyond grouping + ceiling is its own: the update's arithmetic, the
+finiteness check, the norm, the scratch rows and the set-up of a call.
 
 A second case repeats Adagrad with D = 512 (fused, unfused and ceiling
 only, on one shared table: 2 GB each for the table and its state), where
@@ -78,6 +84,9 @@ class StepBench:
         lib = ctypes.CDLL(path)
         i64, f32p = ctypes.c_int64, ctypes.POINTER(ctypes.c_float)
         lib.sparsenorm_bench_zipf_batch.argtypes = [i64, i64, ctypes.c_double, ctypes.c_uint64, ctypes.c_void_p]
+        lib.sparsenorm_bench_fill_uniform.argtypes = [ctypes.c_void_p, i64, ctypes.c_float, ctypes.c_uint64]
+        lib.sparsenorm_bench_group_rows.restype = i64
+        lib.sparsenorm_bench_group_rows.argtypes = [ctypes.c_void_p, i64, i64, ctypes.c_int]
         lib.sparsenorm_bench_touch_plan.restype = ctypes.c_void_p
         lib.sparsenorm_bench_touch_plan.argtypes = [ctypes.c_void_p, i64]
         for f in (lib.sparsenorm_bench_touch_distinct, lib.sparsenorm_bench_touch_long_groups):
@@ -93,6 +102,17 @@ class StepBench:
         self.lib.sparsenorm_bench_zipf_batch(count, rows, exponent, seed, out.ctypes.data)
         return out
 
+    def uniform(self, shape, seed):
+        """float32 uniform in [-1, 1), filled on every thread (numpy's
+        generators take seconds for the 2 GB tables)."""
+        out = np.empty(shape, dtype=np.float32)
+        self.lib.sparsenorm_bench_fill_uniform(out.ctypes.data, out.size, 1.0, seed)
+        return out
+
+    def group_rows(self, indices, rows, threads):
+        """The CPU path's grouping alone; returns the distinct rows."""
+        return self.lib.sparsenorm_bench_group_rows(indices.ctypes.data, len(indices), rows, threads)
+
 
 class Ceiling:
     """The step's access-pattern ceiling for one index list."""
@@ -104,13 +124,14 @@ class Ceiling:
         self.long_groups = self.lib.sparsenorm_bench_touch_long_groups(self.plan)
 
     def __call__(self, table, state, values):
-        """One pass over `table` and its state arrays (np.float32, row-major), factor 0."""
+        """One pass over `table` and its state arrays (np.float32, row-major),
+        factor 0; with table None and no state, the gradient sums alone."""
         def ptr(a):
             return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float)) if a is not None else None
 
         s = list(state) + [None] * (2 - len(state))
         cols = [a.size // a.shape[0] if a is not None else 0 for a in s]
-        self.lib.sparsenorm_bench_touch_run(self.plan, ptr(table), table.shape[1], ptr(s[0]), cols[0],
+        self.lib.sparsenorm_bench_touch_run(self.plan, ptr(table), values.shape[1], ptr(s[0]), cols[0],
                                             ptr(s[1]), cols[1], ptr(values), 0.0, self.threads)
 
     def __del__(self):
@@ -246,8 +267,26 @@ class Timer:
         return statistics.median(fn(s) for s in self.samples)
 
 
-def optimizer_case(sn, ours, bench, copy, flush, name, cols, indices, values, reps, threads, rng):
-    init = rng.standard_normal((ROWS, cols), dtype=np.float32)
+def breakdown(bench, ceiling, indices, values, threads):
+    """The breakdown's calls, for Timer.repetition."""
+    def grouping():
+        if bench.group_rows(indices, ROWS, threads) != ceiling.distinct:
+            raise RuntimeError("the grouping found another number of distinct rows than the ceiling")
+
+    return {"grouping": grouping, "gradients": lambda: ceiling(None, [], values)}
+
+
+def breakdown_figures(m):
+    """Medians of the breakdown's parts, in ms (m: Timer.median)."""
+    return {"grouping_ms": m(lambda x: x["grouping"]) * 1e3,
+            "gradients_ms": m(lambda x: x["gradients"]) * 1e3,
+            # what the step spends beyond the grouping and the ceiling
+            "rest_ms": m(lambda x: x["fused"] - x["grouping"] - x["ceiling"]) * 1e3,
+            "nonorm_rest_ms": m(lambda x: x["unfused.0"] - x["grouping"] - x["ceiling"]) * 1e3}
+
+
+def optimizer_case(sn, ours, bench, copy, flush, name, cols, indices, values, reps, threads, seed):
+    init = bench.uniform((ROWS, cols), seed)
     fused_table, unfused_table = init.copy(), init.copy()
     fused_state, unfused_state = our_state(name, cols), our_state(name, cols)
     theirs = TorchSide(name, init, indices, values)  # torch works on `init` itself
@@ -274,7 +313,8 @@ def optimizer_case(sn, ours, bench, copy, flush, name, cols, indices, values, re
         step = rep + 2
         timer.repetition(rep, {"fused": lambda: fused(step), "unfused": lambda: unfused(step),
                                "torch": theirs,
-                               "ceiling": lambda: ceiling(unfused_table, unfused_state, values)})
+                               "ceiling": lambda: ceiling(unfused_table, unfused_state, values),
+                               **breakdown(bench, ceiling, indices, values, threads)})
     s = stats["fused"]
     if s.distinct_rows != ceiling.distinct or s.nonfinite_rows != 0 or stats["unfused"] != stats["fused"]._replace(rows_scaled=0):
         raise RuntimeError(f"unexpected statistics: fused {s}, unfused {stats['unfused']}, "
@@ -303,14 +343,15 @@ def optimizer_case(sn, ours, bench, copy, flush, name, cols, indices, values, re
         "of_ceiling": m(lambda x: x["ceiling"] / x["fused"]),
         "of_copy": m(lambda x: moved / x["fused"] / x["copy_rate"]),
         "ceiling_of_copy": m(lambda x: moved / x["ceiling"] / x["copy_rate"]),
+        **breakdown_figures(m),
     }
 
 
-def fusion_case(sn, ours, bench, copy, flush, cols, indices, rng, reps, threads):
+def fusion_case(sn, ours, bench, copy, flush, cols, indices, reps, threads):
     """Adagrad at width `cols`: fused, unfused and ceiling on one table."""
     name = "adagrad"
-    values = rng.standard_normal((COUNT, cols), dtype=np.float32)
-    table = rng.standard_normal((ROWS, cols), dtype=np.float32)
+    values = bench.uniform((COUNT, cols), 3)
+    table = bench.uniform((ROWS, cols), 4)
     state = our_state(name, cols)
     ceiling = Ceiling(bench, indices, threads)
 
@@ -328,7 +369,8 @@ def fusion_case(sn, ours, bench, copy, flush, cols, indices, rng, reps, threads)
         step = 2 * rep + 2
         timer.repetition(rep, {"fused": lambda: ours(name, table, state, indices, values, step, MAX_NORM),
                                "unfused": lambda: unfused(step + 1),
-                               "ceiling": lambda: ceiling(table, state, values)})
+                               "ceiling": lambda: ceiling(table, state, values),
+                               **breakdown(bench, ceiling, indices, values, threads)})
     moved = bytes_moved(name, cols, ceiling.distinct)
     m = timer.median
     return {
@@ -342,6 +384,7 @@ def fusion_case(sn, ours, bench, copy, flush, cols, indices, rng, reps, threads)
         "fused_over_unfused": m(lambda x: x["unfused"] / x["fused"]),
         "of_ceiling": m(lambda x: x["ceiling"] / x["fused"]),
         "of_copy": m(lambda x: moved / x["fused"] / x["copy_rate"]),
+        **breakdown_figures(m),
     }
 
 
@@ -362,7 +405,6 @@ def main():
     bench = StepBench(args.bench_lib)
     ours = OurStep(sparsenorm)
     copy, flush = Copy(threads), Flush()
-    rng = np.random.default_rng(0)
     indices = bench.zipf_batch(COUNT, ROWS, ZIPF_EXPONENT, BATCH_SEED)
 
     print(f"sparsenorm {sparsenorm.__version__} ({sparsenorm.simd_target()}) through {ours.how}, "
@@ -372,11 +414,11 @@ def main():
     print(f"{'optimizer':16s} {'fused':>7s} {'unfused':>15s} {'torch':>17s} {'ceiling':>8s} {'speedup':>8s} "
           f"{'unf/fus':>8s} {'of ceil':>8s} {'of copy':>8s} {'ceil/copy':>9s}")
     print(f"{'':16s} {'ms':>7s} {'step+renorm ms':>15s} {'step+renorm ms':>17s} {'ms':>8s}")
-    values = rng.standard_normal((COUNT, 128), dtype=np.float32)
+    values = bench.uniform((COUNT, 128), 1)
     results = []
     for name in args.optimizers.split(","):
         r = optimizer_case(sparsenorm, ours, bench, copy, flush, name, 128, indices, values, args.reps,
-                           threads, rng)
+                           threads, 2)
         results.append(r)
         print(f"{name:16s} {r['fused_ms']:7.2f} {r['unfused_step_ms']:7.2f}+{r['unfused_renorm_ms']:<7.2f} "
               f"{r['torch_step_ms']:8.1f}+{r['torch_renorm_ms']:<8.1f} {r['ceiling_ms']:8.2f} "
@@ -387,18 +429,26 @@ def main():
           f"copy {statistics.median(r['copy_gbs'] for r in results):.1f} GB/s; bytes per step: " +
           ", ".join(f"{r['name']} {r['moved'] / 1e6:.1f} MB" for r in results) + "; rows scaled: " +
           ", ".join(f"{r['name']} {r['scaled']}" for r in results))
+    print("breakdown, medians in ms: grouping (src/cpu/group_rows.h) alone; the ceiling's gradient sums "
+          "alone; the step beyond grouping + ceiling, fused and without the norm")
+    for r in results:
+        print(f"  {r['name']:16s} grouping {r['grouping_ms']:6.2f}  gradient sums {r['gradients_ms']:6.2f}  "
+              f"ceiling {r['ceiling_ms']:6.2f}  rest fused {r['rest_ms']:6.2f}  "
+              f"rest without norm {r['nonorm_rest_ms']:6.2f}")
     print("largest differences, relative to the largest value: " +
           "; ".join(f"{r['name']} " + ", ".join(f"{k} {v:.1e}" for k, v in r["diffs"].items())
                     for r in results))
     fusion = None
     if not args.no_fusion_case:
         del values
-        fusion = fusion_case(sparsenorm, ours, bench, copy, flush, 512, indices, rng, args.fusion_reps, threads)
+        fusion = fusion_case(sparsenorm, ours, bench, copy, flush, 512, indices, args.fusion_reps, threads)
         f = fusion
         print(f"adagrad D=512, medians of {args.fusion_reps}: fused {f['fused_ms']:.2f} ms, unfused "
               f"{f['unfused_step_ms']:.2f}+{f['unfused_renorm_ms']:.2f} ms, ceiling {f['ceiling_ms']:.2f} ms; "
               f"unfused/fused {f['fused_over_unfused']:.2f}, of ceiling {f['of_ceiling']:.2f}, "
-              f"of copy {f['of_copy']:.2f} ({f['moved'] / 1e6:.0f} MB, copy {f['copy_gbs']:.1f} GB/s)")
+              f"of copy {f['of_copy']:.2f} ({f['moved'] / 1e6:.0f} MB, copy {f['copy_gbs']:.1f} GB/s); "
+              f"grouping {f['grouping_ms']:.2f} ms, gradient sums {f['gradients_ms']:.2f} ms, rest fused "
+              f"{f['rest_ms']:.2f} ms, rest without norm {f['nonorm_rest_ms']:.2f} ms")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     for r in results:
         print(f"optim-cpu-{r['name']}: "

@@ -8,6 +8,7 @@
 #include <omp.h>
 #endif
 
+#include "cpu/group_rows.h"
 #include "cpu/parallel.h"
 #include "sparsenorm/optim.h"
 
@@ -211,5 +212,19 @@ void sparsenorm_bench_touch_run(void* plan, float* table, std::int64_t cols, flo
 }
 
 void sparsenorm_bench_touch_free(void* plan) { delete static_cast<sparsenorm::bench::TouchPlan*>(plan); }
+
+std::int64_t sparsenorm_bench_group_rows(const std::int64_t* indices, std::int64_t count,
+                                         std::int64_t table_rows, int threads) {
+#if defined(_OPENMP)
+  if (threads <= 0) threads = omp_get_max_threads();
+#else
+  threads = 1;
+#endif
+  // A fresh RowGroups each call, as the step makes one per call.
+  sparsenorm::cpu::RowGroups groups;
+  const std::int64_t bad = sparsenorm::cpu::GroupRows(indices, sparsenorm::IndexType::kInt64, count,
+                                                      table_rows, threads, &groups);
+  return bad >= 0 ? -1 : static_cast<std::int64_t>(groups.rows.size());
+}
 
 }  // extern "C"

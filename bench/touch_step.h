@@ -37,8 +37,9 @@ class TouchPlan {
   // state tables of state_cols[i] elements per row (0: no such table; 1:
   // row-wise Adagrad's one sum per row); gradient row i at grad + i * cols.
   // A null table (with no state): the gradient sums alone, for the
-  // breakdown of the time. threads 0: every thread OpenMP offers. The first call with a larger
-  // `cols` or thread count allocates the scratch rows; later calls do not.
+  // breakdown of the time. threads 0: every thread OpenMP offers. The
+  // first call with a larger `cols` or thread count allocates the scratch
+  // rows; later calls do not.
   void Run(float* table, std::int64_t cols, float* const state[2], const std::int64_t state_cols[2],
            const float* grad, float factor, int threads);
 
@@ -58,7 +59,8 @@ class TouchPlan {
 
 }  // namespace sparsenorm::bench
 
-// The same for ctypes. state0/state1 may be null (state_cols 0).
+// The same for ctypes. table may be null (the gradient sums alone),
+// state0/state1 too (state_cols 0).
 extern "C" {
 void* sparsenorm_bench_touch_plan(const std::int64_t* indices, std::int64_t count);
 std::int64_t sparsenorm_bench_touch_distinct(const void* plan);
@@ -67,6 +69,11 @@ void sparsenorm_bench_touch_run(void* plan, float* table, std::int64_t cols, flo
                                 std::int64_t state0_cols, float* state1, std::int64_t state1_cols,
                                 const float* grad, float factor, int threads);
 void sparsenorm_bench_touch_free(void* plan);
+// The CPU path's grouping of the index list alone (src/cpu/group_rows.h),
+// which the ceiling leaves out: its distinct rows, or -1 for an index out
+// of [0, table_rows). threads 0: every thread OpenMP offers.
+std::int64_t sparsenorm_bench_group_rows(const std::int64_t* indices, std::int64_t count,
+                                         std::int64_t table_rows, int threads);
 }
 
 #endif  // SPARSENORM_BENCH_TOUCH_STEP_H_

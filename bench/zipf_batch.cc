@@ -60,6 +60,10 @@ void FillUniform(float* out, std::int64_t n, float scale, std::uint64_t seed) {
 
 }  // namespace sparsenorm::bench
 
+extern "C" void sparsenorm_bench_fill_uniform(float* out, std::int64_t n, float scale, std::uint64_t seed) {
+  sparsenorm::bench::FillUniform(out, n, scale, seed);
+}
+
 extern "C" void sparsenorm_bench_zipf_batch(std::int64_t count, std::int64_t rows, double exponent,
                                             std::uint64_t seed, std::int64_t* out) {
   const std::vector<std::int64_t> batch = sparsenorm::bench::ZipfBatch(count, rows, exponent, seed);

@@ -30,6 +30,8 @@ extern "C" {
 // ZipfBatch into out[0 .. count).
 void sparsenorm_bench_zipf_batch(std::int64_t count, std::int64_t rows, double exponent,
                                  std::uint64_t seed, std::int64_t* out);
+// FillUniform.
+void sparsenorm_bench_fill_uniform(float* out, std::int64_t n, float scale, std::uint64_t seed);
 }
 
 #endif  // SPARSENORM_BENCH_ZIPF_BATCH_H_
