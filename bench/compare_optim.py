@@ -266,6 +266,11 @@ class Timer:
     def median(self, fn):
         return statistics.median(fn(s) for s in self.samples)
 
+    def fastest(self, name):
+        """The shortest time of one call: the least disturbed by the other
+        processes on a shared machine."""
+        return min(s[name] for s in self.samples)
+
 
 def breakdown(bench, ceiling, indices, values, threads):
     """The breakdown's calls, for Timer.repetition."""
@@ -276,9 +281,12 @@ def breakdown(bench, ceiling, indices, values, threads):
     return {"grouping": grouping, "gradients": lambda: ceiling(None, [], values)}
 
 
-def breakdown_figures(m):
-    """Medians of the breakdown's parts, in ms (m: Timer.median)."""
-    return {"grouping_ms": m(lambda x: x["grouping"]) * 1e3,
+def breakdown_figures(timer):
+    """Medians of the breakdown's parts, and the fastest times of each
+    call, in ms."""
+    m = timer.median
+    return {"fastest_ms": {k: timer.fastest(k) * 1e3 for k in timer.samples[0] if k != "copy_rate"},
+            "grouping_ms": m(lambda x: x["grouping"]) * 1e3,
             "gradients_ms": m(lambda x: x["gradients"]) * 1e3,
             # what the step spends beyond the grouping and the ceiling
             "rest_ms": m(lambda x: x["fused"] - x["grouping"] - x["ceiling"]) * 1e3,
@@ -343,7 +351,7 @@ def optimizer_case(sn, ours, bench, copy, flush, name, cols, indices, values, re
         "of_ceiling": m(lambda x: x["ceiling"] / x["fused"]),
         "of_copy": m(lambda x: moved / x["fused"] / x["copy_rate"]),
         "ceiling_of_copy": m(lambda x: moved / x["ceiling"] / x["copy_rate"]),
-        **breakdown_figures(m),
+        **breakdown_figures(timer),
     }
 
 
@@ -354,6 +362,9 @@ def fusion_case(sn, ours, bench, copy, flush, cols, indices, reps, threads):
     table = bench.uniform((ROWS, cols), 4)
     state = our_state(name, cols)
     ceiling = Ceiling(bench, indices, threads)
+
+    def fused(step):
+        ours(name, table, state, indices, values, step, MAX_NORM)  # its RowStats are no parts
 
     def unfused(step):
         t0 = time.perf_counter()
@@ -367,7 +378,7 @@ def fusion_case(sn, ours, bench, copy, flush, cols, indices, reps, threads):
     ceiling(table, state, values)
     for rep in range(reps):
         step = 2 * rep + 2
-        timer.repetition(rep, {"fused": lambda: ours(name, table, state, indices, values, step, MAX_NORM),
+        timer.repetition(rep, {"fused": lambda: fused(step),
                                "unfused": lambda: unfused(step + 1),
                                "ceiling": lambda: ceiling(table, state, values),
                                **breakdown(bench, ceiling, indices, values, threads)})
@@ -384,7 +395,7 @@ def fusion_case(sn, ours, bench, copy, flush, cols, indices, reps, threads):
         "fused_over_unfused": m(lambda x: x["unfused"] / x["fused"]),
         "of_ceiling": m(lambda x: x["ceiling"] / x["fused"]),
         "of_copy": m(lambda x: moved / x["fused"] / x["copy_rate"]),
-        **breakdown_figures(m),
+        **breakdown_figures(timer),
     }
 
 
@@ -392,8 +403,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--module", required=True, help="directory holding the sparsenorm package (<build>/python)")
     ap.add_argument("--bench-lib", required=True, help="path to libsparsenorm_step_bench.so")
-    ap.add_argument("--reps", type=int, default=11, help="repetitions per optimizer at D = 128")
-    ap.add_argument("--fusion-reps", type=int, default=9, help="repetitions at D = 512")
+    ap.add_argument("--reps", type=int, default=9, help="repetitions per optimizer at D = 128")
+    ap.add_argument("--fusion-reps", type=int, default=7, help="repetitions at D = 512")
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="comma-separated subset")
     ap.add_argument("--no-fusion-case", action="store_true", help="skip the D = 512 case")
     args = ap.parse_args()
@@ -435,6 +446,9 @@ def main():
         print(f"  {r['name']:16s} grouping {r['grouping_ms']:6.2f}  gradient sums {r['gradients_ms']:6.2f}  "
               f"ceiling {r['ceiling_ms']:6.2f}  rest fused {r['rest_ms']:6.2f}  "
               f"rest without norm {r['nonorm_rest_ms']:6.2f}")
+    print("fastest repetition of each call, ms (the least disturbed by other processes):")
+    for r in results:
+        print(f"  {r['name']:16s} " + "  ".join(f"{k} {v:.2f}" for k, v in r["fastest_ms"].items()))
     print("largest differences, relative to the largest value: " +
           "; ".join(f"{r['name']} " + ", ".join(f"{k} {v:.1e}" for k, v in r["diffs"].items())
                     for r in results))
@@ -448,7 +462,8 @@ def main():
               f"unfused/fused {f['fused_over_unfused']:.2f}, of ceiling {f['of_ceiling']:.2f}, "
               f"of copy {f['of_copy']:.2f} ({f['moved'] / 1e6:.0f} MB, copy {f['copy_gbs']:.1f} GB/s); "
               f"grouping {f['grouping_ms']:.2f} ms, gradient sums {f['gradients_ms']:.2f} ms, rest fused "
-              f"{f['rest_ms']:.2f} ms, rest without norm {f['nonorm_rest_ms']:.2f} ms")
+              f"{f['rest_ms']:.2f} ms, rest without norm {f['nonorm_rest_ms']:.2f} ms; fastest: " +
+              "  ".join(f"{k} {v:.2f}" for k, v in f["fastest_ms"].items()))
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     for r in results:
         print(f"optim-cpu-{r['name']}: "
