@@ -153,9 +153,10 @@ class OurStep:
         self.public = hasattr(sn, "optim")
         self.how = "sparsenorm.optim" if self.public else "sparsenorm._core.optimizer_step"
 
-    def __call__(self, name, table, state, indices, values, step, max_norm):
+    def __call__(self, name, table, state, indices, values, step, max_norm, num_threads=0):
+        """num_threads 0: every core."""
         if self.public:
-            kw = {"lr": LR[name]}
+            kw = {"lr": LR[name], "num_threads": num_threads}
             if max_norm is not None:
                 kw.update(max_norm=max_norm, norm_eps=NORM_EPS)
             if name == "sparse_adam":
@@ -164,7 +165,7 @@ class OurStep:
         numbers = [LR[name], self.EPS[name], 0.0, 0.0, 0.9, 0.999,
                    max_norm if max_norm is not None else 1.0, 2.0, NORM_EPS]
         codes = [self.KIND[name], self.DECAY_MODE[name], 0, step, 1 if max_norm is not None else 0,
-                 0, 0, 0, 0, 0]
+                 0, 0, 0, num_threads, 0]
         # The binding takes row-wise Adagrad's sums as a rows x 1 table.
         capsules = tuple(s.reshape(s.shape[0], -1).__dlpack__() for s in state)
         stats = self.sn._core.optimizer_step(table.__dlpack__(), capsules, indices.__dlpack__(),
@@ -251,7 +252,7 @@ class Timer:
         self.samples = []
 
     def repetition(self, rep, calls):
-        sample = {"copy_rate": self.copy.rate()}
+        sample = {"copy_rate": self.copy.rate()} if self.copy is not None else {}
         names = list(calls)
         k = rep % len(names)
         for name in names[k:] + names[:k]:
@@ -399,6 +400,34 @@ def fusion_case(sn, ours, bench, copy, flush, cols, indices, reps, threads):
     }
 
 
+def thread_probe(sn, ours, bench, flush, indices, values, reps, threads):
+    """The fused SGD and Adagrad steps, the ceiling and the grouping at
+    D = 128 on one thread and on `threads`, interleaved: how much of a
+    call's time goes to waiting for a preempted thread at the end of its
+    parallel regions (compare the runs under OMP_WAIT_POLICY=passive)."""
+    table = bench.uniform((ROWS, 128), 2)
+    total = our_state("adagrad", 128)
+    ceiling = {t: Ceiling(bench, indices, t) for t in (1, threads)}
+    calls = {}
+    def quiet(f):  # Timer takes what a call returns for times of its parts
+        return lambda: [f(), None][1]
+
+    for t in (1, threads):
+        calls[f"sgd/{t}"] = quiet(lambda t=t: ours("sgd", table, [], indices, values, 1, MAX_NORM, t))
+        calls[f"adagrad/{t}"] = quiet(lambda t=t: ours("adagrad", table, total, indices, values, 1, MAX_NORM, t))
+        calls[f"ceiling/{t}"] = quiet(lambda t=t: ceiling[t](table, [], values))
+        calls[f"grouping/{t}"] = quiet(lambda t=t: bench.group_rows(indices, ROWS, t))
+    for call in calls.values():
+        call()
+    timer = Timer(None, flush)
+    for rep in range(reps):
+        timer.repetition(rep, calls)
+    print(f"thread probe, D = 128, {reps} repetitions, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}, "
+          f"load average {os.getloadavg()[0]:.2f}; ms, median (fastest):")
+    for name in calls:
+        print(f"  {name:12s} {timer.median(lambda x: x[name]) * 1e3:8.2f} ({timer.fastest(name) * 1e3:.2f})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--module", required=True, help="directory holding the sparsenorm package (<build>/python)")
@@ -407,6 +436,8 @@ def main():
     ap.add_argument("--fusion-reps", type=int, default=7, help="repetitions at D = 512")
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="comma-separated subset")
     ap.add_argument("--no-fusion-case", action="store_true", help="skip the D = 512 case")
+    ap.add_argument("--thread-probe", type=int, metavar="REPS",
+                    help="instead: one thread against all, interleaved, REPS repetitions (see thread_probe)")
     args = ap.parse_args()
     sys.path.insert(0, args.module)
     import sparsenorm
@@ -418,6 +449,10 @@ def main():
     copy, flush = Copy(threads), Flush()
     indices = bench.zipf_batch(COUNT, ROWS, ZIPF_EXPONENT, BATCH_SEED)
 
+    values = bench.uniform((COUNT, 128), 1)
+    if args.thread_probe:
+        thread_probe(sparsenorm, ours, bench, flush, indices, values, args.thread_probe, threads)
+        return 0
     print(f"sparsenorm {sparsenorm.__version__} ({sparsenorm.simd_target()}) through {ours.how}, "
           f"torch {torch.__version__}, {threads} threads, load average {os.getloadavg()[0]:.2f}")
     print(f"float32 {ROWS}x128, {COUNT} Zipf({ZIPF_EXPONENT}) indices, max-norm {MAX_NORM}; medians of "
@@ -425,7 +460,6 @@ def main():
     print(f"{'optimizer':16s} {'fused':>7s} {'unfused':>15s} {'torch':>17s} {'ceiling':>8s} {'speedup':>8s} "
           f"{'unf/fus':>8s} {'of ceil':>8s} {'of copy':>8s} {'ceil/copy':>9s}")
     print(f"{'':16s} {'ms':>7s} {'step+renorm ms':>15s} {'step+renorm ms':>17s} {'ms':>8s}")
-    values = bench.uniform((COUNT, 128), 1)
     results = []
     for name in args.optimizers.split(","):
         r = optimizer_case(sparsenorm, ours, bench, copy, flush, name, 128, indices, values, args.reps,
