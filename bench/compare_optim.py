@@ -42,6 +42,12 @@ the ceiling's gradient sums alone (no table, no state). What the fused step
 takes beyond grouping + ceiling is its own: the update's arithmetic, the
 finiteness check, the norm, the scratch rows and the set-up of a call.
 
+Also printed: the fastest repetition of every call (the least disturbed
+on a shared machine). --thread-probe REPS instead times the fused SGD and
+Adagrad steps, the ceiling and the grouping on one thread and on all,
+interleaved: on a busy machine each parallel region can wait for a
+preempted thread (compare runs with OMP_WAIT_POLICY=passive).
+
 A second case repeats Adagrad with D = 512 (fused, unfused and ceiling
 only, on one shared table: 2 GB each for the table and its state), where
 the distinct rows (49 MB, and as much again for their state) no longer fit
