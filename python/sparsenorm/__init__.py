@@ -15,13 +15,17 @@ normalize(X, norm='l2', axis=0)
     Every column (or row) of a dense or scipy.sparse matrix scaled to unit
     norm, like sklearn.preprocessing.normalize but in place.
 
-Submodule
----------
+Submodules
+----------
 optim
     The training step: sparse SGD, Adagrad, row-wise Adagrad and lazy Adam
     with the row-norm constraint fused in, as functions over arrays and as
     torch.optim.Optimizer subclasses (PyTorch is imported only when those
     are used).
+distributed
+    normalize_rows_ and normalize on tables and matrices sharded across
+    processes, over an mpi4py communicator or a torch.distributed group
+    (import sparsenorm.distributed).
 
 Arrays are shared with NumPy, PyTorch and other DLPack libraries without
 copies: the array you pass is the array that changes. Functions whose name
