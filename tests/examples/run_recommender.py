@@ -4,9 +4,11 @@ it finishes, prints its summary, and writes a readable picture:
     run_recommender.py SOURCE_DIR OUTPUT_PNG
 """
 
+import importlib.util
 import struct
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -32,6 +34,41 @@ def main():
     width, height = struct.unpack(">II", data[16:24])
     assert width >= 800 and height >= 300, (width, height)
     print(f"{png}: {width} x {height} PNG, {len(data)} bytes")
+    check_movielens_formats(source)
+
+
+def check_movielens_formats(source):
+    """The reader takes MovieLens' three formats to the same arrays (the
+    project has no network access to fetch the real files)."""
+    spec = importlib.util.spec_from_file_location(
+        "maxnorm_recommender", source / "examples" / "maxnorm_recommender.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    ratings = [("1", "10", "4"), ("2", "10", "3.5"), ("1", "7", "5"), ("3", "7", "1")]
+    texts = {
+        "u.data": "".join(f"{u}\t{i}\t{r}\t881250949\n" for u, i, r in ratings),
+        "ratings.dat": "".join(f"{u}::{i}::{r}::978300760\n" for u, i, r in ratings),
+        "ratings.csv": "userId,movieId,rating,timestamp\n" +
+                       "".join(f"{u},{i},{r},964982703\n" for u, i, r in ratings),
+    }
+    with tempfile.TemporaryDirectory() as d:
+        parsed = {}
+        for name, text in texts.items():
+            path = Path(d) / name
+            path.write_text(text)
+            parsed[name] = [a.tolist() for a in example.read_movielens(path)]
+        bad = Path(d) / "bad.dat"
+        bad.write_text("1::x\n")
+        try:
+            example.read_movielens(bad)
+            raise AssertionError("a malformed file was read")
+        except SystemExit as e:
+            assert "not a MovieLens ratings file" in str(e), e
+    # Ids renumbered from 0 (in the order of their text), ratings as given.
+    expected = [[0, 1, 0, 2], [0, 0, 1, 1], [4.0, 3.5, 5.0, 1.0]]
+    for name, arrays in parsed.items():
+        assert arrays == expected, (name, arrays)
+    print("MovieLens formats: u.data, ratings.dat and ratings.csv read alike")
 
 
 if __name__ == "__main__":
