@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <new>
 #include <span>
+#include <tuple>
 #include <vector>
 
 #include "core/entry.h"
@@ -50,30 +51,42 @@ Status OptimizerStep(const Table& table, const OptimizerState& state, const Indi
 
 namespace {
 
-// A byte range that an entry of a many-table call writes or reads.
+// A byte range that an entry of a many-table call writes or reads; `part`
+// orders an entry's ranges for the message (table, state, gradient, indices).
 struct Extent {
   std::uintptr_t begin, end;
   std::int64_t entry;
+  int part;
   const char* name;
   bool written;
 };
 
 // No entry may write memory that another entry writes or reads (an entry's
 // own ranges were checked by PrepareStep). Sorted by address, a range can
-// only overlap the ranges after it that begin before it ends.
+// only overlap the ranges after it that begin before it ends. Of all the
+// conflicts the one of the first entries (and parts) is named, so that the
+// message does not depend on where the allocator put the arrays.
 Status CheckSharedMemory(std::vector<Extent> extents) {
   std::sort(extents.begin(), extents.end(), [](const Extent& a, const Extent& b) { return a.begin < b.begin; });
+  auto key = [](const Extent& a, const Extent& b) { return std::make_tuple(a.entry, b.entry, a.part, b.part); };
+  const Extent* first_a = nullptr;
+  const Extent* first_b = nullptr;
   for (std::size_t i = 0; i < extents.size(); ++i) {
     for (std::size_t j = i + 1; j < extents.size() && extents[j].begin < extents[i].end; ++j) {
-      const Extent& a = extents[i].entry <= extents[j].entry ? extents[i] : extents[j];
-      const Extent& b = extents[i].entry <= extents[j].entry ? extents[j] : extents[i];
+      const bool ordered = std::tie(extents[i].entry, extents[i].part) <= std::tie(extents[j].entry, extents[j].part);
+      const Extent& a = ordered ? extents[i] : extents[j];
+      const Extent& b = ordered ? extents[j] : extents[i];
       if (a.entry == b.entry || !(a.written || b.written)) continue;
-      return InvalidArgument("entries[", a.entry, "].", a.name, " and entries[", b.entry, "].", b.name,
-                             " share memory: a table or state table of one entry may not be "
-                             "memory that another entry reads or writes.");
+      if (first_a == nullptr || key(a, b) < key(*first_a, *first_b)) {
+        first_a = &a;
+        first_b = &b;
+      }
     }
   }
-  return Status::Ok();
+  if (first_a == nullptr) return Status::Ok();
+  return InvalidArgument("entries[", first_a->entry, "].", first_a->name, " and entries[", first_b->entry, "].",
+                         first_b->name, " share memory: a table or state table of one entry may not be "
+                         "memory that another entry reads or writes.");
 }
 
 }  // namespace
@@ -105,16 +118,16 @@ Status OptimizerStepMany(std::span<const StepBatchEntry> entries, std::span<RowS
                              ": one call runs on one thread count and one backend.");
     }
     const StepProblem& p = problems[k];
-    auto add = [&](const void* data, std::int64_t bytes, const char* name, bool written) {
+    auto add = [&](const void* data, std::int64_t bytes, int part, const char* name, bool written) {
       if (bytes <= 0) return;
       const auto begin = reinterpret_cast<std::uintptr_t>(data);
-      extents.push_back({begin, begin + static_cast<std::uintptr_t>(bytes), k, name, written});
+      extents.push_back({begin, begin + static_cast<std::uintptr_t>(bytes), k, part, name, written});
     };
-    add(p.table.data, x.table_bytes, "table", true);
-    add(p.state[0].data, x.state_bytes[0], e.options.kind == OptimizerKind::kAdam ? "state.exp_avg" : "state.sum", true);
-    add(p.state[1].data, x.state_bytes[1], "state.exp_avg_sq", true);
-    add(p.grad, x.grad_bytes, e.dense ? "gradient" : "values", false);
-    add(p.indices, x.index_bytes, "indices", false);
+    add(p.table.data, x.table_bytes, 0, "table", true);
+    add(p.state[0].data, x.state_bytes[0], 1, e.options.kind == OptimizerKind::kAdam ? "state.exp_avg" : "state.sum", true);
+    add(p.state[1].data, x.state_bytes[1], 2, "state.exp_avg_sq", true);
+    add(p.grad, x.grad_bytes, 3, e.dense ? "gradient" : "values", false);
+    add(p.indices, x.index_bytes, 4, "indices", false);
   }
   if (Status s = CheckSharedMemory(std::move(extents)); !s.ok()) return s;
 

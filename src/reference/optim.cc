@@ -157,7 +157,10 @@ void Write(const StepProblem& p, RowStats* stats) {
   const NormalizeOptions constraint = OptionsOf(p.constraint);
   const auto n = static_cast<std::size_t>(p.cols);
   const std::size_t state_cols = HasRowState(p.rule.kind) ? 1 : n;
-  const int state_count = ElementStateCount(p.rule.kind) + (HasRowState(p.rule.kind) ? 1 : 0);
+  // A table of zero columns has state rows of zero elements: nothing to
+  // copy (and memcpy may not be given the null data of an empty vector).
+  const int state_count =
+      state_cols == 0 ? 0 : ElementStateCount(p.rule.kind) + (HasRowState(p.rule.kind) ? 1 : 0);
   *stats = RowStats{};
   stats->distinct_rows = static_cast<std::int64_t>(rows.size());
   for (const auto& [r, positions] : rows) {
