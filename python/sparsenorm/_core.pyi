@@ -1,7 +1,7 @@
 # Types of the compiled module (python/src/module.cc). Its functions take
 # DLPack capsules and packed options; the package's Python files are the
 # public interface and document every argument.
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 __version__: str
 HAS_CUDA: bool
@@ -29,8 +29,12 @@ def normalize_sparse(format: int, rows: int, cols: int, nnz: int, values: object
                      first: object, second: object, subset: object, axis: int, mode: int,
                      target: float, p: float, eps: float, non_finite: int, num_threads: int,
                      backend: int, prune_below: float) -> MatrixStatsTuple: ...
-def optimizer_step(table: object, state: Tuple[object, ...], indices: object, gradient: object,
-                   numbers: Sequence[float], codes: Sequence[int]) -> RowStatsTuple: ...
+def optimizer_step(table: object, state: Tuple[object, ...], indices: object, grad: object,
+                   numbers: Sequence[float], codes: Sequence[int],
+                   stream: int = ...) -> RowStatsTuple: ...
+# Each step: (table, state, indices, grad, numbers, codes), as optimizer_step.
+def optimizer_step_many(steps: List[Tuple[object, Tuple[object, ...], object, object,
+                                          Sequence[float], Sequence[int]]]) -> List[RowStatsTuple]: ...
 # The split-phase row operator for sparsenorm.distributed: bytes of int64
 # rows and of float64 (scale, sum) pairs.
 def row_norm_parts(table: object, indices: object, mode: int, target: float, p: float, eps: float,
