@@ -170,11 +170,40 @@ std::size_t ChunkBegin(std::size_t n, int size, int k) {
   return n * static_cast<std::size_t>(k) / static_cast<std::size_t>(size);
 }
 
-// Every rank's parts combined in rank order, the same bits on every rank.
-// The buffers were sized before the agreement: nothing is allocated here.
-Status CombineEverywhere(const Comm& c, const std::vector<NormPart>& parts, double p,
-                         std::vector<int>* counts, std::vector<NormPart>* gathered,
-                         std::vector<NormPart>* chunk, std::vector<NormPart>* combined) {
+// The buffers of CombineEverywhere, sized before the agreement so that
+// nothing can fail locally after it.
+struct Exchange {
+  std::vector<int> counts;  // 4 * ranks: send and receive counts and offsets
+  std::vector<NormPart> gathered;
+  std::vector<NormPart> chunk;
+  std::vector<NormPart> combined;
+
+  // For `parts` parts per rank; `too_many` says what to do when they are
+  // more than an MPI collective's int counts carry.
+  Status Reserve(const Comm& c, std::size_t parts, const char* too_many) {
+    try {
+      gathered.resize(parts * static_cast<std::size_t>(c.size));
+      combined.reserve(parts);
+      chunk.reserve(parts / static_cast<std::size_t>(c.size) + 1);
+      counts.resize(4 * static_cast<std::size_t>(c.size));
+    } catch (const std::bad_alloc&) {
+      return Status(StatusCode::kOutOfMemory,
+                    Cat("could not allocate the ", c.size, " x ", parts, " gathered parts."));
+    }
+    if (parts * 2 > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+      return Status(StatusCode::kUnsupported, Cat(parts, too_many));
+    }
+    return Status::Ok();
+  }
+};
+
+// Every rank's parts combined in rank order into x->combined, the same bits
+// on every rank. Nothing is allocated here (Exchange::Reserve was).
+Status CombineEverywhere(const Comm& c, const std::vector<NormPart>& parts, double p, Exchange* x) {
+  std::vector<int>* counts = &x->counts;
+  std::vector<NormPart>* gathered = &x->gathered;
+  std::vector<NormPart>* chunk = &x->chunk;
+  std::vector<NormPart>* combined = &x->combined;
   const std::size_t n = parts.size();
   if (c.size < kTwoStepRanks) {
     const int n2 = static_cast<int>(n * 2);
@@ -226,26 +255,12 @@ Status ColumnSharded(MPI_Comm comm, Table slice, Indices indices, const Normaliz
   // of the call needs, so that nothing can fail locally after the agreement.
   std::vector<std::int64_t> rows;
   std::vector<NormPart> parts;
-  std::vector<int> counts;
-  std::vector<NormPart> gathered;
-  std::vector<NormPart> chunk;
-  std::vector<NormPart> combined;
+  Exchange exchange;
   Status local = RowNormParts(ConstTable(slice), indices, options, &rows, &parts);
   if (local.ok()) {
-    try {
-      gathered.resize(parts.size() * static_cast<std::size_t>(c.size));
-      combined.reserve(parts.size());
-      chunk.reserve(parts.size() / static_cast<std::size_t>(c.size) + 1);
-      counts.resize(4 * static_cast<std::size_t>(c.size));
-    } catch (const std::bad_alloc&) {
-      local = Status(StatusCode::kOutOfMemory,
-                     Cat("could not allocate the ", c.size, " x ", parts.size(), " gathered parts."));
-    }
-  }
-  if (local.ok() && parts.size() * 2 > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
-    local = Status(StatusCode::kUnsupported,
-                   Cat(parts.size(), " distinct rows in one call exceed what one MPI_Allgather of "
-                                     "int counts carries; split the index list."));
+    local = exchange.Reserve(c, parts.size(),
+                             " distinct rows in one call exceed what one MPI_Allgather of int "
+                             "counts carries; split the index list.");
   }
   Header mine{};
   mine[kStatusCode] = static_cast<std::int64_t>(local.code());
@@ -267,13 +282,13 @@ Status ColumnSharded(MPI_Comm comm, Table slice, Indices indices, const Normaliz
 
   // The parts of the touched rows only, combined in rank order (see the
   // top of this file).
-  if (Status s = CombineEverywhere(c, parts, options.p, &counts, &gathered, &chunk, &combined); !s.ok()) return s;
+  if (Status s = CombineEverywhere(c, parts, options.p, &exchange); !s.ok()) return s;
 
   // Every rank holds the same rows and the same combined bits, so every
   // rank reaches the same outcome here (kNonFinite under kError included)
   // without another exchange.
   RowStats stats;
-  if (Status s = ApplyRowNorms(slice, rows, combined, options, &stats); !s.ok()) return s;
+  if (Status s = ApplyRowNorms(slice, rows, exchange.combined, options, &stats); !s.ok()) return s;
   stats.indices_seen = indices.size;
   if (stats_out != nullptr) *stats_out = stats;
   return Status::Ok();
@@ -418,26 +433,12 @@ Status ShardedMatrix(MPI_Comm comm, Table slice, const MatrixOptions& options, M
   Comm c;
   if (Status s = Open(comm, &c); !s.ok()) return s;
   std::vector<NormPart> parts;
-  std::vector<int> counts;
-  std::vector<NormPart> gathered;
-  std::vector<NormPart> chunk;
-  std::vector<NormPart> combined;
+  Exchange exchange;
   Status local = MatrixNormParts(ConstTable(slice), options, &parts);
   if (local.ok()) {
-    try {
-      gathered.resize(parts.size() * static_cast<std::size_t>(c.size));
-      combined.reserve(parts.size());
-      chunk.reserve(parts.size() / static_cast<std::size_t>(c.size) + 1);
-      counts.resize(4 * static_cast<std::size_t>(c.size));
-    } catch (const std::bad_alloc&) {
-      local = Status(StatusCode::kOutOfMemory,
-                     Cat("could not allocate the ", c.size, " x ", parts.size(), " gathered parts."));
-    }
-  }
-  if (local.ok() && parts.size() * 2 > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
-    local = Status(StatusCode::kUnsupported,
-                   Cat(parts.size(), " vectors in one call exceed what one MPI collective of int "
-                                     "counts carries; pass a subset."));
+    local = exchange.Reserve(c, parts.size(),
+                             " vectors in one call exceed what one MPI collective of int counts "
+                             "carries; pass a subset.");
   }
   Header mine{};
   mine[kStatusCode] = static_cast<std::int64_t>(local.code());
@@ -452,11 +453,11 @@ Status ShardedMatrix(MPI_Comm comm, Table slice, const MatrixOptions& options, M
     return Broadcast(c, bad, static_cast<StatusCode>(all[static_cast<std::size_t>(bad) * kFields]), local);
   }
   if (Status s = Disagreement(c, all, {kOptionsDigest, kDType, kRows, kDistinct}); !s.ok()) return s;
-  if (Status s = CombineEverywhere(c, parts, options.norm.p, &counts, &gathered, &chunk, &combined); !s.ok()) {
+  if (Status s = CombineEverywhere(c, parts, options.norm.p, &exchange); !s.ok()) {
     return s;
   }
   // The same combined bits everywhere: the same outcome everywhere.
-  return ApplyMatrixNorms(slice, options, combined, stats);
+  return ApplyMatrixNorms(slice, options, exchange.combined, stats);
 }
 
 }  // namespace
