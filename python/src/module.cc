@@ -596,27 +596,40 @@ py::bytes OwnedRowIndicesPy(py::handle indices_capsule, std::int64_t global_rows
 // A dense matrix slice's parts (sparsenorm.distributed.normalize), as bytes
 // of float64 (scale, sum) pairs; a column-major slice is its row-major
 // transpose on the other axis, as in normalize_dense.
+struct ImportedMatrixSlice {
+  Imported array;
+  Table matrix;
+  MatrixOptions options;
+  std::unique_ptr<Imported> subset_array;
+  std::vector<std::int64_t> subset_storage;
+
+  ImportedMatrixSlice(py::handle matrix_capsule, py::handle subset_capsule, int axis, int mode,
+                      double target, double p, double eps, int non_finite, int num_threads,
+                      int backend, double prune_below)
+      : array(matrix_capsule, "X") {
+    RequireHost(array);
+    bool transposed = false;
+    matrix = AsTable(array, /*allow_transpose=*/true, &transposed);
+    options = MakeMatrixOptions(axis, mode, target, p, eps, non_finite, num_threads, backend,
+                                prune_below);
+    if (transposed && (axis == 0 || axis == 1)) options.axis = 1 - axis;
+    if (!subset_capsule.is_none()) {
+      subset_array = std::make_unique<Imported>(subset_capsule, "subset");
+      options.subset = AsIndices(*subset_array, &subset_storage);
+    }
+  }
+};
+
 py::bytes MatrixNormPartsPy(py::handle matrix_capsule, py::handle subset_capsule, int axis,
                             int mode, double target, double p, double eps, int non_finite,
                             int num_threads, int backend, double prune_below) {
-  Imported matrix_array(matrix_capsule, "X");
-  RequireHost(matrix_array);
-  bool transposed = false;
-  const Table matrix = AsTable(matrix_array, /*allow_transpose=*/true, &transposed);
-  MatrixOptions options = MakeMatrixOptions(axis, mode, target, p, eps, non_finite, num_threads,
-                                            backend, prune_below);
-  if (transposed && (axis == 0 || axis == 1)) options.axis = 1 - axis;
-  std::unique_ptr<Imported> subset_array;
-  std::vector<std::int64_t> gathered;
-  if (!subset_capsule.is_none()) {
-    subset_array = std::make_unique<Imported>(subset_capsule, "subset");
-    options.subset = AsIndices(*subset_array, &gathered);
-  }
+  const ImportedMatrixSlice slice(matrix_capsule, subset_capsule, axis, mode, target, p, eps,
+                                  non_finite, num_threads, backend, prune_below);
   std::vector<NormPart> parts;
   Status status;
   {
     py::gil_scoped_release release;
-    status = MatrixNormParts(ConstTable(matrix), options, &parts);
+    status = MatrixNormParts(ConstTable(slice.matrix), slice.options, &parts);
   }
   if (!status.ok()) Raise(status);
   return BytesOf(parts.data(), parts.size() * sizeof(NormPart));
@@ -628,19 +641,10 @@ py::tuple ApplyMatrixNormPartsPy(py::handle matrix_capsule, py::handle subset_ca
                                  py::buffer gathered_buffer, int shards, int axis, int mode,
                                  double target, double p, double eps, int non_finite,
                                  int num_threads, int backend, double prune_below) {
-  Imported matrix_array(matrix_capsule, "X");
-  RequireHost(matrix_array);
-  bool transposed = false;
-  const Table matrix = AsTable(matrix_array, /*allow_transpose=*/true, &transposed);
-  MatrixOptions options = MakeMatrixOptions(axis, mode, target, p, eps, non_finite, num_threads,
-                                            backend, prune_below);
-  if (transposed && (axis == 0 || axis == 1)) options.axis = 1 - axis;
-  std::unique_ptr<Imported> subset_array;
-  std::vector<std::int64_t> subset_storage;
-  if (!subset_capsule.is_none()) {
-    subset_array = std::make_unique<Imported>(subset_capsule, "subset");
-    options.subset = AsIndices(*subset_array, &subset_storage);
-  }
+  const ImportedMatrixSlice slice(matrix_capsule, subset_capsule, axis, mode, target, p, eps,
+                                  non_finite, num_threads, backend, prune_below);
+  const Table& matrix = slice.matrix;
+  const MatrixOptions& options = slice.options;
   if (shards < 1) throw py::value_error("shards must be >= 1; got " + std::to_string(shards) + ".");
   const py::buffer_info info = gathered_buffer.request();
   if (info.size % (2 * shards) != 0) {
