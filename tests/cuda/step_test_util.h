@@ -109,28 +109,6 @@ inline void CompareStats(const RowStats& a, const RowStats& b, bool rowwise, con
   }
 }
 
-inline OptimizerOptions OptionsFor(OptimizerKind kind, WeightDecayMode mode, std::mt19937_64& rng) {
-  OptimizerOptions o;
-  switch (kind) {
-    case OptimizerKind::kSGD:
-      o = SgdOptions(0.1);
-      break;
-    case OptimizerKind::kAdagrad:
-      o = AdagradOptions(0.05, 0.01);
-      break;
-    case OptimizerKind::kRowWiseAdagrad:
-      o = RowWiseAdagradOptions(0.05);
-      break;
-    case OptimizerKind::kAdam:
-      o = AdamOptions(0.01);
-      break;
-  }
-  o.weight_decay_mode = mode;
-  o.weight_decay = mode == WeightDecayMode::kNone ? 0.0 : 0.01;
-  o.step = std::uniform_int_distribution<std::int64_t>(1, 20)(rng);
-  return o;
-}
-
 inline std::string Name(OptimizerKind kind, WeightDecayMode mode, DType dtype, std::int64_t cols, int variant) {
   return std::string(OptimizerName(kind)) + " decay " + std::to_string(static_cast<int>(mode)) + " " +
          DTypeName(dtype) + " cols " + std::to_string(cols) + " variant " + std::to_string(variant);

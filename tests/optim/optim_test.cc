@@ -25,6 +25,7 @@ namespace sparsenorm {
 namespace {
 
 using testing::MakeStepCase;
+using testing::OptionsFor;
 using testing::StepCase;
 using testing::TestTable;
 
@@ -33,28 +34,6 @@ Tuning ManyThreads() {
   Tuning t;
   t.bytes_per_thread = 1;
   return t;
-}
-
-OptimizerOptions OptionsFor(OptimizerKind kind, WeightDecayMode mode, std::mt19937_64& rng) {
-  OptimizerOptions o;
-  switch (kind) {
-    case OptimizerKind::kSGD:
-      o = SgdOptions(0.1);
-      break;
-    case OptimizerKind::kAdagrad:
-      o = AdagradOptions(0.05, 0.01);
-      break;
-    case OptimizerKind::kRowWiseAdagrad:
-      o = RowWiseAdagradOptions(0.05);
-      break;
-    case OptimizerKind::kAdam:
-      o = AdamOptions(0.01);
-      break;
-  }
-  o.weight_decay_mode = mode;
-  o.weight_decay = mode == WeightDecayMode::kNone ? 0.0 : 0.01;
-  o.step = std::uniform_int_distribution<std::int64_t>(1, 20)(rng);
-  return o;
 }
 
 // Table elements: bitwise where both sides compute the same operations

@@ -32,6 +32,30 @@ inline constexpr OptimizerKind kAllOptimizers[] = {OptimizerKind::kSGD, Optimize
                                                    OptimizerKind::kRowWiseAdagrad,
                                                    OptimizerKind::kAdam};
 
+// The options the step tests use for `kind`, with weight decay in `mode`
+// (0.01 unless kNone) and a random step number.
+inline OptimizerOptions OptionsFor(OptimizerKind kind, WeightDecayMode mode, std::mt19937_64& rng) {
+  OptimizerOptions o;
+  switch (kind) {
+    case OptimizerKind::kSGD:
+      o = SgdOptions(0.1);
+      break;
+    case OptimizerKind::kAdagrad:
+      o = AdagradOptions(0.05, 0.01);
+      break;
+    case OptimizerKind::kRowWiseAdagrad:
+      o = RowWiseAdagradOptions(0.05);
+      break;
+    case OptimizerKind::kAdam:
+      o = AdamOptions(0.01);
+      break;
+  }
+  o.weight_decay_mode = mode;
+  o.weight_decay = mode == WeightDecayMode::kNone ? 0.0 : 0.01;
+  o.step = std::uniform_int_distribution<std::int64_t>(1, 20)(rng);
+  return o;
+}
+
 inline DType ArithmeticOf(DType t) { return t == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32; }
 
 // A table, the state its optimizer uses (zero-padded strides where asked),
