@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "common/decision.h"
 #include "common/optim_rules.h"
@@ -65,6 +66,44 @@ struct StepPlan {
   int threads = 1;
 };
 
+// The split phases of the step on a table sharded by columns
+// (include/sparsenorm/sharded_step.h). Each phase groups, checks and sums
+// the gradient as the whole step does, and runs the same kernels, so that
+// one shard stores the single-process bits.
+enum class StepPhase : int {
+  kSquares = 1,  // row-wise Adagrad: each row's sum of squares of g' (its C value)
+  kParts = 2,    // each row's norm of w' (constraint's p), or not finite
+  kApply = 3,    // write state' and round(w' * s), s decided by the combined norm
+};
+
+struct StepShard {
+  StepPhase phase = StepPhase::kParts;
+  std::int64_t global_cols = 0;  // the row-wise mean's divisor (in problem.rule)
+  std::int64_t col_offset = 0;   // the slice's first global column: stochastic rounding's key
+  // Per distinct row (ascending, as the problem's groups): kSquares writes
+  // this slice's sums; kParts and kApply read the combined ones (row-wise
+  // Adagrad; null otherwise).
+  double* squares = nullptr;
+  // kParts writes this slice's norms of w' ({0, true} without a constraint;
+  // not finite when g, w' or state' is not).
+  VectorNorm* norms = nullptr;
+  // kApply reads the combined norms: a row whose norm is not finite is left
+  // and counted.
+  const VectorNorm* combined = nullptr;
+  // kParts and kApply: the length of the combined inputs above (-1: none).
+  // When it is not the count of distinct rows, the phase only groups the
+  // rows (the caller reports the mismatch).
+  std::int64_t inputs = -1;
+};
+
+// What a phase gives back: the distinct rows, and kSquares' sums or
+// kParts' norms, one per row.
+struct StepPhaseOutput {
+  std::vector<std::int64_t> rows;
+  std::vector<double> squares;
+  std::vector<VectorNorm> norms;
+};
+
 namespace cpu {
 Finding OptimizerStep(const StepProblem& problem, const StepPlan& plan, RowStats* stats);
 // Every problem of the list; checks them all before writing any, then
@@ -72,6 +111,10 @@ Finding OptimizerStep(const StepProblem& problem, const StepPlan& plan, RowStats
 // has `count` entries.
 BatchFinding OptimizerStepMany(const StepProblem* problems, std::int64_t count, int threads,
                                RowStats* stats);
+// One phase of the column-sharded step. Writes the table and state only
+// in kApply.
+Finding OptimizerStepPhase(const StepProblem& problem, const StepPlan& plan, StepShard shard,
+                           StepPhaseOutput* out, RowStats* stats);
 }  // namespace cpu
 
 namespace reference {

@@ -176,6 +176,45 @@ Finding OptimizerStep(const StepProblem& problem, const StepPlan& plan, RowStats
   return {};
 }
 
+Finding OptimizerStepPhase(const StepProblem& problem, const StepPlan& plan, StepShard shard,
+                           StepPhaseOutput* out, RowStats* stats) {
+  *stats = RowStats{};
+  const int threads = std::max(plan.threads, 1);
+  PreparedStep p;
+  if (Finding f = p.Prepare(problem, threads)) return f;
+  const std::int64_t groups = p.job.groups;
+  stats->distinct_rows = groups;
+  out->rows = p.groups.rows;
+  if (shard.phase == StepPhase::kSquares) {
+    out->squares.assign(static_cast<std::size_t>(groups), 0.0);
+    shard.squares = out->squares.data();
+  } else if (shard.inputs >= 0 && shard.inputs != groups) {
+    return {};
+  }
+  if (shard.phase == StepPhase::kParts) {
+    out->norms.assign(static_cast<std::size_t>(groups), VectorNorm{0.0, true});
+    shard.norms = out->norms.data();
+  }
+  p.job.shard = &shard;
+  // A slice of no columns still runs the rows when others have columns:
+  // row-wise Adagrad's sum is every slice's, and every slice counts.
+  if (groups == 0 || shard.global_cols == 0) return {};
+  // Prepare lists the repeat groups of a slice with columns only; the
+  // kernels sum a popular row's groups from the list whatever the width.
+  if (p.Empty()) p.ListRepeatSums();
+  const StepJob& job = p.job;
+  ParallelForDynamic(threads, static_cast<std::int64_t>(p.sums.size()), 4,
+                     [&](std::int64_t b, std::int64_t e, int) { SumRepeatGroups(job, p.sums.data(), b, e); });
+  ThreadScratch scratch(threads, p.scratch_row);
+  std::vector<StepCounts> counts(static_cast<std::size_t>(threads));
+  ParallelForDynamic(threads, job.groups, GroupGrain(job.groups, threads),
+                     [&](std::int64_t b, std::int64_t e, int t) {
+                       UpdateGroups(job, b, e, scratch.rows[t], &counts[t]);
+                     });
+  for (const StepCounts& c : counts) AddCounts(job.groups, c, stats);
+  return {};
+}
+
 BatchFinding OptimizerStepMany(const StepProblem* problems, std::int64_t count, int threads,
                                RowStats* stats) {
   threads = std::max(threads, 1);

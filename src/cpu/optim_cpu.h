@@ -28,6 +28,8 @@ struct StepJob : StepProblem {
   unsigned char* partials = nullptr;
   std::int64_t partial_stride_bytes = 0;
   std::int64_t prefetch_groups = 4;
+  // A phase of the column-sharded step, or null for the whole step.
+  const StepShard* shard = nullptr;
 };
 
 struct StepCounts {

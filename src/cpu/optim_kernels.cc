@@ -212,10 +212,12 @@ HWY_INLINE bool AdamRow(const T* HWY_RESTRICT w, const C* HWY_RESTRICT g,
   return Finite(d, check, tail);
 }
 
+// The row's sum of the squares of g' (lanes, then the tail), and whether g
+// is finite. A column-sharded step's slices each compute theirs this way,
+// so that one slice holds the single-process sum.
 template <class T, class C, DecayKind kDecay>
-HWY_INLINE bool RowWiseAdagradRow(const T* HWY_RESTRICT w, const C* HWY_RESTRICT g, const C* sum,
-                           C* HWY_RESTRICT out, C* sum_out, size_t n,
-                           const StepCoefficients<C>& k) {
+HWY_INLINE C RowWiseSquareSum(const T* HWY_RESTRICT w, const C* HWY_RESTRICT g, size_t n,
+                              const StepCoefficients<C>& k, bool* g_finite) {
   const hn::ScalableTag<C> d;
   const size_t N = hn::Lanes(d);
   auto squares = hn::Zero(d);
@@ -233,9 +235,27 @@ HWY_INLINE bool RowWiseAdagradRow(const T* HWY_RESTRICT w, const C* HWY_RESTRICT
     sum_of_squares = sum_of_squares + RowWiseSquare<C>(static_cast<C>(Widen(w[i])), g[i], kDecay, k);
     tail = tail + (g[i] - g[i]);
   }
+  *g_finite = Finite(d, check, tail);
+  return sum_of_squares;
+}
+
+// `combined`, when not null, is the sum of squares of the whole row, which
+// the slices of a column-sharded step combined (NaN or infinity in any
+// slice's g makes it, and so the new sum, non-finite).
+template <class T, class C, DecayKind kDecay>
+HWY_INLINE bool RowWiseAdagradRow(const T* HWY_RESTRICT w, const C* HWY_RESTRICT g, const C* sum,
+                           C* HWY_RESTRICT out, C* sum_out, size_t n,
+                           const StepCoefficients<C>& k, const double* combined) {
+  const hn::ScalableTag<C> d;
+  const size_t N = hn::Lanes(d);
+  bool g_finite = true;
+  const C sum_of_squares = combined != nullptr ? static_cast<C>(*combined)
+                                               : RowWiseSquareSum<T, C, kDecay>(w, g, n, k, &g_finite);
+  auto check = hn::Zero(d);
+  size_t i = 0;
   const RowWiseFactors<C> f = RowWiseRow<C>(*sum, sum_of_squares, kDecay, k);
   *sum_out = f.sum;
-  tail = tail + (f.sum - f.sum);
+  C tail = f.sum - f.sum;
   const auto correction = hn::Set(d, f.correction);
   const auto multiplier = hn::Set(d, f.multiplier);
   for (i = 0; i + N <= n; i += N) {
@@ -248,12 +268,12 @@ HWY_INLINE bool RowWiseAdagradRow(const T* HWY_RESTRICT w, const C* HWY_RESTRICT
     out[i] = RowWiseElement<C>(static_cast<C>(Widen(w[i])), g[i], f);
     tail = tail + (out[i] - out[i]);
   }
-  return Finite(d, check, tail);
+  return g_finite && Finite(d, check, tail);
 }
 
 template <class T, class C, DecayKind kDecay>
 HWY_INLINE bool UpdateRow(const StepJob& job, const T* w, const C* g, const C* s0, const C* s1,
-                          const StepScratch& scratch) {
+                          const StepScratch& scratch, const double* combined_squares) {
   const auto n = static_cast<size_t>(job.cols);
   const StepCoefficients<C>& k = CoefficientsOf<C>(job.rule);
   C* out = static_cast<C*>(scratch.w);
@@ -263,7 +283,8 @@ HWY_INLINE bool UpdateRow(const StepJob& job, const T* w, const C* g, const C* s
     case StepKind::kAdagrad:
       return AdagradRow<T, C, kDecay>(w, g, s0, out, static_cast<C*>(scratch.s0), n, k);
     case StepKind::kRowWiseAdagrad:
-      return RowWiseAdagradRow<T, C, kDecay>(w, g, s0, out, static_cast<C*>(scratch.s0), n, k);
+      return RowWiseAdagradRow<T, C, kDecay>(w, g, s0, out, static_cast<C*>(scratch.s0), n, k,
+                                             combined_squares);
     case StepKind::kAdam:
       return AdamRow<T, C, kDecay>(w, g, s0, s1, out, static_cast<C*>(scratch.s0),
                                    static_cast<C*>(scratch.s1), n, k);
@@ -299,9 +320,12 @@ HWY_INLINE void StoreStochastic(const StepJob& job, std::int64_t row, const C* w
   if constexpr (kNarrow<T>) {
     const std::uint32_t key = stochastic::RowKey(job.seed, job.step, row);
     const auto n = static_cast<size_t>(job.cols);
+    // The global column: a column-sharded slice draws the bits the whole
+    // table's column draws.
+    const std::int64_t first_col = job.shard != nullptr ? job.shard->col_offset : 0;
     for (size_t i = 0; i < n; ++i) {
       const double v = scale != nullptr ? ScaledValue(w[i], *scale) : static_cast<double>(w[i]);
-      out[i] = StochasticElement<T>(v, key, static_cast<std::int64_t>(i));
+      out[i] = StochasticElement<T>(v, key, first_col + static_cast<std::int64_t>(i));
     }
   }
 }
@@ -345,13 +369,20 @@ HWY_INLINE void StoreScaled(const C* HWY_RESTRICT w, T* HWY_RESTRICT out, size_t
   }
 }
 
-// Returns whether the constraint scaled the row.
+// Returns whether the constraint scaled the row. `combined`, when not null,
+// is the norm of the whole row, combined from the slices of a
+// column-sharded step (finite), which decides in place of this slice's.
 template <class T, class C>
-HWY_INLINE bool StoreRow(const StepJob& job, std::int64_t row, const C* w, T* out) {
+HWY_INLINE bool StoreRow(const StepJob& job, std::int64_t row, const C* w, T* out,
+                         const VectorNorm* combined) {
   const auto n = static_cast<size_t>(job.cols);
   Scale scale = LeaveScale();
-  if (job.has_constraint) scale = Decide(NormOf(w, n, job.constraint.kind, job.constraint.p), job.constraint);
+  if (job.has_constraint) {
+    scale = Decide(combined != nullptr ? *combined : NormOf(w, n, job.constraint.kind, job.constraint.p),
+                   job.constraint);
+  }
   const bool scaled = scale.action == Action::kScale;
+  if (n == 0) return scaled;  // a slice of no columns still counts the decision
   if (job.stochastic) {
     StoreStochastic(job, row, w, out, scaled ? &scale : nullptr);
   } else if (scaled) {
@@ -390,6 +421,10 @@ void UpdateGroupsT(const StepJob& job, std::int64_t first, std::int64_t last,
   for (std::int64_t s = first; s < std::min(last, first + job.prefetch_groups); ++s) prefetch(s);
   C* g = static_cast<C*>(scratch.g);
   const C* w_new = static_cast<const C*>(scratch.w);
+  // A phase of the column-sharded step (core/optim_backend.h): the same
+  // sums and rules, with what the slices combined in place of this slice's
+  // row statistics, and nothing written before kApply.
+  const StepShard* shard = job.shard;
   for (std::int64_t s = first; s < last; ++s) {
     if (s + job.prefetch_groups < last) prefetch(s + job.prefetch_groups);
     const std::int64_t r = row_of(s);
@@ -397,13 +432,32 @@ void UpdateGroupsT(const StepJob& job, std::int64_t first, std::int64_t last,
     T* w = reinterpret_cast<T*>(job.table.data + r * job.table.stride_bytes);
     C* s0 = state_count > 0 ? reinterpret_cast<C*>(job.state[0].data + r * job.state[0].stride_bytes) : nullptr;
     C* s1 = state_count > 1 ? reinterpret_cast<C*>(job.state[1].data + r * job.state[1].stride_bytes) : nullptr;
-    if (!UpdateRow<T, C, kDecay>(job, w, g, s0, s1, scratch)) {
+    const double* squares = nullptr;
+    const VectorNorm* combined = nullptr;
+    if (shard != nullptr) {
+      if (shard->phase == StepPhase::kSquares) {
+        bool g_finite;  // not needed: NaN or infinity in g makes the sum non-finite
+        shard->squares[s] = static_cast<double>(
+            RowWiseSquareSum<T, C, kDecay>(w, g, static_cast<size_t>(job.cols), CoefficientsOf<C>(job.rule), &g_finite));
+        continue;
+      }
+      if (shard->squares != nullptr) squares = shard->squares + s;
+      if (shard->combined != nullptr) combined = shard->combined + s;
+    }
+    const bool finite = UpdateRow<T, C, kDecay>(job, w, g, s0, s1, scratch, squares);
+    if (shard != nullptr && shard->phase == StepPhase::kParts) {
+      shard->norms[s] = !finite             ? VectorNorm{0.0, false}
+                        : job.has_constraint ? NormOf(w_new, static_cast<size_t>(job.cols), job.constraint.kind, job.constraint.p)
+                                             : VectorNorm{0.0, true};
+      continue;
+    }
+    if (!finite || (combined != nullptr && !combined->finite)) {
       ++counts->nonfinite;
       continue;
     }
     if (s0 != nullptr) std::memcpy(s0, scratch.s0, static_cast<size_t>(state_bytes));
     if (s1 != nullptr) std::memcpy(s1, scratch.s1, static_cast<size_t>(state_bytes));
-    counts->scaled += StoreRow<T, C>(job, r, w_new, w);
+    counts->scaled += StoreRow<T, C>(job, r, w_new, w, combined);
   }
 }
 
