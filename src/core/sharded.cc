@@ -19,6 +19,7 @@
 #include "core/backend.h"
 #include "core/messages.h"
 #include "core/plan.h"
+#include "core/sharded_parts.h"
 #include "core/status.h"
 #include "core/validate.h"
 #include "cpu/parallel.h"
@@ -31,10 +32,6 @@ namespace detail {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-bool IsFinitePart(const NormPart& part) {
-  return part.scale >= 0.0 && part.scale <= DBL_MAX && part.sum >= 0.0 && part.sum <= DBL_MAX;
-}
 
 template <class Fn>
 void ForEachIndex(const Indices& indices, Fn&& fn) {
@@ -53,12 +50,6 @@ VectorNorm RowNorm(const unsigned char* row, DType dtype, std::int64_t cols, dou
   for (std::int64_t k = 0; k < cols; ++k) x[static_cast<std::size_t>(k)] = reference::Load(row, dtype, k);
   const double n = reference::Norm(x, p);
   return VectorNorm{n, !std::isnan(n)};
-}
-
-NormPart PartOf(const VectorNorm& n) {
-  if (!n.finite) return NormPart{kNaN, 0.0};
-  if (n.value == 0.0) return NormPart{0.0, 0.0};
-  return NormPart{n.value, 1.0};
 }
 
 // The rows of an embedding table are scattered: without prefetching each
@@ -473,27 +464,6 @@ Status ApplyMatrixNorms(const Table& slice, const MatrixOptions& options,
   if (stats_out != nullptr) *stats_out = stats;
   return Status::Ok();
 }
-
-namespace {
-
-// splitmix64's finalizer: every input bit affects every output bit.
-std::uint64_t Mix(std::uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-std::uint64_t Fold(std::uint64_t h, std::uint64_t v) { return Mix(h ^ Mix(v + 0x9e3779b97f4a7c15ull)); }
-
-std::uint64_t DoubleWord(double d) {
-  std::uint64_t u;
-  std::memcpy(&u, &d, sizeof u);
-  return u;
-}
-
-}  // namespace
 
 std::uint64_t IndexListDigest(const Indices& indices) {
   std::uint64_t h = Fold(0x5eed, static_cast<std::uint64_t>(indices.size));
