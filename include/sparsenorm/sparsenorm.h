@@ -7,6 +7,7 @@
 #include "sparsenorm/optim.h"
 #include "sparsenorm/rows.h"
 #include "sparsenorm/sharded.h"
+#include "sparsenorm/sharded_step.h"
 #include "sparsenorm/types.h"
 #include "sparsenorm/version.h"
 
