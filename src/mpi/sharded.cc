@@ -1,19 +1,12 @@
 // sparsenorm/mpi.h: the row operator on sharded tables, and the matrix
 // normalization on sharded dense matrices, through MPI. Uses
-// only the public API of libsparsenorm (sharded.h, rows.h) and MPI's C API.
-//
-// Why an all-gather of the parts and not an MPI_Allreduce: a reduction
-// may combine in a different order on each rank (MPI does not promise
-// otherwise), so ranks could hold norms a few bits apart and decide a row
-// at the bound differently. Gathering every rank's parts and combining them
-// in rank order on every rank gives identical bits everywhere. Each rank
-// receives (size - 1) * 16 bytes per touched row where a ring all-reduce
-// would move about 2 * 16: no more for 2 or 3 ranks; from 4 ranks on, the
-// rows are combined in chunks, one per rank, and the chunks gathered
-// (CombineEverywhere), which moves about 2 * 16 bytes per row as a ring
-// does (docs/DISTRIBUTED.md weighs both at 64 ranks).
+// only the public API of libsparsenorm (sharded.h, rows.h) and MPI's C API;
+// the agreement and the exchange are mpi/protocol.h's (which says why the
+// parts are all-gathered rather than all-reduced).
 
 #include "sparsenorm/mpi.h"
+
+#include "mpi/protocol.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -30,221 +23,7 @@
 namespace sparsenorm::mpi {
 namespace {
 
-static_assert(sizeof(NormPart) == 2 * sizeof(double), "parts travel as pairs of doubles");
-
-template <class... Args>
-std::string Cat(const Args&... args) {
-  std::ostringstream out;
-  out.precision(17);
-  (out << ... << args);
-  return out.str();
-}
-
-// What each rank tells the others before anything is exchanged. Every field
-// is an int64 so that one MPI_INT64_T all-gather carries it.
-enum Field : int {
-  kStatusCode = 0,  // this rank's local checks: 0 or a StatusCode
-  kDType,
-  kRows,          // column-sharded: slice.rows; row-sharded: shard.rows
-  kCols,          // row-sharded: shard.cols (column-sharded slices differ)
-  kRowOffset,     // row-sharded blocks
-  kCyclic,
-  kCount,         // indices.size
-  kIndexDigest,   // IndexListDigest(indices)
-  kOptionsDigest, // OptionsDigest(options)
-  kDistinct,      // the length of the parts (distinct rows, or vectors)
-  kFields
-};
-
-using Header = std::int64_t[kFields];
-
-struct Comm {
-  MPI_Comm comm;
-  int rank = 0;
-  int size = 1;
-};
-
-Status MpiFailure(int code, const char* call) {
-  char text[MPI_MAX_ERROR_STRING];
-  int length = 0;
-  if (MPI_Error_string(code, text, &length) != MPI_SUCCESS) length = 0;
-  return Status(StatusCode::kInvalidArgument,
-                Cat(call, " failed: ", std::string(text, static_cast<std::size_t>(length)), "."));
-}
-
-Status Open(MPI_Comm comm, Comm* out) {
-  int initialized = 0;
-  MPI_Initialized(&initialized);
-  if (!initialized) {
-    return Status(StatusCode::kInvalidArgument, "MPI is not initialized: call MPI_Init first.");
-  }
-  if (comm == MPI_COMM_NULL) {
-    return Status(StatusCode::kInvalidArgument, "comm is MPI_COMM_NULL.");
-  }
-  out->comm = comm;
-  if (int e = MPI_Comm_rank(comm, &out->rank); e != MPI_SUCCESS) return MpiFailure(e, "MPI_Comm_rank");
-  if (int e = MPI_Comm_size(comm, &out->size); e != MPI_SUCCESS) return MpiFailure(e, "MPI_Comm_size");
-  return Status::Ok();
-}
-
-// The all-gather of the headers: all[k * kFields + f] is rank k's field f.
-Status GatherHeaders(const Comm& c, const Header& mine, std::vector<std::int64_t>* all) {
-  all->assign(static_cast<std::size_t>(c.size) * kFields, 0);
-  if (int e = MPI_Allgather(mine, kFields, MPI_INT64_T, all->data(), kFields, MPI_INT64_T, c.comm);
-      e != MPI_SUCCESS) {
-    return MpiFailure(e, "MPI_Allgather");
-  }
-  return Status::Ok();
-}
-
-// The failure of rank `from` (its code agreed, its message broadcast), as
-// every rank reports it.
-Status Broadcast(const Comm& c, int from, StatusCode code, const Status& local) {
-  std::string text = c.rank == from ? local.message() : std::string();
-  std::int64_t length = static_cast<std::int64_t>(text.size());
-  if (int e = MPI_Bcast(&length, 1, MPI_INT64_T, from, c.comm); e != MPI_SUCCESS) {
-    return MpiFailure(e, "MPI_Bcast");
-  }
-  text.resize(static_cast<std::size_t>(length));
-  if (length > 0) {
-    if (int e = MPI_Bcast(text.data(), static_cast<int>(length), MPI_CHAR, from, c.comm);
-        e != MPI_SUCCESS) {
-      return MpiFailure(e, "MPI_Bcast");
-    }
-  }
-  return Status(code, Cat("rank ", from, " of ", c.size, ": ", text));
-}
-
-// The first rank whose local checks failed, or -1.
-int FirstFailingRank(const Comm& c, const std::vector<std::int64_t>& all) {
-  for (int k = 0; k < c.size; ++k) {
-    if (all[static_cast<std::size_t>(k) * kFields + kStatusCode] != 0) return k;
-  }
-  return -1;
-}
-
-const char* FieldName(int f) {
-  switch (f) {
-    case kDType: return "the table dtype";
-    case kRows: return "the table's row count";
-    case kCols: return "the table's column count";
-    case kCyclic: return "cyclic";
-    case kCount: return "the index count";
-    case kIndexDigest: return "the index list (its digest)";
-    case kOptionsDigest: return "the options (mode, target, p, eps, non_finite)";
-    case kDistinct: return "the number of parts (distinct rows or vectors)";
-    default: return "a field";
-  }
-}
-
-// The first field in `fields` on which some rank differs from rank 0.
-Status Disagreement(const Comm& c, const std::vector<std::int64_t>& all,
-                    std::initializer_list<int> fields) {
-  for (int f : fields) {
-    for (int k = 1; k < c.size; ++k) {
-      const std::int64_t a = all[static_cast<std::size_t>(f)];
-      const std::int64_t b = all[static_cast<std::size_t>(k) * kFields + f];
-      if (a == b) continue;
-      const bool show = f != kIndexDigest && f != kOptionsDigest;
-      return Status(StatusCode::kInvalidArgument,
-                    Cat("ranks disagree on ", FieldName(f),
-                        show ? Cat(": rank 0 has ", a, ", rank ", k, " has ", b)
-                             : Cat(": rank ", k, " differs from rank 0"),
-                        ". Every rank must make the same call on its own shard; nothing was "
-                        "modified on any rank."));
-    }
-  }
-  return Status::Ok();
-}
-
-// From this many ranks on, the parts are combined in two steps: each rank
-// combines a chunk of the rows from every rank's parts (MPI_Alltoallv), then
-// the combined chunks are gathered (MPI_Allgatherv). Each rank then receives
-// about 2 * 16 bytes per row instead of (size - 1) * 16, in two collectives
-// instead of one. Each row is still combined once, in rank order, and its
-// bits copied to every rank: the results are those of the one-step path.
-constexpr int kTwoStepRanks = 4;
-
-// Rows [ChunkBegin(k), ChunkBegin(k + 1)) are combined by rank k.
-std::size_t ChunkBegin(std::size_t n, int size, int k) {
-  return n * static_cast<std::size_t>(k) / static_cast<std::size_t>(size);
-}
-
-// The buffers of CombineEverywhere, sized before the agreement so that
-// nothing can fail locally after it.
-struct Exchange {
-  std::vector<int> counts;  // 4 * ranks: send and receive counts and offsets
-  std::vector<NormPart> gathered;
-  std::vector<NormPart> chunk;
-  std::vector<NormPart> combined;
-
-  // For `parts` parts per rank; `too_many` says what to do when they are
-  // more than an MPI collective's int counts carry.
-  Status Reserve(const Comm& c, std::size_t parts, const char* too_many) {
-    try {
-      gathered.resize(parts * static_cast<std::size_t>(c.size));
-      combined.reserve(parts);
-      chunk.reserve(parts / static_cast<std::size_t>(c.size) + 1);
-      counts.resize(4 * static_cast<std::size_t>(c.size));
-    } catch (const std::bad_alloc&) {
-      return Status(StatusCode::kOutOfMemory,
-                    Cat("could not allocate the ", c.size, " x ", parts, " gathered parts."));
-    }
-    if (parts * 2 > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
-      return Status(StatusCode::kUnsupported, Cat(parts, too_many));
-    }
-    return Status::Ok();
-  }
-};
-
-// Every rank's parts combined in rank order into x->combined, the same bits
-// on every rank. Nothing is allocated here (Exchange::Reserve was).
-Status CombineEverywhere(const Comm& c, const std::vector<NormPart>& parts, double p, Exchange* x) {
-  std::vector<int>* counts = &x->counts;
-  std::vector<NormPart>* gathered = &x->gathered;
-  std::vector<NormPart>* chunk = &x->chunk;
-  std::vector<NormPart>* combined = &x->combined;
-  const std::size_t n = parts.size();
-  if (c.size < kTwoStepRanks) {
-    const int n2 = static_cast<int>(n * 2);
-    if (int e = MPI_Allgather(parts.data(), n2, MPI_DOUBLE, gathered->data(), n2, MPI_DOUBLE, c.comm);
-        e != MPI_SUCCESS) {
-      return MpiFailure(e, "MPI_Allgather");
-    }
-    return CombineGatheredParts(*gathered, c.size, p, combined);
-  }
-  const std::size_t begin = ChunkBegin(n, c.size, c.rank);
-  const std::size_t m = ChunkBegin(n, c.size, c.rank + 1) - begin;
-  // Doubles: two per part. Counts fit an int: n * 2 was checked to.
-  int* sc = counts->data();  // 4 * size entries
-  int* sd = sc + c.size;
-  int* rc = sd + c.size;
-  int* rd = rc + c.size;
-  for (int k = 0; k < c.size; ++k) {
-    const std::size_t b = ChunkBegin(n, c.size, k);
-    sc[k] = static_cast<int>(2 * (ChunkBegin(n, c.size, k + 1) - b));
-    sd[k] = static_cast<int>(2 * b);
-    rc[k] = static_cast<int>(2 * m);
-    rd[k] = static_cast<int>(2 * m * static_cast<std::size_t>(k));
-  }
-  if (int e = MPI_Alltoallv(parts.data(), sc, sd, MPI_DOUBLE, gathered->data(), rc, rd, MPI_DOUBLE,
-                            c.comm);
-      e != MPI_SUCCESS) {
-    return MpiFailure(e, "MPI_Alltoallv");
-  }
-  if (Status s = CombineGatheredParts(std::span<const NormPart>(gathered->data(), m * static_cast<std::size_t>(c.size)),
-                                      c.size, p, chunk);
-      !s.ok()) {
-    return s;
-  }
-  combined->resize(n);
-  if (int e = MPI_Allgatherv(chunk->data(), static_cast<int>(2 * m), MPI_DOUBLE, combined->data(), sc, sd,
-                             MPI_DOUBLE, c.comm);
-      e != MPI_SUCCESS) {
-    return MpiFailure(e, "MPI_Allgatherv");
-  }
-  return Status::Ok();
-}
+using namespace detail;  // the protocol's steps (mpi/protocol.h)
 
 Status ColumnSharded(MPI_Comm comm, Table slice, Indices indices, const NormalizeOptions& options,
                      RowStats* stats_out) {
@@ -255,7 +34,7 @@ Status ColumnSharded(MPI_Comm comm, Table slice, Indices indices, const Normaliz
   // of the call needs, so that nothing can fail locally after the agreement.
   std::vector<std::int64_t> rows;
   std::vector<NormPart> parts;
-  Exchange exchange;
+  Exchange<NormPart> exchange;
   Status local = RowNormParts(ConstTable(slice), indices, options, &rows, &parts);
   if (local.ok()) {
     local = exchange.Reserve(c, parts.size(),
@@ -433,7 +212,7 @@ Status ShardedMatrix(MPI_Comm comm, Table slice, const MatrixOptions& options, M
   Comm c;
   if (Status s = Open(comm, &c); !s.ok()) return s;
   std::vector<NormPart> parts;
-  Exchange exchange;
+  Exchange<NormPart> exchange;
   Status local = MatrixNormParts(ConstTable(slice), options, &parts);
   if (local.ok()) {
     local = exchange.Reserve(c, parts.size(),
