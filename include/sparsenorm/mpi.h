@@ -35,6 +35,7 @@
 
 #include "sparsenorm/export.h"
 #include "sparsenorm/matrix.h"
+#include "sparsenorm/optim.h"
 #include "sparsenorm/types.h"
 
 namespace sparsenorm::mpi {
@@ -81,6 +82,37 @@ SPARSENORM_API Status NormalizeRowShardedRows(MPI_Comm comm, Table shard, Indice
 SPARSENORM_API Status NormalizeShardedMatrix(MPI_Comm comm, Table slice,
                                              const MatrixOptions& options = {},
                                              MatrixStats* stats = nullptr) noexcept;
+
+// ---------------------------------------------------------------------------
+// The optimizer step (optim.h) on a table sharded by columns: the split
+// phases of sparsenorm/sharded_step.h with the protocol above. Rank k holds
+// the k-th block of columns of every row, the blocks tiling the global
+// columns in rank order (a rank may hold none): its `slice`, its columns of
+// the elementwise state (Adagrad's sum, Adam's moments) and of the gradient
+// rows (`values`), and for row-wise Adagrad the whole per-row sum (rows x 1,
+// a replica every rank updates identically). The global column count and
+// each rank's first column are the gathered column counts' sum and
+// prefix, agreed, not assumed. Every rank passes the same indices and
+// options (every option that decides the result is compared: kind,
+// hyperparameters, step, constraint, rounding, seed, non_finite).
+//
+// Protocol: step 1 above (the local checks include, under
+// NonFinitePolicy::kError, NaN or infinity in this rank's gradient); for
+// row-wise Adagrad an exchange of 8 bytes per distinct row per rank (the
+// partial sums of squares); then the exchange of 16 bytes per distinct row
+// per rank (the partial norms of w', NaN where a rank's g, w' or state'
+// is not finite); then each rank writes its columns. Results: sharded_step.h's
+// (bit-identical to OptimizerStep on the gathered table for one rank, and
+// for SGD, Adagrad and Adam without a constraint on any split; within its
+// bound otherwise), bit-for-bit reproducible for a fixed rank count and
+// split. stats (the same on every rank): the whole call's. After the
+// exchanges only running out of memory can fail a rank, which then writes
+// nothing while the others write.
+SPARSENORM_API Status ColumnShardedOptimizerStep(MPI_Comm comm, Table slice,
+                                                 const OptimizerState& state, Indices indices,
+                                                 ConstTable values,
+                                                 const OptimizerOptions& options,
+                                                 RowStats* stats = nullptr) noexcept;
 
 }  // namespace sparsenorm::mpi
 
