@@ -1,7 +1,7 @@
 # Types of the compiled module (python/src/module.cc). Its functions take
 # DLPack capsules and packed options; the package's Python files are the
 # public interface and document every argument.
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 __version__: str
 HAS_CUDA: bool
@@ -52,3 +52,20 @@ def apply_matrix_norm_parts(matrix: object, subset: object, gathered: object, sh
                             axis: int, mode: int, target: float, p: float, eps: float,
                             non_finite: int, num_threads: int, backend: int,
                             prune_below: float) -> MatrixStatsTuple: ...
+# The optimizer step on a column-sharded table, in split phases, for
+# sparsenorm.distributed (include/sparsenorm/sharded_step.h): the first
+# six arguments as optimizer_step's (a sparse gradient, CPU arrays), then
+# the slice's first global column and the global column count. Bytes of
+# int64 rows, float64 sums of squares, float64 (scale, sum) parts.
+def column_sharded_step_squares(table: object, state: Tuple[object, ...], indices: object,
+                                grad: object, numbers: Sequence[float], codes: Sequence[int],
+                                col_offset: int, global_cols: int) -> Tuple[bytes, bytes]: ...
+def combine_step_squares(gathered: object, shards: int) -> bytes: ...
+def column_sharded_step_parts(table: object, state: Tuple[object, ...], indices: object,
+                              grad: object, numbers: Sequence[float], codes: Sequence[int],
+                              col_offset: int, global_cols: int,
+                              squares: Optional[object]) -> Tuple[bytes, bytes]: ...
+def apply_column_sharded_step(table: object, state: Tuple[object, ...], indices: object,
+                              grad: object, numbers: Sequence[float], codes: Sequence[int],
+                              col_offset: int, global_cols: int, squares: Optional[object],
+                              gathered: object, shards: int) -> RowStatsTuple: ...

@@ -5,6 +5,9 @@ sharded across processes.
 on one shard of a table that the processes of a communicator hold together;
 ``normalize(X_local, ..., axis=, comm=)`` is `normalize` on one block of a
 dense matrix (a block of rows on axis 0, of columns on axis 1).
+``sgd_``, ``adagrad_``, ``rowwise_adagrad_`` and ``sparse_adam_`` are the
+optimizer steps of `sparsenorm.optim` on a table sharded by columns
+(``comm=`` as here; their docstrings say what each process holds).
 The partial norms move through the communicator's own Python API, so this
 module needs no MPI of its own:
 
@@ -53,7 +56,7 @@ from ._matrix import _NORMS, MatrixStats
 from ._rows import (_BACKENDS, _CONSTANT_NORM, _MAX_NORM, _NON_FINITE, NonFinite, BackendName,
                     RowStats, choice, real, threads)
 
-__all__ = ["normalize", "normalize_rows_"]
+__all__ = ["normalize", "normalize_rows_", "sgd_", "adagrad_", "rowwise_adagrad_", "sparse_adam_"]
 
 _LAYOUTS = {"column": 0, "row": 1}
 
@@ -254,15 +257,18 @@ def _fail_together(c, headers, error):
     raise _CLASSES[int(headers[k, _STATUS])](f"rank {k} of {c.size}: {messages[k]}")
 
 
-def _disagreement(c, headers, fields):
+def _disagreement(c, headers, fields, names=None, digests=(_INDEX_DIGEST, _OPTIONS_DIGEST)):
+    """Raises on the first field that differs from rank 0's; `names` and
+    `digests` describe another header layout (the optimizer step's)."""
+    names = _FIELD_NAMES if names is None else names
     for f in fields:
         for k in range(1, c.size):
             a, b = int(headers[0, f]), int(headers[k, f])
             if a == b:
                 continue
-            detail = (f": rank {k} differs from rank 0" if f in (_INDEX_DIGEST, _OPTIONS_DIGEST)
+            detail = (f": rank {k} differs from rank 0" if f in digests
                       else f": rank 0 has {a}, rank {k} has {b}")
-            raise ValueError(f"ranks disagree on {_FIELD_NAMES[f]}{detail}. Every rank must make "
+            raise ValueError(f"ranks disagree on {names[f]}{detail}. Every rank must make "
                              "the same call on its own shard; nothing was modified on any rank.")
 
 
@@ -530,3 +536,9 @@ def normalize(X_local: Any, norm: Literal["l1", "l2", "max"] = "l2", *, axis: in
         gathered, shards, *options)
     exported.mark_modified()
     return (Y, MatrixStats(*stats)) if return_stats else Y
+
+
+# ---------------------------------------------------------------------------
+# The optimizer step on a column-sharded table (sparsenorm/_sharded_step.py),
+# which builds on the helpers above.
+from ._sharded_step import adagrad_, rowwise_adagrad_, sgd_, sparse_adam_  # noqa: E402

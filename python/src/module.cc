@@ -23,6 +23,7 @@
 #include "sparsenorm/optim.h"
 #include "sparsenorm/rows.h"
 #include "sparsenorm/sharded.h"
+#include "sparsenorm/sharded_step.h"
 #include "sparsenorm/types.h"
 #include "sparsenorm/version.h"
 
@@ -667,6 +668,110 @@ py::tuple ApplyMatrixNormPartsPy(py::handle matrix_capsule, py::handle subset_ca
   return MatrixStatsTuple(stats);
 }
 
+// ---------------------------------------------------------------------------
+// The optimizer step on a column-sharded table (sparsenorm/sharded_step.h)
+// for sparsenorm.distributed: each phase over one step imported as
+// optimizer_step imports it (CPU arrays, a sparse gradient), with the
+// slice's place in the global columns; the Python layer exchanges through
+// the caller's communicator. Rows, sums and parts travel as bytes of int64
+// and float64.
+
+struct ShardedStepArguments {
+  ImportedStep step;
+  ColumnSlice columns;
+
+  ShardedStepArguments(py::handle table, py::tuple states, py::handle indices, py::handle values,
+                       const std::vector<double>& numbers, const std::vector<std::int64_t>& codes,
+                       std::int64_t col_offset, std::int64_t global_cols)
+      : step(table, states, indices, values, numbers, codes), columns{col_offset, global_cols} {
+    if (step.entry.dense) throw py::value_error("indices: the column-sharded step takes a sparse gradient.");
+    if (step.on_device) throw py::type_error("sparsenorm.distributed's optimizer step takes arrays in CPU memory.");
+  }
+};
+
+// None, or a C-contiguous float64 buffer: its values.
+std::span<const double> Doubles(const py::object& buffer, py::buffer_info* info, const char* name) {
+  if (buffer.is_none()) return {};
+  *info = py::reinterpret_borrow<py::buffer>(buffer).request();
+  const auto* data = static_cast<const double*>(BufferData(*info, "d", 8, info->size, name));
+  return std::span<const double>(data, static_cast<std::size_t>(info->size));
+}
+
+py::tuple ColumnShardedStepSquaresPy(py::handle table, py::tuple states, py::handle indices, py::handle values,
+                                     std::vector<double> numbers, std::vector<std::int64_t> codes,
+                                     std::int64_t col_offset, std::int64_t global_cols) {
+  const ShardedStepArguments a(table, states, indices, values, numbers, codes, col_offset, global_cols);
+  const StepBatchEntry& e = a.step.entry;
+  std::vector<std::int64_t> rows;
+  std::vector<double> squares;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = ColumnShardedStepSquares(e.table, e.state, e.indices, e.values, e.options, a.columns, &rows, &squares);
+  }
+  if (!status.ok()) Raise(status);
+  return py::make_tuple(BytesOf(rows.data(), rows.size() * sizeof(std::int64_t)),
+                        BytesOf(squares.data(), squares.size() * sizeof(double)));
+}
+
+// `shards` blocks of n sums each, added in block (rank) order: n float64.
+py::bytes CombineStepSquaresPy(py::buffer gathered_buffer, int shards) {
+  const py::buffer_info info = gathered_buffer.request();
+  const auto* gathered = static_cast<const double*>(BufferData(info, "d", 8, info.size, "gathered"));
+  std::vector<double> combined;
+  const Status status = CombineGatheredSquares(
+      std::span<const double>(gathered, static_cast<std::size_t>(info.size)), shards, &combined);
+  if (!status.ok()) Raise(status);
+  return BytesOf(combined.data(), combined.size() * sizeof(double));
+}
+
+py::tuple ColumnShardedStepPartsPy(py::handle table, py::tuple states, py::handle indices, py::handle values,
+                                   std::vector<double> numbers, std::vector<std::int64_t> codes,
+                                   std::int64_t col_offset, std::int64_t global_cols, py::object squares) {
+  const ShardedStepArguments a(table, states, indices, values, numbers, codes, col_offset, global_cols);
+  const StepBatchEntry& e = a.step.entry;
+  py::buffer_info squares_info;
+  const std::span<const double> sums = Doubles(squares, &squares_info, "squares");
+  std::vector<std::int64_t> rows;
+  std::vector<NormPart> parts;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = ColumnShardedStepParts(e.table, e.state, e.indices, e.values, e.options, a.columns, sums, &rows, &parts);
+  }
+  if (!status.ok()) Raise(status);
+  return py::make_tuple(BytesOf(rows.data(), rows.size() * sizeof(std::int64_t)),
+                        BytesOf(parts.data(), parts.size() * sizeof(NormPart)));
+}
+
+// Combines the gathered parts (`shards` blocks in rank order) with the
+// constraint's p and applies them; the statistics tuple.
+py::tuple ApplyColumnShardedStepPy(py::handle table, py::tuple states, py::handle indices, py::handle values,
+                                   std::vector<double> numbers, std::vector<std::int64_t> codes,
+                                   std::int64_t col_offset, std::int64_t global_cols, py::object squares,
+                                   py::buffer gathered_buffer, int shards) {
+  const ShardedStepArguments a(table, states, indices, values, numbers, codes, col_offset, global_cols);
+  const StepBatchEntry& e = a.step.entry;
+  py::buffer_info squares_info;
+  const std::span<const double> sums = Doubles(squares, &squares_info, "squares");
+  const py::buffer_info info = gathered_buffer.request();
+  const auto* gathered = static_cast<const NormPart*>(BufferData(info, "d", 8, info.size, "gathered"));
+  RowStats stats;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    std::vector<NormPart> combined;
+    status = CombineGatheredParts(std::span<const NormPart>(gathered, static_cast<std::size_t>(info.size / 2)),
+                                  shards, e.options.constraint.p, &combined);
+    if (status.ok()) {
+      status = ApplyColumnShardedStep(e.table, e.state, e.indices, e.values, e.options, a.columns, sums, combined,
+                                      &stats);
+    }
+  }
+  if (!status.ok()) Raise(status);
+  return RowStatsTuple(stats);
+}
+
 }  // namespace
 }  // namespace sparsenorm::python
 
@@ -705,4 +810,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("combine_norm_parts", &sp::CombineNormPartsPy);
   m.def("matrix_norm_parts", &sp::MatrixNormPartsPy);
   m.def("apply_matrix_norm_parts", &sp::ApplyMatrixNormPartsPy);
+  m.def("column_sharded_step_squares", &sp::ColumnShardedStepSquaresPy);
+  m.def("combine_step_squares", &sp::CombineStepSquaresPy);
+  m.def("column_sharded_step_parts", &sp::ColumnShardedStepPartsPy);
+  m.def("apply_column_sharded_step", &sp::ApplyColumnShardedStepPy);
 }

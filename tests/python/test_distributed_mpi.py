@@ -317,3 +317,223 @@ def test_comm_none_needs_an_initialized_torch_group():
     with pytest.raises(TypeError, match="comm must be an mpi4py communicator"):
         snd.normalize_rows_(t, [0], comm=object())
     assert np.array_equal(t, np.ones((2, 2), np.float32))
+
+
+# ---------------------------------------------------------------------------
+# The optimizer steps on a column-sharded table (sgd_, adagrad_,
+# rowwise_adagrad_, sparse_adam_), against sparsenorm.optim's on the whole
+# table.
+
+import sparsenorm.optim as so  # noqa: E402
+from sparsenorm import _sharded_step  # noqa: E402
+
+STEP_KINDS = ["sgd_", "adagrad_", "rowwise_adagrad_", "sparse_adam_"]
+
+
+def step_state(kind, rows, cols, dtype, rng):
+    """The state arrays of `kind` for a whole table (row-wise: (rows,))."""
+    if kind == "sgd_":
+        return []
+    if kind == "rowwise_adagrad_":
+        return [rng.uniform(0, 0.1, rows).astype(dtype)]
+    if kind == "adagrad_":
+        return [rng.uniform(0, 0.1, (rows, cols)).astype(dtype)]
+    return [rng.uniform(-0.1, 0.1, (rows, cols)).astype(dtype),
+            rng.uniform(0, 0.1, (rows, cols)).astype(dtype)]
+
+
+def state_columns(kind, state, c0, c1):
+    if kind == "rowwise_adagrad_":
+        return [s.copy() for s in state]  # the replica: whole
+    return [np.ascontiguousarray(s[:, c0:c1]) for s in state]
+
+
+def step_keywords(kind, **extra):
+    keywords = {"sgd_": dict(lr=0.1, weight_decay=0.01),
+                "adagrad_": dict(lr=0.05, lr_decay=0.01, weight_decay=0.01),
+                "rowwise_adagrad_": dict(lr=0.05, weight_decay=0.01, weight_decay_mode="l2"),
+                "sparse_adam_": dict(lr=0.01, step=3)}[kind]
+    return {**keywords, **extra}
+
+
+def row_scaled_close(got, want, units):
+    """Within `units` of the dtype's precision of each row's largest
+    magnitude (the combined sums and norms move a row's factors by ulps)."""
+    if want.ndim == 1:
+        got, want = got[:, None], want[:, None]
+    scale = np.abs(want).max(axis=1, initial=0.0, keepdims=True)
+    return bool((np.abs(got - want) <= units * np.finfo(want.dtype).eps * scale).all())
+
+
+@pytest.mark.parametrize("kind", STEP_KINDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_optimizer_step_matches_the_single_process_step(kind, dtype):
+    rng = np.random.default_rng(4242)  # the same on every process
+    failures = []
+    for trial in range(6):
+        rows, cols = int(rng.integers(1, 30)), int(rng.integers(1, 25))
+        whole = random_table(rng, rows, cols, dtype)
+        state = step_state(kind, rows, cols, dtype, rng)
+        count = 0 if trial == 0 else int(rng.integers(1, 50))
+        indices = rng.integers(0, rows, count)
+        values = rng.standard_normal((count, cols)).astype(dtype)
+        constrained = trial % 2 == 1
+        keywords = step_keywords(kind, max_norm=0.5 if constrained else None)
+        want, want_state = whole.copy(), [s.copy() for s in state]
+        want_stats = getattr(so, kind)(want, *want_state, indices, values, **keywords)
+        c0, c1 = column_cuts(cols, rng)[RANK:RANK + 2]
+        mine = np.ascontiguousarray(whole[:, c0:c1])
+        mine_state = state_columns(kind, state, c0, c1)
+        again, again_state = mine.copy(), [s.copy() for s in mine_state]
+        stats = getattr(snd, kind)(mine, *mine_state, indices,
+                                   np.ascontiguousarray(values[:, c0:c1]), comm=COMM, **keywords)
+        getattr(snd, kind)(again, *again_state, indices, np.ascontiguousarray(values[:, c0:c1]),
+                           comm=COMM, **keywords)
+        what = f"{kind} {np.dtype(dtype).name} trial {trial}"
+        if any(o != stats for o in COMM.allgather(stats)):
+            failures.append(f"{what}: the processes' stats differ")
+        if stats != want_stats._replace(rows_scaled=stats.rows_scaled):
+            failures.append(f"{what}: stats {stats} vs {want_stats}")
+        if not all(np.array_equal(a, b) for a, b in zip([mine, *mine_state],
+                                                        [again, *again_state])):
+            failures.append(f"{what}: a second run stored other bits")
+        if kind == "rowwise_adagrad_" and any(
+                not np.array_equal(s, mine_state[0]) for s in COMM.allgather(mine_state[0])):
+            failures.append(f"{what}: the replicas of the row sum differ")
+        got = [mine, *mine_state]
+        expected = [want[:, c0:c1], *state_columns(kind, want_state, c0, c1)]
+        exact = SIZE == 1 or (kind != "rowwise_adagrad_" and not constrained)
+        for g, w in zip(got, expected):
+            if exact and not np.array_equal(g.view(np.uint8), w.view(np.uint8)):
+                failures.append(f"{what}: not the single-process bits")
+            if not exact and not row_scaled_close(g, w, 64):
+                failures.append(f"{what}: beyond the bound")
+    agree(failures)
+
+
+def test_optimizer_step_two_step_exchange_gives_the_one_step_bits(monkeypatch):
+    rng = np.random.default_rng(77)
+    rows, cols = 40, 2 * SIZE + 5
+    whole = random_table(rng, rows, cols, np.float32)
+    total = rng.uniform(0, 0.1, rows).astype(np.float32)
+    indices = rng.integers(0, rows, 60)
+    values = rng.standard_normal((60, cols)).astype(np.float32)
+    c0, c1 = column_cuts(cols, rng)[RANK:RANK + 2]
+    results = []
+    for two_step_from in (2, 10 ** 6):  # two-step at every size, then never
+        monkeypatch.setattr(snd, "_TWO_STEP_PROCESSES", two_step_from)
+        monkeypatch.setattr(_sharded_step, "_TWO_STEP_PROCESSES", two_step_from)
+        mine, mine_total = np.ascontiguousarray(whole[:, c0:c1]), total.copy()
+        snd.rowwise_adagrad_(mine, mine_total, indices, np.ascontiguousarray(values[:, c0:c1]),
+                             lr=0.1, max_norm=0.3, comm=COMM)
+        results.append((mine, mine_total))
+    failures = []
+    for a, b in zip(results[0], results[1]):
+        if not np.array_equal(a.view(np.uint8), b.view(np.uint8)):
+            failures.append("the two-step exchange changed the result")
+    agree(failures)
+
+
+def test_optimizer_step_on_16_bit_torch_tensors_with_stochastic_rounding():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    rows, cols = 20, 13
+    failures = []
+    for dtype in (torch.float16, torch.bfloat16):
+        whole = torch.from_numpy(random_table(rng, rows, cols, np.float32)).to(dtype)
+        indices = torch.from_numpy(rng.integers(0, rows, 30))
+        values = torch.from_numpy(rng.standard_normal((30, cols)).astype(np.float32)).to(dtype)
+        c0, c1 = column_cuts(cols, rng)[RANK:RANK + 2]
+        for kind, state in (("sgd_", []), ("rowwise_adagrad_", [torch.zeros(rows)])):
+            keywords = dict(lr=0.1, stochastic_rounding=True, seed=11, step=4)
+            want, want_state = whole.clone(), [s.clone() for s in state]
+            getattr(so, kind)(want, *want_state, indices, values, **keywords)
+            mine, mine_state = whole[:, c0:c1].contiguous(), [s.clone() for s in state]
+            getattr(snd, kind)(mine, *mine_state, indices, values[:, c0:c1].contiguous(),
+                               comm=COMM, **keywords)
+            exact = SIZE == 1 or kind == "sgd_"  # per element: the global column's bits
+            got, expected = mine.float().numpy(), want[:, c0:c1].float().numpy()
+            if exact and not np.array_equal(got, expected):
+                failures.append(f"{kind} {dtype}: not the single-process bits")
+            # Two units of the 16-bit precision, in float32 units.
+            units = 2.0 * 2.0 ** (23 - (10 if dtype == torch.float16 else 7))
+            if not exact and not row_scaled_close(got, expected, units):
+                failures.append(f"{kind} {dtype}: beyond one 16-bit rounding")
+    agree(failures)
+
+
+@pytest.mark.parametrize("kind", ["sgd_", "rowwise_adagrad_", "sparse_adam_"])
+def test_optimizer_step_non_finite_gradient_on_the_last_process(kind):
+    rng = np.random.default_rng(13)
+    rows, cols = 12, 8
+    whole = random_table(rng, rows, cols, np.float32)
+    state = step_state(kind, rows, cols, np.float32, rng)
+    indices = np.array([2, 5, 2, 9])
+    values = rng.standard_normal((4, cols)).astype(np.float32)
+    values[2, cols - 1] = np.nan  # row 2's second occurrence, the last column: the last process's
+    cuts = [cols * k // SIZE for k in range(SIZE + 1)]
+    c0, c1 = cuts[RANK], cuts[RANK + 1]
+    grad = np.ascontiguousarray(values[:, c0:c1])
+    failures = []
+    mine, mine_state = np.ascontiguousarray(whole[:, c0:c1]), state_columns(kind, state, c0, c1)
+    stats = getattr(snd, kind)(mine, *mine_state, indices, grad, max_norm=1.0, comm=COMM,
+                               **step_keywords(kind))
+    if stats.nonfinite_rows != 1 or not np.array_equal(mine[2], whole[2, c0:c1]):
+        failures.append(f"skip: {stats}; row 2 must be left on every process")
+    if kind == "rowwise_adagrad_" and mine_state[0][2] != state[0][2]:
+        failures.append("skip: row 2's sum changed")
+    mine, mine_state = np.ascontiguousarray(whole[:, c0:c1]), state_columns(kind, state, c0, c1)
+    before = [mine.copy(), *[s.copy() for s in mine_state]]
+    got = outcome(lambda: getattr(snd, kind)(mine, *mine_state, indices, grad, non_finite="error",
+                                             comm=COMM, **step_keywords(kind)))
+    if got[0] != "NonFiniteError" or not got[1].startswith(f"rank {SIZE - 1} of {SIZE}: "):
+        failures.append(f"error: {got}")
+    if any(o != got for o in COMM.allgather(got)):
+        failures.append("error: the processes' exceptions differ")
+    if not all(np.array_equal(a, b) for a, b in zip([mine, *mine_state], before)):
+        failures.append("error: something was written")
+    agree(failures)
+
+
+def test_optimizer_step_faults_on_the_last_process_change_nothing():
+    rng = np.random.default_rng(17)
+    rows, cols = 16, 10
+    last = RANK == SIZE - 1
+    whole = random_table(rng, rows, cols, np.float32)
+    total = rng.uniform(0, 0.1, rows).astype(np.float32)
+    indices = rng.integers(0, rows, 20)
+    values = rng.standard_normal((20, cols)).astype(np.float32)
+    c0, c1 = column_cuts(cols, rng)[RANK:RANK + 2]
+    table = np.ascontiguousarray(whole[:, c0:c1])
+    grad = np.ascontiguousarray(values[:, c0:c1])
+    failures = []
+
+    def check(name, table_arg, total_arg, idx, kind, words, **keywords):
+        t, s = table.copy(), total.copy()
+        got = outcome(lambda: snd.rowwise_adagrad_(table_arg(t), total_arg(s), idx, grad,
+                                                   comm=COMM, **keywords))
+        if got[0] != kind or words not in got[1]:
+            failures.append(f"{name}: {got}")
+        if any(o != got for o in COMM.allgather(got)):
+            failures.append(f"{name}: the processes' exceptions differ")
+        if not (np.array_equal(t, table) and np.array_equal(s, total)):
+            failures.append(f"{name}: something was written")
+
+    same = lambda a: a  # noqa: E731
+    bad = indices.copy()
+    if last:
+        bad[3] = rows
+    check("a bad index", same, same, bad, "IndexError",
+          f"rank {SIZE - 1} of {SIZE}: indices[3] = {rows}")
+    check("another step", same, same, indices, "ValueError",
+          "optimizer options" if SIZE > 1 else "step",
+          step=0 if SIZE == 1 else (2 if last else 1))
+    check("another seed", same, same, indices, "ValueError",
+          "optimizer options" if SIZE > 1 else "lr", seed=7 if last else 0,
+          lr=-1.0 if SIZE == 1 else 0.01)
+    check("another row count", lambda t: t[:-1] if last else t, lambda s: s[:-1] if last else s,
+          indices % (rows - 1), "ValueError", "row count" if SIZE > 1 else "lr",
+          **({"lr": -1.0} if SIZE == 1 else {}))
+    check("a state of the wrong length", same, lambda s: s[:-1] if last else s, indices,
+          "ValueError", f"rank {SIZE - 1} of {SIZE}: ")
+    agree(failures)

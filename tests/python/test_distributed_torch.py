@@ -130,3 +130,77 @@ def test_gloo_process_group(world):
     results = dict(queue.get() for _ in range(world))
     assert sorted(results) == list(range(world))
     assert not any(results.values()), results
+
+
+# ---------------------------------------------------------------------------
+# The optimizer steps on a column-sharded table through a gloo group:
+# row-wise Adagrad against sparsenorm.optim's on the whole table (within
+# the bound, the replicas of the row sum identical), SGD bit for bit, and a
+# NaN gradient element on the last process left on every process.
+
+def step_scenario(rank, world):
+    import sparsenorm.distributed as snd
+    import sparsenorm.optim as so
+
+    failures = []
+    rng = np.random.default_rng(57)  # the same on every process
+    rows, cols = 25, 11
+    whole = random_table(rng, rows, cols)
+    total = rng.uniform(0, 0.1, rows).astype(np.float32)
+    indices = torch.from_numpy(rng.integers(0, rows, 40))
+    values = rng.standard_normal((40, cols)).astype(np.float32)
+    c0, c1 = column_cuts(cols, rng, world)[rank:rank + 2]
+    grad = torch.from_numpy(values[:, c0:c1].copy())
+
+    want, want_total = whole.copy(), total.copy()
+    so.rowwise_adagrad_(want, want_total, indices, values, lr=0.1, max_norm=0.5)
+    mine, mine_total = torch.from_numpy(whole[:, c0:c1].copy()), torch.from_numpy(total.copy())
+    stats = snd.rowwise_adagrad_(mine, mine_total, indices, grad, lr=0.1, max_norm=0.5)
+    if not np.allclose(mine.numpy(), want[:, c0:c1], rtol=1e-5, atol=1e-6):
+        failures.append("row-wise Adagrad differs from the single-process step")
+    replicas = [None] * world
+    dist.all_gather_object(replicas, mine_total.numpy().tobytes())
+    if any(r != replicas[0] for r in replicas) or not np.allclose(mine_total.numpy(), want_total,
+                                                                 rtol=1e-6):
+        failures.append("the replicas of the row sum differ")
+    if stats.distinct_rows != len(set(indices.tolist())):
+        failures.append(f"stats {stats}")
+
+    want = whole.copy()
+    so.sgd_(want, indices, values, lr=0.1, weight_decay=0.01)
+    mine = torch.from_numpy(whole[:, c0:c1].copy())
+    snd.sgd_(mine, indices, grad, lr=0.1, weight_decay=0.01)
+    if not np.array_equal(mine.numpy(), want[:, c0:c1]):
+        failures.append("SGD is not the single-process step bit for bit")
+
+    poisoned = values.copy()
+    poisoned[3, cols - 1] = np.nan  # the last process's column
+    mine = torch.from_numpy(whole[:, c0:c1].copy())
+    stats = snd.sgd_(mine, indices, torch.from_numpy(poisoned[:, c0:c1].copy()), lr=0.1)
+    row = int(indices[3])
+    if stats.nonfinite_rows != 1 or not np.array_equal(mine.numpy()[row], whole[row, c0:c1]):
+        failures.append(f"NaN on the last process: {stats}")
+    return failures
+
+
+def step_worker(rank, world, port, queue):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world)
+    try:
+        failures = step_scenario(rank, world)
+    except Exception as e:  # noqa: BLE001 - reported to the parent
+        failures = [f"raised {type(e).__name__}: {e}"]
+    finally:
+        dist.destroy_process_group()
+    queue.put((rank, failures))
+
+
+def test_optimizer_steps_on_a_gloo_process_group():
+    world = 3  # rank 1 holds no column
+    context = torch.multiprocessing.get_context("spawn")
+    queue = context.SimpleQueue()
+    torch.multiprocessing.spawn(step_worker, args=(world, free_port(), queue), nprocs=world,
+                                join=True)
+    results = dict(queue.get() for _ in range(world))
+    assert sorted(results) == list(range(world))
+    assert not any(results.values()), results
