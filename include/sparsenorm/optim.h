@@ -2,6 +2,9 @@
 // touches, with the norm constraint of the row operator (rows.h) applied to
 // each updated row in the same pass.
 //
+// On a table sharded by columns across processes the same step runs as
+// split phases (sharded_step.h; over MPI: mpi.h's ColumnShardedOptimizerStep).
+//
 // Input: the table, the optimizer's state tables, and either a sparse
 // gradient (an index list with one gradient row per index, as
 // nn.Embedding(sparse=True) produces; repeats allowed) or a dense gradient

@@ -42,6 +42,8 @@
 //   dense matrix sharded by rows, normalized along axis 0 (each column
 //     W[:, j] / ||W[:, j]||, the founding formula), or sharded by columns
 //     along axis 1: MatrixNormParts, combine, ApplyMatrixNorms.
+//   the optimizer step (optim.h) on a table sharded by columns: the phases
+//     of sharded_step.h, whose parts combine as these do.
 #ifndef SPARSENORM_SHARDED_H_
 #define SPARSENORM_SHARDED_H_
 
