@@ -95,9 +95,15 @@ Status ColumnShardedStep(MPI_Comm comm, Table slice, const OptimizerState& state
     if (Status s = CombineEverywhere(c, squares, CombineGatheredSquares, &square_exchange); !s.ok()) return s;
     combined_squares = square_exchange.combined;
     std::vector<std::int64_t> again;
+    std::vector<NormPart> second;
     local = ColumnShardedStepParts(slice, state, indices, values, options, columns, combined_squares, &again,
-                                   &parts);
-    if (!local.ok()) parts.assign(rows.size(), NormPart{});
+                                   &second);
+    // Into the buffer reserved before the agreement: nothing to allocate.
+    if (local.ok()) {
+      parts.assign(second.begin(), second.end());
+    } else {
+      parts.assign(rows.size(), NormPart{});
+    }
   }
   parts.push_back(NormPart{local.ok() ? 0.0 : kNaN, 0.0});
   if (Status s = CombineEverywhere(c, parts, options.constraint.p, &part_exchange); !s.ok()) return s;
