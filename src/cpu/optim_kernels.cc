@@ -212,30 +212,28 @@ HWY_INLINE bool AdamRow(const T* HWY_RESTRICT w, const C* HWY_RESTRICT g,
   return Finite(d, check, tail);
 }
 
-// The row's sum of the squares of g' (lanes, then the tail), and whether g
-// is finite. A column-sharded step's slices each compute theirs this way,
-// so that one slice holds the single-process sum.
-template <class T, class C, DecayKind kDecay>
+// The row's sum of the squares of g' (lanes, then the tail); `check` and
+// `tail` accumulate g's finiteness (see Check). A column-sharded step's
+// slices each compute theirs this way, so that one slice holds the
+// single-process sum.
+template <class T, class C, DecayKind kDecay, class V>
 HWY_INLINE C RowWiseSquareSum(const T* HWY_RESTRICT w, const C* HWY_RESTRICT g, size_t n,
-                              const StepCoefficients<C>& k, bool* g_finite) {
+                              const StepCoefficients<C>& k, V* check, C* tail) {
   const hn::ScalableTag<C> d;
   const size_t N = hn::Lanes(d);
   auto squares = hn::Zero(d);
-  auto check = hn::Zero(d);
   size_t i = 0;
   for (; i + N <= n; i += N) {
     const auto gv = hn::LoadU(d, g + i);
     const auto gd = DecayedGradientV<C, kDecay>(d, gv, LoadWide(d, w + i), k);
     squares = hn::Add(squares, hn::Mul(gd, gd));
-    check = Check(check, gv);
+    *check = Check(*check, gv);
   }
   C sum_of_squares = hn::GetLane(hn::SumOfLanes(d, squares));
-  C tail = 0;
   for (; i < n; ++i) {
     sum_of_squares = sum_of_squares + RowWiseSquare<C>(static_cast<C>(Widen(w[i])), g[i], kDecay, k);
-    tail = tail + (g[i] - g[i]);
+    *tail = *tail + (g[i] - g[i]);
   }
-  *g_finite = Finite(d, check, tail);
   return sum_of_squares;
 }
 
@@ -248,17 +246,17 @@ HWY_INLINE bool RowWiseAdagradRow(const T* HWY_RESTRICT w, const C* HWY_RESTRICT
                            const StepCoefficients<C>& k, const double* combined) {
   const hn::ScalableTag<C> d;
   const size_t N = hn::Lanes(d);
-  bool g_finite = true;
-  const C sum_of_squares = combined != nullptr ? static_cast<C>(*combined)
-                                               : RowWiseSquareSum<T, C, kDecay>(w, g, n, k, &g_finite);
   auto check = hn::Zero(d);
-  size_t i = 0;
+  C tail = 0;
+  const C sum_of_squares = combined != nullptr ? static_cast<C>(*combined)
+                                               : RowWiseSquareSum<T, C, kDecay>(w, g, n, k, &check, &tail);
   const RowWiseFactors<C> f = RowWiseRow<C>(*sum, sum_of_squares, kDecay, k);
   *sum_out = f.sum;
-  C tail = f.sum - f.sum;
+  tail = tail + (f.sum - f.sum);
   const auto correction = hn::Set(d, f.correction);
   const auto multiplier = hn::Set(d, f.multiplier);
-  for (i = 0; i + N <= n; i += N) {
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
     const auto result = hn::Sub(hn::Mul(correction, LoadWide(d, w + i)),
                                 hn::Mul(multiplier, hn::LoadU(d, g + i)));
     hn::StoreU(result, d, out + i);
@@ -268,7 +266,7 @@ HWY_INLINE bool RowWiseAdagradRow(const T* HWY_RESTRICT w, const C* HWY_RESTRICT
     out[i] = RowWiseElement<C>(static_cast<C>(Widen(w[i])), g[i], f);
     tail = tail + (out[i] - out[i]);
   }
-  return g_finite && Finite(d, check, tail);
+  return Finite(d, check, tail);
 }
 
 template <class T, class C, DecayKind kDecay>
@@ -436,9 +434,11 @@ void UpdateGroupsT(const StepJob& job, std::int64_t first, std::int64_t last,
     const VectorNorm* combined = nullptr;
     if (shard != nullptr) {
       if (shard->phase == StepPhase::kSquares) {
-        bool g_finite;  // not needed: NaN or infinity in g makes the sum non-finite
-        shard->squares[s] = static_cast<double>(
-            RowWiseSquareSum<T, C, kDecay>(w, g, static_cast<size_t>(job.cols), CoefficientsOf<C>(job.rule), &g_finite));
+        // g's finiteness is not needed: NaN or infinity in g makes the sum non-finite.
+        auto check = hn::Zero(hn::ScalableTag<C>());
+        C tail = 0;
+        shard->squares[s] = static_cast<double>(RowWiseSquareSum<T, C, kDecay>(
+            w, g, static_cast<size_t>(job.cols), CoefficientsOf<C>(job.rule), &check, &tail));
         continue;
       }
       if (shard->squares != nullptr) squares = shard->squares + s;
