@@ -42,36 +42,58 @@ void ParallelFor(int threads, std::int64_t n, Fn&& fn) {
 #endif
 }
 
-// Two passes in one parallel region: first(begin, end, thread) on the
-// slices of [0, n_first) as ParallelFor cuts them, then, once every thread
-// has finished its slice, second(begin, end, thread) on the slices of
-// [0, n_second). One fork and join instead of two, which on two cores is
-// worth a few microseconds per call.
-template <class First, class Second>
-void ParallelForTwoPasses(int threads, std::int64_t n_first, First&& first, std::int64_t n_second,
-                          Second&& second) {
-  if (threads <= 1) {
-    if (n_first > 0) first(std::int64_t{0}, n_first, 0);
-    if (n_second > 0) second(std::int64_t{0}, n_second, 0);
+// A team of threads that runs several phases of one algorithm in one
+// parallel region, with a barrier after each phase: for multi-pass work
+// (a radix sort, marking then merging) whose passes are each too short to
+// pay for a fork and join of their own, which cost microseconds each on an
+// idle machine and far more on a busy one. RunTeam calls body(team) on
+// every thread of the team; every thread must make the same sequence of
+// ForEach and Single calls, and nothing in body may throw (allocate before).
+class Team {
+ public:
+  explicit Team(bool parallel) : parallel_(parallel) {}
+
+  // fn(i) for every i of [0, n), items handed to threads as they finish;
+  // returns on every thread once all items are done.
+  template <class Fn>
+  void ForEach(std::int64_t n, Fn&& fn) const {
+    if (!parallel_) {
+      for (std::int64_t i = 0; i < n; ++i) fn(i);
+      return;
+    }
+#if defined(_OPENMP)
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t i = 0; i < n; ++i) fn(i);
+#endif
+  }
+
+  // fn() on one thread; returns on every thread once it is done.
+  template <class Fn>
+  void Single(Fn&& fn) const {
+    if (!parallel_) {
+      fn();
+      return;
+    }
+#if defined(_OPENMP)
+#pragma omp single
+    fn();
+#endif
+  }
+
+ private:
+  bool parallel_;
+};
+
+template <class Body>
+void RunTeam(int threads, Body&& body) {
+#if defined(_OPENMP)
+  if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+    body(Team(true));
     return;
   }
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(threads)
-  {
-    const std::int64_t t = omp_get_thread_num();
-    const std::int64_t count = omp_get_num_threads();
-    if (n_first * t / count < n_first * (t + 1) / count) {
-      first(n_first * t / count, n_first * (t + 1) / count, static_cast<int>(t));
-    }
-#pragma omp barrier
-    if (n_second * t / count < n_second * (t + 1) / count) {
-      second(n_second * t / count, n_second * (t + 1) / count, static_cast<int>(t));
-    }
-  }
-#else
-  if (n_first > 0) first(std::int64_t{0}, n_first, 0);
-  if (n_second > 0) second(std::int64_t{0}, n_second, 0);
 #endif
+  body(Team(false));
 }
 
 // Calls fn(begin, end, thread) on chunks of `grain` items of [0, n), handed

@@ -56,10 +56,10 @@ std::int64_t MarkList(const I* idx, std::int64_t size, std::uint64_t limit, std:
   if (threads <= 1 || size < kSplitIndices) return MarkSlice<false>(idx, 0, size, limit, words);
   std::vector<std::int64_t> first(static_cast<std::size_t>(threads), -1);
   // An atomic OR costs more than twice a plain one (docs/PERFORMANCE.md), so
-  // with two or three threads each marks a bitmap of its own with plain ORs
-  // and the bitmaps are then ORed together, a slice of words per thread, in
-  // the same parallel region; that pays while the extra bitmaps are no
-  // larger than the list. From four threads on, or for bitmaps too large to
+  // with two or three threads each slice of the list is marked into a
+  // bitmap of its own with plain ORs and the bitmaps are then ORed together,
+  // blocks of words at a time, in the same parallel region; that pays while
+  // the extra bitmaps are no larger than the list. From four threads on, or for bitmaps too large to
   // copy, the threads share one bitmap and OR atomically, which pays only
   // for long lists.
   if (threads < 4 && word_count <= size) {
@@ -67,18 +67,21 @@ std::int64_t MarkList(const I* idx, std::int64_t size, std::uint64_t limit, std:
     std::unique_ptr<std::uint64_t[]> own(new (std::nothrow) std::uint64_t[extra]());
     if (own) {
       auto bitmap_of = [&](int t) { return t == 0 ? words : own.get() + (t - 1) * word_count; };
-      ParallelForTwoPasses(
-          threads, size,
-          [&](std::int64_t begin, std::int64_t end, int t) {
-            first[t] = MarkSlice<false>(idx, begin, end, limit, bitmap_of(t));
-          },
-          word_count,
-          [&](std::int64_t begin, std::int64_t end, int) {
-            for (int t = 1; t < threads; ++t) {
-              const std::uint64_t* other = bitmap_of(t);
-              for (std::int64_t w = begin; w < end; ++w) words[w] |= other[w];
-            }
-          });
+      constexpr std::int64_t kMergeWords = 2048;
+      RunTeam(threads, [&](const Team& team) {
+        team.ForEach(threads, [&](std::int64_t t) {
+          first[t] = MarkSlice<false>(idx, size * t / threads, size * (t + 1) / threads, limit,
+                                      bitmap_of(static_cast<int>(t)));
+        });
+        team.ForEach((word_count + kMergeWords - 1) / kMergeWords, [&](std::int64_t block) {
+          const std::int64_t begin = block * kMergeWords;
+          const std::int64_t end = std::min(word_count, begin + kMergeWords);
+          for (int t = 1; t < threads; ++t) {
+            const std::uint64_t* other = bitmap_of(t);
+            for (std::int64_t w = begin; w < end; ++w) words[w] |= other[w];
+          }
+        });
+      });
       return FirstOf(first);
     }
     // No memory for the copies: the shared bitmap below works as well.
