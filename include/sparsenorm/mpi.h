@@ -1,5 +1,5 @@
-// The row operator on a table, and the matrix normalization on a dense
-// matrix, sharded across the ranks of an MPI communicator: the split-phase primitives of sparsenorm/sharded.h with MPI
+// The row operator on a table, and the matrix normalization on a dense or
+// sparse matrix, sharded across the ranks of an MPI communicator: the split-phase primitives of sparsenorm/sharded.h with MPI
 // collectives between them. A library of its own (CMake target
 // sparsenorm::mpi, built where find_package(MPI) finds MPI), so that
 // libsparsenorm does not depend on MPI.
@@ -80,6 +80,18 @@ SPARSENORM_API Status NormalizeRowShardedRows(MPI_Comm comm, Table shard, Indice
 // zero_vectors and nonfinite_vectors are the whole matrix's; pruned,
 // nnz_before and nnz_after this rank's.
 SPARSENORM_API Status NormalizeShardedMatrix(MPI_Comm comm, Table slice,
+                                             const MatrixOptions& options = {},
+                                             MatrixStats* stats = nullptr) noexcept;
+
+// The same on a sparse matrix: every rank holds a CSR block of rows (any
+// count, possibly none or no stored entry) on axis 0, or a CSC block of
+// columns on axis 1 (sparsenorm/sharded.h says why the other layouts are
+// rejected). Values in place; with pruning this rank's arrays are compacted
+// and slice->nnz set, as NormalizeMatrix does. The ranks agree on the dtype
+// and the vector count (slice->cols on axis 0, slice->rows on axis 1), not
+// on the index type, which may differ per rank. Results equal
+// NormalizeMatrix on the gathered matrix within sparsenorm/sharded.h's bound.
+SPARSENORM_API Status NormalizeShardedMatrix(MPI_Comm comm, SparseMatrix* slice,
                                              const MatrixOptions& options = {},
                                              MatrixStats* stats = nullptr) noexcept;
 

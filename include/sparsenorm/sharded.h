@@ -42,6 +42,8 @@
 //   dense matrix sharded by rows, normalized along axis 0 (each column
 //     W[:, j] / ||W[:, j]||, the founding formula), or sharded by columns
 //     along axis 1: MatrixNormParts, combine, ApplyMatrixNorms.
+//   sparse matrix sharded the same way, as a CSR block of rows on axis 0 or
+//     a CSC block of columns on axis 1: the same calls on a SparseMatrix.
 //   the optimizer step (optim.h) on a table sharded by columns: the phases
 //     of sharded_step.h, whose parts combine as these do.
 #ifndef SPARSENORM_SHARDED_H_
@@ -142,7 +144,6 @@ SPARSENORM_API Status OwnedRowIndices(Indices global_indices, const RowOwnership
 // kOutOfRange naming the position): parts then has one entry per subset
 // entry, in its order; otherwise one per vector. Pruning is elementwise and
 // needs nothing from other shards: ApplyMatrixNorms prunes this slice.
-// Sparse slices (CSR row blocks on axis 0) are not built yet.
 
 SPARSENORM_API Status MatrixNormParts(ConstTable slice, const MatrixOptions& options,
                                       std::vector<NormPart>* parts) noexcept;
@@ -154,6 +155,42 @@ SPARSENORM_API Status MatrixNormParts(ConstTable slice, const MatrixOptions& opt
 // nonfinite_vectors are the whole matrix's (the same on every shard); pruned,
 // nnz_before and nnz_after this slice's.
 SPARSENORM_API Status ApplyMatrixNorms(Table slice, const MatrixOptions& options,
+                                       std::span<const NormPart> combined,
+                                       MatrixStats* stats = nullptr) noexcept;
+
+// The same on a sparse slice whose vectors are its minor indices: a CSR
+// block of rows (any count, possibly none, shape (rows_k, cols)) on axis 0,
+// whose columns are split across shards, or a CSC block of columns on axis
+// 1, whose rows are. A column's (row's) part is its max |x| and the float64
+// sum of its scaled terms, exactly as for a dense block of rows: the
+// accuracy contract above is the dense one, and a repeated coordinate
+// (non-canonical CSR/CSC, never split across shards) counts as its sum as
+// in matrix.h. The parts depend on the input and options.norm.num_threads
+// only; options.norm.backend is not consulted (the CPU kernels run).
+//
+//   for a CSR block B of rows of W, axis 0:
+//     parts[i] = (max_r |B[r, j]|, sum_r ScaledTerm(B[r, j], max))  with j = subset[i] (or i)
+//   combined = CombineGatheredParts of every shard's parts, in rank order
+//   ApplyMatrixNorms: B[r, j] = round(B[r, j] * target / (||W[:, j]|| + eps))
+//                     for the stored entries, matrix.h's rule; then pruning
+//
+// A CSR slice on axis 1 or a CSC slice on axis 0 holds its vectors whole:
+// NormalizeMatrix on it is the sharded call, with no exchange, and these
+// functions reject it (kUnsupported), as they reject COO slices (convert
+// them to CSR or CSC). The structure is checked as NormalizeMatrix checks
+// it (index pointers, every stored index; kInvalidArgument, kOutOfRange) by
+// both calls, so a bad slice fails in MatrixNormParts, before any exchange.
+//
+// ApplyMatrixNorms scales the stored values in place; with prune_below > 0
+// it then compacts values and indices in place, rewrites indptr and sets
+// slice->nnz (the slots past it are left with unspecified contents), as
+// NormalizeMatrix does. stats as for the dense slice: pruned, nnz_before
+// and nnz_after are this slice's stored entries. Every argument (the
+// structure included) and, under kError, every combined norm is checked
+// before anything is written.
+SPARSENORM_API Status MatrixNormParts(const SparseMatrix& slice, const MatrixOptions& options,
+                                      std::vector<NormPart>* parts) noexcept;
+SPARSENORM_API Status ApplyMatrixNorms(SparseMatrix* slice, const MatrixOptions& options,
                                        std::span<const NormPart> combined,
                                        MatrixStats* stats = nullptr) noexcept;
 

@@ -52,6 +52,18 @@ def apply_matrix_norm_parts(matrix: object, subset: object, gathered: object, sh
                             axis: int, mode: int, target: float, p: float, eps: float,
                             non_finite: int, num_threads: int, backend: int,
                             prune_below: float) -> MatrixStatsTuple: ...
+# The same on a sparse slice (a CSR block of rows on axis 0, a CSC block of
+# columns on axis 1), its arrays passed as to normalize_sparse.
+def sparse_matrix_norm_parts(format: int, rows: int, cols: int, nnz: int, values: object,
+                             first: object, second: object, subset: object, axis: int,
+                             mode: int, target: float, p: float, eps: float, non_finite: int,
+                             num_threads: int, backend: int, prune_below: float) -> bytes: ...
+def apply_sparse_matrix_norm_parts(format: int, rows: int, cols: int, nnz: int, values: object,
+                                   first: object, second: object, subset: object,
+                                   gathered: object, shards: int, axis: int, mode: int,
+                                   target: float, p: float, eps: float, non_finite: int,
+                                   num_threads: int, backend: int,
+                                   prune_below: float) -> MatrixStatsTuple: ...
 # The optimizer step on a column-sharded table, in split phases, for
 # sparsenorm.distributed (include/sparsenorm/sharded_step.h): the first
 # six arguments as optimizer_step's (a sparse gradient, CPU arrays), then

@@ -57,13 +57,15 @@ def _dense(X, subset, options):
     return MatrixStats(*stats)
 
 
-def _sparse(X, copy, subset, options):
+def _sparse_target(X, copy, pruning):
+    """The matrix to work on (X, or its copy) and its arrays as the core takes
+    them: (format code, rows, cols, nnz, values, first, second, names), first
+    and second being indptr and indices (CSR, CSC) or row and col (COO)."""
     fmt = getattr(X, "format", None)
     if fmt not in _FORMATS:
         raise TypeError(f"X is a {_arrays.describe(X)} in {fmt!r} format; sparsenorm normalizes "
                         "CSR, CSC and COO matrices in place. Convert it first, for example "
                         "with X.tocsr().")
-    pruning = options[-1] > 0
     # Pruning shrinks the arrays, which a SciPy matrix cannot do in place:
     # the pruned matrix is always a new one, and X is left as it was.
     Y = X.copy() if copy or pruning else X
@@ -88,21 +90,38 @@ def _sparse(X, copy, subset, options):
                 Y.row, Y.col = first, second
             else:
                 Y.indptr, Y.indices = first, second
+    return Y, (_FORMATS[fmt], rows, cols, nnz, values, first, second, names)
+
+
+def _sparse_capsules(arrays, pruning, subset):
+    """The core's leading arguments for one call on `arrays` (_sparse_target):
+    the index arrays are exported writable only when pruning compacts them."""
+    fmt, rows, cols, nnz, values, first, second, names = arrays
     values_export = _arrays.export_target(values, "X.data")
     export_index = _arrays.export_read_only if not pruning else (
         lambda a, name: _arrays.export_target(a, name, values=False).capsule)
-    first_capsule, second_capsule = export_index(first, names[0]), export_index(second, names[1])
     subset_capsule = None if subset is None else _arrays.export_indices(subset, "subset")
-    stats = MatrixStats(*_core.normalize_sparse(_FORMATS[fmt], rows, cols, nnz,
-                                                values_export.capsule, first_capsule,
-                                                second_capsule, subset_capsule, *options))
+    return (fmt, rows, cols, nnz, values_export.capsule, export_index(first, names[0]),
+            export_index(second, names[1]), subset_capsule)
+
+
+def _trim(Y, stats):
+    """After pruning: Y's arrays cut to the entries kept."""
+    k = stats.nnz_after
+    Y.data = Y.data[:k]
+    if Y.format == "coo":
+        Y.row, Y.col = Y.row[:k], Y.col[:k]
+    else:
+        Y.indices = Y.indices[:k]
+
+
+def _sparse(X, copy, subset, options):
+    pruning = options[-1] > 0
+    Y, arrays = _sparse_target(X, copy, pruning)
+    stats = MatrixStats(*_core.normalize_sparse(*_sparse_capsules(arrays, pruning, subset),
+                                                *options))
     if pruning:
-        k = stats.nnz_after
-        Y.data = Y.data[:k]
-        if coo:
-            Y.row, Y.col = Y.row[:k], Y.col[:k]
-        else:
-            Y.indices = Y.indices[:k]
+        _trim(Y, stats)
     return Y, stats
 
 

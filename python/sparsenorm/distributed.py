@@ -1,10 +1,11 @@
-"""The row operator on tables, and the matrix normalization on dense matrices,
-sharded across processes.
+"""The row operator on tables, and the matrix normalization on dense and
+sparse matrices, sharded across processes.
 
 ``normalize_rows_(shard, indices, ..., layout=, comm=)`` is `normalize_rows_`
 on one shard of a table that the processes of a communicator hold together;
 ``normalize(X_local, ..., axis=, comm=)`` is `normalize` on one block of a
-dense matrix (a block of rows on axis 0, of columns on axis 1).
+matrix (a block of rows on axis 0, of columns on axis 1; SciPy CSR row
+blocks on axis 0, CSC column blocks on axis 1).
 ``sgd_``, ``adagrad_``, ``rowwise_adagrad_`` and ``sparse_adam_`` are the
 optimizer steps of `sparsenorm.optim` on a table sharded by columns
 (``comm=`` as here; their docstrings say what each process holds).
@@ -52,7 +53,8 @@ from typing import Any, Literal, Optional
 import numpy as np
 
 from . import _arrays, _core
-from ._matrix import _NORMS, MatrixStats
+from ._matrix import (_NORMS, MatrixStats, _is_scipy_sparse, _sparse_capsules, _sparse_target,
+                      _trim)
 from ._rows import (_BACKENDS, _CONSTANT_NORM, _MAX_NORM, _NON_FINITE, NonFinite, BackendName,
                     RowStats, choice, real, threads)
 
@@ -464,7 +466,7 @@ def normalize(X_local: Any, norm: Literal["l1", "l2", "max"] = "l2", *, axis: in
               subset: Any = None, prune_below: float = 0.0, non_finite: NonFinite = "skip",
               num_threads: Optional[int] = None, backend: BackendName = "auto", comm: Any = None,
               return_stats: bool = False):
-    """`sparsenorm.normalize` on one block of a dense matrix held by many processes.
+    """`sparsenorm.normalize` on one block of a matrix held by many processes.
 
     Collective: every process of `comm` calls it with the same options, each
     with its own block. On axis 0 (each column ``X[:, j] / ||X[:, j]||``)
@@ -475,22 +477,27 @@ def normalize(X_local: Any, norm: Literal["l1", "l2", "max"] = "l2", *, axis: in
     every vector alike; then each scales (and prunes) its own block.
 
     Parameters are those of `sparsenorm.normalize` plus `comm` (as in
-    `normalize_rows_`). `X_local` is a dense NumPy array or CPU PyTorch tensor
-    of float16, bfloat16, float32 or float64; SciPy sparse blocks are not
-    supported yet.
+    `normalize_rows_`). `X_local` is a dense NumPy array or CPU PyTorch
+    tensor of float16, bfloat16, float32 or float64, or a SciPy sparse
+    block: a CSR block of rows on axis 0, a CSC block of columns on axis 1
+    (``csr_matrix``/``csr_array``, ``csc_matrix``/``csc_array``). A CSR
+    block on axis 1 (CSC on axis 0) holds its vectors whole, so
+    `sparsenorm.normalize` on it needs no other process; that, like a COO
+    block, raises TypeError on every process. A sparse block keeps its
+    structure and its values are scaled in place; with `prune_below` the
+    pruned block is a new matrix and `X_local` is left as it was, as in
+    `sparsenorm.normalize`.
 
-    Returns `X_local` (or its copy with ``copy=True``), and with
-    ``return_stats=True`` a `MatrixStats` whose vector counts are the whole
-    matrix's and whose pruned and nnz counts are this block's.
+    Returns `X_local` (or its copy with ``copy=True``, or the pruned sparse
+    block), and with ``return_stats=True`` a `MatrixStats` whose vector
+    counts are the whole matrix's and whose pruned and nnz counts are this
+    block's.
 
     Raises the exceptions of `sparsenorm.normalize` on every process alike
     (messages starting ``"rank r of n: "`` for what one process found), or
     ValueError when the processes disagree on shapes or options; then no
     process has modified anything.
     """
-    if type(X_local).__module__.startswith("scipy.sparse"):
-        raise TypeError("sparsenorm.distributed.normalize takes dense blocks; SciPy sparse blocks "
-                        "are not supported yet.")
     p = choice(norm, _NORMS, "norm") if isinstance(norm, str) else real(norm, "norm")
     try:
         axis = operator.index(axis)
@@ -502,20 +509,31 @@ def normalize(X_local: Any, norm: Literal["l1", "l2", "max"] = "l2", *, axis: in
                choice(non_finite, _NON_FINITE, "non_finite"), threads(num_threads),
                choice(backend, _BACKENDS, "backend"), real(prune_below, "prune_below"))
     c = _communicator(comm)
-    Y = X_local
-    if copy:
+    sparse = _is_scipy_sparse(X_local)
+    pruning = options[8] > 0
+    Y, arrays = X_local, None
+    if copy and not sparse:
         Y = X_local.detach().clone() if _arrays._owner(X_local) == "torch" else X_local.copy()
 
     sub, parts, error = None, None, None
     vectors = 0
     try:
+        if sparse:
+            # As sparsenorm.normalize: a copy with copy=True or when pruning,
+            # whose arrays shrink (X_local is then left as it was).
+            Y, arrays = _sparse_target(X_local, copy, pruning)
         rows, cols = _shape(Y)
         vectors = cols if axis == 0 else rows
         sub = None if subset is None else _index_array(subset)
-        exported = _arrays.export_target(Y, "X")
-        parts = np.frombuffer(_core.matrix_norm_parts(
-            exported.capsule, None if sub is None else _arrays.export_indices(sub, "subset"),
-            *options), dtype=np.float64).reshape(-1, 2)
+        if sparse:
+            parts_bytes = _core.sparse_matrix_norm_parts(*_sparse_capsules(arrays, False, sub),
+                                                         *options)
+        else:
+            exported = _arrays.export_target(Y, "X")
+            parts_bytes = _core.matrix_norm_parts(
+                exported.capsule, None if sub is None else _arrays.export_indices(sub, "subset"),
+                *options)
+        parts = np.frombuffer(parts_bytes, dtype=np.float64).reshape(-1, 2)
     except Exception as e:  # noqa: BLE001 - every local failure must reach every process
         error = e
     h = np.zeros(_FIELDS, dtype=np.int64)
@@ -530,6 +548,12 @@ def normalize(X_local: Any, norm: Literal["l1", "l2", "max"] = "l2", *, axis: in
     _fail_together(c, headers, error)
     _disagreement(c, headers, (_OPTIONS_DIGEST, _DTYPE, _ROWS, _DISTINCT))
     gathered, shards = _combine_everywhere(c, parts, p)
+    if sparse:
+        stats = MatrixStats(*_core.apply_sparse_matrix_norm_parts(
+            *_sparse_capsules(arrays, pruning, sub), gathered, shards, *options))
+        if pruning:
+            _trim(Y, stats)
+        return (Y, stats) if return_stats else Y
     exported = _arrays.export_target(Y, "X")
     stats = _core.apply_matrix_norm_parts(
         exported.capsule, None if sub is None else _arrays.export_indices(sub, "subset"),

@@ -190,61 +190,82 @@ py::tuple NormalizeDensePy(py::handle matrix_capsule, py::handle subset_capsule,
   return MatrixStatsTuple(stats);
 }
 
-// CSR/CSC: first = indptr, second = indices. COO: first = row, second = col.
+// A SciPy matrix's arrays as a SparseMatrix, with the options and the
+// subset: sparsenorm.normalize and the sharded calls of
+// sparsenorm.distributed import them alike. CSR/CSC: first = indptr,
+// second = indices. COO: first = row, second = col.
+struct ImportedSparseMatrix {
+  Imported values_array;
+  Imported first_array;
+  Imported second_array;
+  SparseMatrix matrix;
+  MatrixOptions options;
+  std::unique_ptr<Imported> subset_array;
+  std::vector<std::int64_t> subset_storage;
+
+  ImportedSparseMatrix(int format, std::int64_t rows, std::int64_t cols, std::int64_t nnz,
+                       py::handle values_capsule, py::handle first_capsule,
+                       py::handle second_capsule, py::handle subset_capsule, int axis, int mode,
+                       double target, double p, double eps, int non_finite, int num_threads,
+                       int backend, double prune_below)
+      : values_array(values_capsule, "X.data"),
+        first_array(first_capsule, format == static_cast<int>(SparseFormat::kCOO) ? "X.row" : "X.indptr"),
+        second_array(second_capsule, format == static_cast<int>(SparseFormat::kCOO) ? "X.col" : "X.indices") {
+    const bool coo = format == static_cast<int>(SparseFormat::kCOO);
+    if (format < 0 || format > 2) throw py::value_error("unknown sparse format code.");
+    for (const Imported* a : {&values_array, &first_array, &second_array}) {
+      if (a->place() != Place::kHost) {
+        throw py::type_error(a->name() + " is not in CPU memory; sparse matrices are handled "
+                             "on the CPU.");
+      }
+    }
+    SparseMatrix& m = matrix;
+    m.format = static_cast<SparseFormat>(format);
+    m.rows = rows;
+    m.cols = cols;
+    m.nnz = nnz;
+    const Table values = AsValues(values_array, nnz);
+    m.values = values.data;
+    m.dtype = values.dtype;
+    const std::int64_t pointers = (m.format == SparseFormat::kCSR ? rows : cols) + 1;
+    const Indices first = AsIndexArray(first_array, coo ? nnz : pointers);
+    const Indices second = AsIndexArray(second_array, nnz);
+    if (first.type != second.type) {
+      throw py::type_error(first_array.name() + " is " + first_array.DTypeText() + " but " +
+                           second_array.name() + " is " + second_array.DTypeText() +
+                           "; both index arrays must have the same dtype.");
+    }
+    m.index_type = first.type;
+    if (coo) {
+      m.row = const_cast<void*>(first.data);
+      m.col = const_cast<void*>(second.data);
+    } else {
+      m.indptr = const_cast<void*>(first.data);
+      m.indices = const_cast<void*>(second.data);
+    }
+    options = MakeMatrixOptions(axis, mode, target, p, eps, non_finite, num_threads, backend,
+                                prune_below);
+    if (!subset_capsule.is_none()) {
+      subset_array = std::make_unique<Imported>(subset_capsule, "subset");
+      SameDevice(values_array, *subset_array);
+      options.subset = AsIndices(*subset_array, &subset_storage);
+    }
+  }
+};
+
 py::tuple NormalizeSparsePy(int format, std::int64_t rows, std::int64_t cols, std::int64_t nnz,
                             py::handle values_capsule, py::handle first_capsule,
                             py::handle second_capsule, py::handle subset_capsule, int axis,
                             int mode, double target, double p, double eps, int non_finite,
                             int num_threads, int backend, double prune_below) {
-  const bool coo = format == static_cast<int>(SparseFormat::kCOO);
-  if (format < 0 || format > 2) throw py::value_error("unknown sparse format code.");
-  Imported values_array(values_capsule, "X.data");
-  Imported first_array(first_capsule, coo ? "X.row" : "X.indptr");
-  Imported second_array(second_capsule, coo ? "X.col" : "X.indices");
-  for (const Imported* a : {&values_array, &first_array, &second_array}) {
-    if (a->place() != Place::kHost) {
-      throw py::type_error(a->name() + " is not in CPU memory; sparse matrices are handled "
-                           "on the CPU.");
-    }
-  }
-  SparseMatrix m;
-  m.format = static_cast<SparseFormat>(format);
-  m.rows = rows;
-  m.cols = cols;
-  m.nnz = nnz;
-  const Table values = AsValues(values_array, nnz);
-  m.values = values.data;
-  m.dtype = values.dtype;
-  const std::int64_t pointers = (m.format == SparseFormat::kCSR ? rows : cols) + 1;
-  const Indices first = AsIndexArray(first_array, coo ? nnz : pointers);
-  const Indices second = AsIndexArray(second_array, nnz);
-  if (first.type != second.type) {
-    throw py::type_error(first_array.name() + " is " + first_array.DTypeText() + " but " +
-                         second_array.name() + " is " + second_array.DTypeText() +
-                         "; both index arrays must have the same dtype.");
-  }
-  m.index_type = first.type;
-  if (coo) {
-    m.row = const_cast<void*>(first.data);
-    m.col = const_cast<void*>(second.data);
-  } else {
-    m.indptr = const_cast<void*>(first.data);
-    m.indices = const_cast<void*>(second.data);
-  }
-  MatrixOptions options = MakeMatrixOptions(axis, mode, target, p, eps, non_finite, num_threads,
-                                            backend, prune_below);
-  std::unique_ptr<Imported> subset_array;
-  std::vector<std::int64_t> gathered;
-  if (!subset_capsule.is_none()) {
-    subset_array = std::make_unique<Imported>(subset_capsule, "subset");
-    SameDevice(values_array, *subset_array);
-    options.subset = AsIndices(*subset_array, &gathered);
-  }
+  ImportedSparseMatrix imported(format, rows, cols, nnz, values_capsule, first_capsule,
+                                second_capsule, subset_capsule, axis, mode, target, p, eps,
+                                non_finite, num_threads, backend, prune_below);
   MatrixStats stats;
   Status status;
   {
     py::gil_scoped_release release;
-    status = NormalizeMatrix(&m, options, &stats);
+    status = NormalizeMatrix(&imported.matrix, imported.options, &stats);
   }
   if (!status.ok()) Raise(status);
   return MatrixStatsTuple(stats);
@@ -636,6 +657,22 @@ py::bytes MatrixNormPartsPy(py::handle matrix_capsule, py::handle subset_capsule
   return BytesOf(parts.data(), parts.size() * sizeof(NormPart));
 }
 
+// What an all-gather of the matrix parts delivered: `shards` blocks of n
+// (scale, sum) pairs, n the same for every block. The buffer must outlive
+// the span.
+std::span<const NormPart> GatheredParts(py::buffer gathered_buffer, int shards) {
+  if (shards < 1) throw py::value_error("shards must be >= 1; got " + std::to_string(shards) + ".");
+  const py::buffer_info info = gathered_buffer.request();
+  if (info.size % (2 * shards) != 0) {
+    throw py::value_error("gathered must hold shards x n (scale, sum) pairs; got " +
+                          std::to_string(info.size) + " values for " + std::to_string(shards) +
+                          " shards.");
+  }
+  const std::int64_t n = info.size / (2 * shards);
+  const auto* gathered = static_cast<const NormPart*>(BufferData(info, "d", 8, 2 * n * shards, "gathered"));
+  return std::span<const NormPart>(gathered, static_cast<std::size_t>(n * shards));
+}
+
 // Combines the gathered parts (`shards` blocks, rank order) and applies
 // them to this slice; the MatrixStats tuple.
 py::tuple ApplyMatrixNormPartsPy(py::handle matrix_capsule, py::handle subset_capsule,
@@ -646,23 +683,61 @@ py::tuple ApplyMatrixNormPartsPy(py::handle matrix_capsule, py::handle subset_ca
                                   non_finite, num_threads, backend, prune_below);
   const Table& matrix = slice.matrix;
   const MatrixOptions& options = slice.options;
-  if (shards < 1) throw py::value_error("shards must be >= 1; got " + std::to_string(shards) + ".");
-  const py::buffer_info info = gathered_buffer.request();
-  if (info.size % (2 * shards) != 0) {
-    throw py::value_error("gathered must hold shards x n (scale, sum) pairs; got " +
-                          std::to_string(info.size) + " values for " + std::to_string(shards) +
-                          " shards.");
-  }
-  const std::int64_t n = info.size / (2 * shards);
-  const auto* gathered = static_cast<const NormPart*>(BufferData(info, "d", 8, 2 * n * shards, "gathered"));
+  const std::span<const NormPart> gathered = GatheredParts(gathered_buffer, shards);
   MatrixStats stats;
   Status status;
   {
     py::gil_scoped_release release;
     std::vector<NormPart> combined;
-    status = CombineGatheredParts(
-        std::span<const NormPart>(gathered, static_cast<std::size_t>(n * shards)), shards, p, &combined);
+    status = CombineGatheredParts(gathered, shards, p, &combined);
     if (status.ok()) status = ApplyMatrixNorms(matrix, options, combined, &stats);
+  }
+  if (!status.ok()) Raise(status);
+  return MatrixStatsTuple(stats);
+}
+
+// A sparse slice's parts (a CSR block of rows on axis 0, a CSC block of
+// columns on axis 1), as bytes of float64 (scale, sum) pairs.
+py::bytes SparseMatrixNormPartsPy(int format, std::int64_t rows, std::int64_t cols,
+                                  std::int64_t nnz, py::handle values_capsule,
+                                  py::handle first_capsule, py::handle second_capsule,
+                                  py::handle subset_capsule, int axis, int mode, double target,
+                                  double p, double eps, int non_finite, int num_threads,
+                                  int backend, double prune_below) {
+  const ImportedSparseMatrix slice(format, rows, cols, nnz, values_capsule, first_capsule,
+                                   second_capsule, subset_capsule, axis, mode, target, p, eps,
+                                   non_finite, num_threads, backend, prune_below);
+  std::vector<NormPart> parts;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = MatrixNormParts(slice.matrix, slice.options, &parts);
+  }
+  if (!status.ok()) Raise(status);
+  return BytesOf(parts.data(), parts.size() * sizeof(NormPart));
+}
+
+// Combines the gathered parts (`shards` blocks, rank order) and applies
+// them to this sparse slice; the MatrixStats tuple (nnz_after: the entries
+// kept, first in the arrays, when pruning).
+py::tuple ApplySparseMatrixNormPartsPy(int format, std::int64_t rows, std::int64_t cols,
+                                       std::int64_t nnz, py::handle values_capsule,
+                                       py::handle first_capsule, py::handle second_capsule,
+                                       py::handle subset_capsule, py::buffer gathered_buffer,
+                                       int shards, int axis, int mode, double target, double p,
+                                       double eps, int non_finite, int num_threads, int backend,
+                                       double prune_below) {
+  ImportedSparseMatrix slice(format, rows, cols, nnz, values_capsule, first_capsule,
+                             second_capsule, subset_capsule, axis, mode, target, p, eps,
+                             non_finite, num_threads, backend, prune_below);
+  const std::span<const NormPart> gathered = GatheredParts(gathered_buffer, shards);
+  MatrixStats stats;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    std::vector<NormPart> combined;
+    status = CombineGatheredParts(gathered, shards, p, &combined);
+    if (status.ok()) status = ApplyMatrixNorms(&slice.matrix, slice.options, combined, &stats);
   }
   if (!status.ok()) Raise(status);
   return MatrixStatsTuple(stats);
@@ -810,6 +885,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("combine_norm_parts", &sp::CombineNormPartsPy);
   m.def("matrix_norm_parts", &sp::MatrixNormPartsPy);
   m.def("apply_matrix_norm_parts", &sp::ApplyMatrixNormPartsPy);
+  m.def("sparse_matrix_norm_parts", &sp::SparseMatrixNormPartsPy);
+  m.def("apply_sparse_matrix_norm_parts", &sp::ApplySparseMatrixNormPartsPy);
   m.def("column_sharded_step_squares", &sp::ColumnShardedStepSquaresPy);
   m.def("combine_step_squares", &sp::CombineStepSquaresPy);
   m.def("column_sharded_step_parts", &sp::ColumnShardedStepPartsPy);

@@ -3,6 +3,8 @@
 // operator uses (cpu::NormOfVector, or the reference's norm when the
 // reference backend is asked for), parts combine with the scaled terms of
 // common/norms.h, and the decision and rounding are common/decision.h's.
+// A sparse slice's structure checks, column sums, scaling and pruning are
+// the CPU backend's (cpu/sparse_matrix.cc), shared with NormalizeMatrix.
 
 #include "sparsenorm/sharded.h"
 
@@ -17,11 +19,13 @@
 #include "common/element_types.h"
 #include "common/norms.h"
 #include "core/backend.h"
+#include "core/matrix_backend.h"
 #include "core/messages.h"
 #include "core/plan.h"
 #include "core/sharded_parts.h"
 #include "core/status.h"
 #include "core/validate.h"
+#include "cpu/matrix_cpu.h"
 #include "cpu/parallel.h"
 #include "cpu/row_set.h"
 #include "cpu/rows_cpu.h"
@@ -320,6 +324,14 @@ Status SubsetOf(const MatrixOptions& o, std::int64_t vectors, std::vector<std::i
   return bad;
 }
 
+// A scattered vector's part from its max |x| (NaN or inf: not finite) and
+// the sum of its scaled terms.
+NormPart ScaledPart(double scale, double sum, NormKind kind) {
+  if (!(scale <= DBL_MAX)) return NormPart{kNaN, 0.0};
+  if (scale == 0.0) return NormPart{0.0, 0.0};
+  return NormPart{scale, kind == NormKind::kLInf ? 1.0 : sum};
+}
+
 // The part of a scattered vector (a column of a row block) for every
 // column: max |x|, then the float64 sum of the scaled terms, as
 // common/norms.h forms a norm that must not overflow.
@@ -346,15 +358,7 @@ void ColumnParts(const DenseMatrixProblem& m, NormKind kind, double p, std::vect
     }
   }
   parts->resize(cols);
-  for (std::size_t j = 0; j < cols; ++j) {
-    if (!(scale[j] <= DBL_MAX)) {
-      (*parts)[j] = NormPart{kNaN, 0.0};
-    } else if (scale[j] == 0.0) {
-      (*parts)[j] = NormPart{0.0, 0.0};
-    } else {
-      (*parts)[j] = NormPart{scale[j], kind == NormKind::kLInf ? 1.0 : sum[j]};
-    }
-  }
+  for (std::size_t j = 0; j < cols; ++j) (*parts)[j] = ScaledPart(scale[j], sum[j], kind);
 }
 
 }  // namespace
@@ -389,11 +393,17 @@ Status MatrixNormParts(const ConstTable& slice, const MatrixOptions& options,
   return Status::Ok();
 }
 
-Status ApplyMatrixNorms(const Table& slice, const MatrixOptions& options,
-                        std::span<const NormPart> combined, MatrixStats* stats_out) {
-  DenseMatrixProblem m;
-  if (Status s = PrepareDenseMatrix(slice, options, &m); !s.ok()) return s;
-  const std::int64_t vectors = options.axis == 0 ? m.cols : m.rows;
+namespace {
+
+// Every vector's decision from the combined norms of the subset's entries (or
+// of all vectors), each vector decided once: scales[v] (LeaveScale() for a
+// vector not considered) and norms[v] (NaN then), and the whole matrix's
+// vector counts in *stats. Checks `combined` first, then, under
+// NonFinitePolicy::kError, fails with kNonFinite naming the lowest vector
+// holding NaN or infinity: all before the caller writes anything.
+Status DecideVectors(const MatrixOptions& options, std::int64_t vectors,
+                     std::span<const NormPart> combined, std::vector<Scale>* scales,
+                     std::vector<double>* norms, MatrixStats* stats) {
   std::vector<std::int64_t> subset;
   if (Status s = SubsetOf(options, vectors, &subset); !s.ok()) return s;
   if (combined.size() != subset.size()) {
@@ -412,9 +422,9 @@ Status ApplyMatrixNorms(const Table& slice, const MatrixOptions& options,
   // One decision per vector; a vector named twice in the subset has the
   // same combined norm both times, so deciding it twice changes nothing.
   const NormRule rule = RuleOf(options.norm);
-  std::vector<Scale> scales(static_cast<std::size_t>(vectors), LeaveScale());
+  scales->assign(static_cast<std::size_t>(vectors), LeaveScale());
+  norms->assign(static_cast<std::size_t>(vectors), kNaN);
   std::vector<std::uint8_t> seen(static_cast<std::size_t>(vectors), 0);
-  MatrixStats stats;
   std::int64_t first_nonfinite = -1;
   for (std::size_t i = 0; i < subset.size(); ++i) {
     const auto v = static_cast<std::size_t>(subset[i]);
@@ -422,13 +432,14 @@ Status ApplyMatrixNorms(const Table& slice, const MatrixOptions& options,
     const Scale s = Decide(norm, !std::isnan(norm), rule);
     if (seen[v]) continue;
     seen[v] = 1;
-    scales[v] = s;
-    ++stats.vectors;
+    (*scales)[v] = s;
+    (*norms)[v] = norm;
+    ++stats->vectors;
     switch (OutcomeOf(s, norm)) {
-      case Outcome::kScaled: ++stats.vectors_scaled; break;
-      case Outcome::kZero: ++stats.zero_vectors; break;
+      case Outcome::kScaled: ++stats->vectors_scaled; break;
+      case Outcome::kZero: ++stats->zero_vectors; break;
       case Outcome::kNonFinite:
-        ++stats.nonfinite_vectors;
+        ++stats->nonfinite_vectors;
         if (first_nonfinite < 0 || subset[i] < first_nonfinite) first_nonfinite = subset[i];
         break;
       case Outcome::kLeft: break;
@@ -439,6 +450,23 @@ Status ApplyMatrixNorms(const Table& slice, const MatrixOptions& options,
                   StrCat(VectorName(options.axis), " ", first_nonfinite,
                          " holds NaN or infinity on some shard and options.non_finite is kError; "
                          "nothing was modified."));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ApplyMatrixNorms(const Table& slice, const MatrixOptions& options,
+                        std::span<const NormPart> combined, MatrixStats* stats_out) {
+  DenseMatrixProblem m;
+  if (Status s = PrepareDenseMatrix(slice, options, &m); !s.ok()) return s;
+  std::vector<Scale> scales;
+  std::vector<double> norms;
+  MatrixStats stats;
+  if (Status s = DecideVectors(options, options.axis == 0 ? m.cols : m.rows, combined, &scales,
+                               &norms, &stats);
+      !s.ok()) {
+    return s;
   }
   const double tau = options.prune_below;
   VisitDType(m.dtype, [&](auto t) {
@@ -461,6 +489,79 @@ Status ApplyMatrixNorms(const Table& slice, const MatrixOptions& options,
   });
   stats.nnz_before = m.rows * m.cols;
   stats.nnz_after = stats.nnz_before;
+  if (stats_out != nullptr) *stats_out = stats;
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// Sparse matrices: the slices whose vectors are their minor indices (the
+// columns of a CSR block of rows, the rows of a CSC block of columns), on
+// the CPU backend's scattered path (cpu/sparse_matrix.cc).
+
+namespace {
+
+Status PrepareSparseSlice(const SparseMatrix* slice, const MatrixOptions& options,
+                          SparseMatrixProblem* m) {
+  if (Status s = PrepareSparseMatrix(slice, options, m); !s.ok()) return s;
+  if (slice->format == SparseFormat::kCOO) {
+    return Unsupported("the slice is a COO matrix, which the sharded normalization does not take: "
+                       "convert it to CSR (a block of rows, axis 0) or CSC (a block of columns, "
+                       "axis 1).");
+  }
+  if (m->common.path != MatrixPath::kScattered) {
+    const bool csr = slice->format == SparseFormat::kCSR;
+    return Unsupported(
+        "the slice is a ", csr ? "CSR" : "CSC", " matrix on axis ", options.axis,
+        ", whose vectors (its ", csr ? "rows" : "columns",
+        ") it holds whole: normalize it with NormalizeMatrix, no other shard is needed. The "
+        "sharded normalization takes a CSR block of rows on axis 0 or a CSC block of columns "
+        "on axis 1.");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status MatrixNormParts(const SparseMatrix& slice, const MatrixOptions& options,
+                       std::vector<NormPart>* parts_out) {
+  if (parts_out == nullptr) return InvalidArgument("parts must not be null.");
+  SparseMatrixProblem m;
+  if (Status s = PrepareSparseSlice(&slice, options, &m); !s.ok()) return s;
+  std::vector<std::int64_t> subset;
+  if (Status s = SubsetOf(options, m.minor_dim, &subset); !s.ok()) return s;
+  const auto n = static_cast<std::size_t>(m.minor_dim);
+  std::vector<double> scale(n, 0.0), sum(n, 0.0);
+  const MatrixPlan plan = PlanSparseMatrix(m, options.norm.num_threads, Tuning{});
+  if (Finding f = cpu::ScatteredVectorParts(m, plan, scale.data(), sum.data())) return StatusOf(f);
+  const NormKind kind = KindOf(options.norm.p);
+  std::vector<NormPart> parts(subset.size());
+  for (std::size_t i = 0; i < subset.size(); ++i) {
+    const auto v = static_cast<std::size_t>(subset[i]);
+    parts[i] = ScaledPart(scale[v], sum[v], kind);
+  }
+  *parts_out = std::move(parts);
+  return Status::Ok();
+}
+
+Status ApplyMatrixNorms(SparseMatrix* slice, const MatrixOptions& options,
+                        std::span<const NormPart> combined, MatrixStats* stats_out) {
+  SparseMatrixProblem m;
+  if (Status s = PrepareSparseSlice(slice, options, &m); !s.ok()) return s;
+  std::vector<Scale> scales;
+  std::vector<double> norms;
+  MatrixStats stats;
+  if (Status s = DecideVectors(options, m.minor_dim, combined, &scales, &norms, &stats); !s.ok()) {
+    return s;
+  }
+  std::vector<cpu::ScaleCode> codes(scales.size());
+  for (std::size_t v = 0; v < scales.size(); ++v) {
+    codes[v] = cpu::ScaleCode::Of(scales[v], norms[v], options.norm.eps);
+  }
+  const MatrixPlan plan = PlanSparseMatrix(m, options.norm.num_threads, Tuning{});
+  if (Finding f = cpu::ApplyScatteredCodes(m, plan, codes.data(), stats.vectors_scaled > 0, &stats)) {
+    return StatusOf(f);
+  }
+  slice->nnz = stats.nnz_after;
   if (stats_out != nullptr) *stats_out = stats;
   return Status::Ok();
 }
@@ -574,6 +675,24 @@ Status ApplyMatrixNorms(Table slice, const MatrixOptions& options,
     return detail::ApplyMatrixNorms(slice, options, combined, stats);
   } catch (const std::bad_alloc&) {
     return detail::OutOfMemory("scratch memory for the matrix normalization");
+  }
+}
+
+Status MatrixNormParts(const SparseMatrix& slice, const MatrixOptions& options,
+                       std::vector<NormPart>* parts) noexcept {
+  try {
+    return detail::MatrixNormParts(slice, options, parts);
+  } catch (const std::bad_alloc&) {
+    return detail::OutOfMemory("the parts of the sparse matrix normalization");
+  }
+}
+
+Status ApplyMatrixNorms(SparseMatrix* slice, const MatrixOptions& options,
+                        std::span<const NormPart> combined, MatrixStats* stats) noexcept {
+  try {
+    return detail::ApplyMatrixNorms(slice, options, combined, stats);
+  } catch (const std::bad_alloc&) {
+    return detail::OutOfMemory("scratch memory for the sparse matrix normalization");
   }
 }
 

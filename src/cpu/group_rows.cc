@@ -55,38 +55,34 @@ struct Slices {
   std::int64_t End(int s) const { return n * (s + 1) / count; }
 };
 
-template <class Fn>
-void ForEachSlice(int threads, const Slices& slices, Fn&& fn) {
-  ParallelForDynamic(threads, slices.count, 1, [&](std::int64_t b, std::int64_t e, int) {
-    for (std::int64_t s = b; s < e; ++s) fn(static_cast<int>(s));
-  });
-}
-
-// One stable counting pass on bits [shift, shift + bits) of the key.
+// One stable counting pass on bits [shift, shift + bits) of the key, by the
+// team; `counts` holds at least 2^bits counters per slice.
 template <class Item>
-void RadixPass(const std::vector<Item>& in, std::vector<Item>& out, int shift, int bits,
-               int threads, const Slices& slices, std::vector<std::int64_t>& counts) {
+void RadixPass(const Team& team, const std::vector<Item>& in, std::vector<Item>& out, int shift,
+               int bits, const Slices& slices, std::vector<std::int64_t>& counts) {
   const std::size_t buckets = std::size_t{1} << bits;
   const std::uint64_t mask = buckets - 1;
-  counts.assign(buckets * static_cast<std::size_t>(slices.count), 0);
-  ForEachSlice(threads, slices, [&](int s) {
+  team.ForEach(slices.count, [&](std::int64_t s) {
     std::int64_t* c = counts.data() + static_cast<std::size_t>(s) * buckets;
+    std::fill(c, c + buckets, 0);
     for (std::int64_t i = slices.Begin(s); i < slices.End(s); ++i) {
       ++c[(Key(in[static_cast<std::size_t>(i)]) >> shift) & mask];
     }
   });
   // Exclusive prefix over (digit, slice): slice s's items of a digit go
   // after those of every earlier slice, which keeps the pass stable.
-  std::int64_t offset = 0;
-  for (std::size_t d = 0; d < buckets; ++d) {
-    for (int s = 0; s < slices.count; ++s) {
-      std::int64_t& c = counts[static_cast<std::size_t>(s) * buckets + d];
-      const std::int64_t k = c;
-      c = offset;
-      offset += k;
+  team.Single([&] {
+    std::int64_t offset = 0;
+    for (std::size_t d = 0; d < buckets; ++d) {
+      for (int s = 0; s < slices.count; ++s) {
+        std::int64_t& c = counts[static_cast<std::size_t>(s) * buckets + d];
+        const std::int64_t k = c;
+        c = offset;
+        offset += k;
+      }
     }
-  }
-  ForEachSlice(threads, slices, [&](int s) {
+  });
+  team.ForEach(slices.count, [&](std::int64_t s) {
     std::int64_t* c = counts.data() + static_cast<std::size_t>(s) * buckets;
     for (std::int64_t i = slices.Begin(s); i < slices.End(s); ++i) {
       const Item& x = in[static_cast<std::size_t>(i)];
@@ -99,73 +95,91 @@ template <class Traits, class I>
 std::int64_t Group(const Traits& traits, const I* idx, std::int64_t n, std::int64_t table_rows,
                    int threads, RowGroups* out) {
   using Item = typename Traits::Item;
-  std::vector<Item> a(static_cast<std::size_t>(n));
   // Short lists: std::sort on one thread. Longer ones: the radix passes, on
   // one slice when there is one thread (no parallel region at all; a
   // comparison sort of 100,000 items took 6.4 ms there, a third of a step).
+  // All of it runs in one team (one parallel region: the passes are short),
+  // so everything it writes is allocated first, the groups at their most
+  // (one per index) and shrunk at the end.
   const bool serial = n < kSerialBelow;
-  const Slices slices{n, serial || threads <= 1 ? 1 : threads * 4};
-  // The items, and each slice's first index out of range.
+  const int team_size = serial ? 1 : threads;
+  const Slices slices{n, team_size <= 1 ? 1 : team_size * 4};
+  const int row_bits = BitsFor(static_cast<std::uint64_t>(table_rows - 1));
+  // Equal digits per pass, at most kDigitBits each.
+  const int passes = serial ? 0 : (row_bits + kDigitBits - 1) / kDigitBits;
+  std::vector<Item> a(static_cast<std::size_t>(n)), b(serial ? 0 : static_cast<std::size_t>(n));
+  std::vector<std::int64_t> counts(serial ? 0 : (std::size_t{1} << kDigitBits) * static_cast<std::size_t>(slices.count));
+  // Each slice's first index out of range, and its count of group starts.
   std::vector<std::int64_t> bad(static_cast<std::size_t>(slices.count), -1);
-  const auto limit = static_cast<std::uint64_t>(table_rows);
-  ForEachSlice(threads, slices, [&](int s) {
-    for (std::int64_t i = slices.Begin(s); i < slices.End(s); ++i) {
-      const auto row = static_cast<std::uint64_t>(static_cast<std::int64_t>(idx[i]));
-      if (row >= limit) {
-        bad[static_cast<std::size_t>(s)] = i;
-        return;
-      }
-      a[static_cast<std::size_t>(i)] = traits.Make(row, static_cast<std::uint64_t>(i));
-    }
-  });
-  // Slices are in position order: the first one that found one wins.
-  for (std::int64_t b : bad) {
-    if (b >= 0) return b;
-  }
-  if (serial) {
-    std::sort(a.begin(), a.end());
-  } else {
-    std::vector<Item> b(a.size());
-    std::vector<std::int64_t> counts;
-    const int row_bits = BitsFor(static_cast<std::uint64_t>(table_rows - 1));
-    // Equal digits per pass, at most kDigitBits each.
-    const int passes = (row_bits + kDigitBits - 1) / kDigitBits;
-    for (int k = 0; k < passes; ++k) {
-      const int lo = row_bits * k / passes, hi = row_bits * (k + 1) / passes;
-      RadixPass(a, b, traits.RowShift() + lo, hi - lo, threads, slices, counts);
-      a.swap(b);
-    }
-  }
-
-  // The groups: a new one wherever the row changes.
   std::vector<std::int64_t> starts(static_cast<std::size_t>(slices.count) + 1, 0);
+  out->positions.resize(static_cast<std::size_t>(n));
+  out->rows.resize(static_cast<std::size_t>(n));
+  out->begin.resize(static_cast<std::size_t>(n) + 1);
+  std::int64_t first_bad = -1;
+
+  const auto limit = static_cast<std::uint64_t>(table_rows);
   auto is_start = [&](std::int64_t i) {
     return i == 0 || traits.Row(a[static_cast<std::size_t>(i)]) !=
                          traits.Row(a[static_cast<std::size_t>(i - 1)]);
   };
-  ForEachSlice(threads, slices, [&](int s) {
-    std::int64_t c = 0;
-    for (std::int64_t i = slices.Begin(s); i < slices.End(s); ++i) c += is_start(i);
-    starts[static_cast<std::size_t>(s) + 1] = c;
+  RunTeam(team_size, [&](const Team& team) {
+    team.ForEach(slices.count, [&](std::int64_t s) {
+      for (std::int64_t i = slices.Begin(s); i < slices.End(s); ++i) {
+        const auto row = static_cast<std::uint64_t>(static_cast<std::int64_t>(idx[i]));
+        if (row >= limit) {
+          bad[static_cast<std::size_t>(s)] = i;
+          return;
+        }
+        a[static_cast<std::size_t>(i)] = traits.Make(row, static_cast<std::uint64_t>(i));
+      }
+    });
+    // Slices are in position order: the first one that found one wins.
+    // Every thread reads the same answer and leaves together.
+    team.Single([&] {
+      for (std::int64_t f : bad) {
+        if (f >= 0) {
+          first_bad = f;
+          break;
+        }
+      }
+    });
+    if (first_bad >= 0) return;
+    if (serial) {
+      std::sort(a.begin(), a.end());
+    }
+    for (int k = 0; k < passes; ++k) {
+      const int lo = row_bits * k / passes, hi = row_bits * (k + 1) / passes;
+      RadixPass(team, a, b, traits.RowShift() + lo, hi - lo, slices, counts);
+      team.Single([&] { a.swap(b); });
+    }
+
+    // The groups: a new one wherever the row changes.
+    team.ForEach(slices.count, [&](std::int64_t s) {
+      std::int64_t c = 0;
+      for (std::int64_t i = slices.Begin(s); i < slices.End(s); ++i) c += is_start(i);
+      starts[static_cast<std::size_t>(s) + 1] = c;
+    });
+    team.Single([&] {
+      for (int s = 0; s < slices.count; ++s) starts[s + 1] += starts[s];
+    });
+    team.ForEach(slices.count, [&](std::int64_t s) {
+      std::int64_t g = starts[static_cast<std::size_t>(s)];
+      for (std::int64_t i = slices.Begin(s); i < slices.End(s); ++i) {
+        const Item& x = a[static_cast<std::size_t>(i)];
+        out->positions[static_cast<std::size_t>(i)] = traits.Pos(x);
+        if (is_start(i)) {
+          out->rows[static_cast<std::size_t>(g)] = static_cast<std::int64_t>(traits.Row(x));
+          out->begin[static_cast<std::size_t>(g)] = i;
+          ++g;
+        }
+      }
+    });
   });
-  for (int s = 0; s < slices.count; ++s) starts[s + 1] += starts[s];
+  if (first_bad >= 0) return first_bad;
   const std::int64_t groups = starts.back();
-  out->positions.resize(static_cast<std::size_t>(n));
   out->rows.resize(static_cast<std::size_t>(groups));
   out->begin.resize(static_cast<std::size_t>(groups) + 1);
   out->begin[static_cast<std::size_t>(groups)] = n;
-  ForEachSlice(threads, slices, [&](int s) {
-    std::int64_t g = starts[static_cast<std::size_t>(s)];
-    for (std::int64_t i = slices.Begin(s); i < slices.End(s); ++i) {
-      const Item& x = a[static_cast<std::size_t>(i)];
-      out->positions[static_cast<std::size_t>(i)] = traits.Pos(x);
-      if (is_start(i)) {
-        out->rows[static_cast<std::size_t>(g)] = static_cast<std::int64_t>(traits.Row(x));
-        out->begin[static_cast<std::size_t>(g)] = i;
-        ++g;
-      }
-    }
-  });
   return -1;
 }
 

@@ -268,6 +268,26 @@ void ScaleByMinor(const SparseJob& job, const ScaleCode* code, std::int64_t k0, 
 void ScaleByMinorFloat(const SparseJob& job, const float* f, std::int64_t k0, std::int64_t k1);
 
 // ---------------------------------------------------------------------------
+// The split-phase primitives of sparsenorm/sharded.h on a CSR/CSC slice whose
+// vectors are its minor indices (problem.common.path == kScattered), in
+// sparse_matrix.cc. Both check the structure first, as NormalizeSparseMatrix
+// does, and return its findings.
+
+// Per vector c in [0, minor_dim): scale[c] = max |y| over its coordinates
+// (repeats summed; NaN ordered above inf), and, except for the max norm,
+// sum[c] = the float64 sum of ScaledTerm(y, scale[c]) (left as it was where
+// scale[c] is 0 or not finite). Both arrays zeroed by the caller; the
+// result depends on the input and plan.threads only.
+Finding ScatteredVectorParts(const SparseMatrixProblem& problem, const MatrixPlan& plan,
+                             double* scale, double* sum);
+
+// Every stored entry scaled by codes[its minor index] (when any_scaled), then
+// pruning with problem.common.prune_below: stats' nnz_before, nnz_after and
+// pruned. Nothing is written when the structure is rejected.
+Finding ApplyScatteredCodes(const SparseMatrixProblem& problem, const MatrixPlan& plan,
+                            const ScaleCode* codes, bool any_scaled, MatrixStats* stats);
+
+// ---------------------------------------------------------------------------
 // Scalar parts (sparse_columns.cc).
 
 // Per-thread scratch for segments that hold repeated or unsorted minor

@@ -42,6 +42,60 @@ void ParallelFor(int threads, std::int64_t n, Fn&& fn) {
 #endif
 }
 
+// A team of threads that runs several phases of one algorithm in one
+// parallel region, with a barrier after each phase: for multi-pass work
+// (a radix sort, marking then merging) whose passes are each too short to
+// pay for a fork and join of their own, which cost microseconds each on an
+// idle machine and far more on a busy one. RunTeam calls body(team) on
+// every thread of the team; every thread must make the same sequence of
+// ForEach and Single calls, and nothing in body may throw (allocate before).
+class Team {
+ public:
+  explicit Team(bool parallel) : parallel_(parallel) {}
+
+  // fn(i) for every i of [0, n), items handed to threads as they finish;
+  // returns on every thread once all items are done.
+  template <class Fn>
+  void ForEach(std::int64_t n, Fn&& fn) const {
+    if (!parallel_) {
+      for (std::int64_t i = 0; i < n; ++i) fn(i);
+      return;
+    }
+#if defined(_OPENMP)
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t i = 0; i < n; ++i) fn(i);
+#endif
+  }
+
+  // fn() on one thread; returns on every thread once it is done.
+  template <class Fn>
+  void Single(Fn&& fn) const {
+    if (!parallel_) {
+      fn();
+      return;
+    }
+#if defined(_OPENMP)
+#pragma omp single
+    fn();
+#endif
+  }
+
+ private:
+  bool parallel_;
+};
+
+template <class Body>
+void RunTeam(int threads, Body&& body) {
+#if defined(_OPENMP)
+  if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+    body(Team(true));
+    return;
+  }
+#endif
+  body(Team(false));
+}
+
 // Calls fn(begin, end, thread) on chunks of `grain` items of [0, n), handed
 // out to threads as they finish: for work whose cost per item is uneven.
 template <class Fn>

@@ -38,23 +38,60 @@ std::int64_t MarkSlice(const I* idx, std::int64_t begin, std::int64_t end, std::
   return -1;
 }
 
-template <class I>
-std::int64_t MarkList(const I* idx, std::int64_t size, std::uint64_t limit, std::uint64_t* words,
-                      int threads) {
-  // An atomic OR costs more than twice a plain one (docs/PERFORMANCE.md):
-  // splitting the list pays only from about four threads on, and only for
-  // long lists.
-  if (threads < 4 || size < (std::int64_t{1} << 18)) return MarkSlice<false>(idx, 0, size, limit, words);
-  std::vector<std::int64_t> first(static_cast<std::size_t>(threads), -1);
-  ParallelFor(threads, size, [&](std::int64_t begin, std::int64_t end, int t) {
-    first[t] = MarkSlice<true>(idx, begin, end, limit, words);
-  });
-  // Slices are in position order: the first slice that found one has the
-  // first bad position.
+// The first bad position found by slices that ran in position order.
+std::int64_t FirstOf(const std::vector<std::int64_t>& first) {
   for (std::int64_t f : first) {
     if (f >= 0) return f;
   }
   return -1;
+}
+
+// Lists shorter than this are marked by one thread: a parallel region costs
+// microseconds.
+constexpr std::int64_t kSplitIndices = std::int64_t{1} << 14;
+
+template <class I>
+std::int64_t MarkList(const I* idx, std::int64_t size, std::uint64_t limit, std::uint64_t* words,
+                      std::int64_t word_count, int threads) {
+  if (threads <= 1 || size < kSplitIndices) return MarkSlice<false>(idx, 0, size, limit, words);
+  std::vector<std::int64_t> first(static_cast<std::size_t>(threads), -1);
+  // An atomic OR costs more than twice a plain one (docs/PERFORMANCE.md), so
+  // with two or three threads each slice of the list is marked into a
+  // bitmap of its own with plain ORs and the bitmaps are then ORed together,
+  // blocks of words at a time, in the same parallel region; that pays while
+  // the extra bitmaps are no larger than the list. From four threads on, or for bitmaps too large to
+  // copy, the threads share one bitmap and OR atomically, which pays only
+  // for long lists.
+  if (threads < 4 && word_count <= size) {
+    const auto extra = static_cast<std::size_t>(threads - 1) * static_cast<std::size_t>(word_count);
+    std::unique_ptr<std::uint64_t[]> own(new (std::nothrow) std::uint64_t[extra]());
+    if (own) {
+      auto bitmap_of = [&](int t) { return t == 0 ? words : own.get() + (t - 1) * word_count; };
+      constexpr std::int64_t kMergeWords = 2048;
+      RunTeam(threads, [&](const Team& team) {
+        team.ForEach(threads, [&](std::int64_t t) {
+          first[t] = MarkSlice<false>(idx, size * t / threads, size * (t + 1) / threads, limit,
+                                      bitmap_of(static_cast<int>(t)));
+        });
+        team.ForEach((word_count + kMergeWords - 1) / kMergeWords, [&](std::int64_t block) {
+          const std::int64_t begin = block * kMergeWords;
+          const std::int64_t end = std::min(word_count, begin + kMergeWords);
+          for (int t = 1; t < threads; ++t) {
+            const std::uint64_t* other = bitmap_of(t);
+            for (std::int64_t w = begin; w < end; ++w) words[w] |= other[w];
+          }
+        });
+      });
+      return FirstOf(first);
+    }
+    // No memory for the copies: the shared bitmap below works as well.
+  } else if (threads < 4 || size < (std::int64_t{1} << 18)) {
+    return MarkSlice<false>(idx, 0, size, limit, words);
+  }
+  ParallelFor(threads, size, [&](std::int64_t begin, std::int64_t end, int t) {
+    first[t] = MarkSlice<true>(idx, begin, end, limit, words);
+  });
+  return FirstOf(first);
 }
 }  // namespace
 
@@ -62,8 +99,10 @@ std::int64_t RowBitmap::MarkAll(const void* indices, IndexType type, std::int64_
                                 int threads) {
   const auto limit = static_cast<std::uint64_t>(rows_);
   return type == IndexType::kInt32
-             ? MarkList(static_cast<const std::int32_t*>(indices), size, limit, words_.get(), threads)
-             : MarkList(static_cast<const std::int64_t*>(indices), size, limit, words_.get(), threads);
+             ? MarkList(static_cast<const std::int32_t*>(indices), size, limit, words_.get(),
+                        words_count_, threads)
+             : MarkList(static_cast<const std::int64_t*>(indices), size, limit, words_.get(),
+                        words_count_, threads);
 }
 
 namespace {
@@ -86,12 +125,7 @@ std::int64_t ClaimList(RowClaimSet* set, const I* idx, std::int64_t size, std::u
   ParallelFor(threads, size, [&](std::int64_t begin, std::int64_t end, int t) {
     first[t] = ClaimSlice<true>(set, idx, begin, end, limit, owner);
   });
-  // Slices are in position order: the first slice that found one has the
-  // first bad position.
-  for (std::int64_t f : first) {
-    if (f >= 0) return f;
-  }
-  return -1;
+  return FirstOf(first);
 }
 }  // namespace
 

@@ -65,6 +65,36 @@ struct SparsePlan {
   int ChunkCount(int parts) const { return parts <= 1 ? 1 : parts * chunks_per_thread; }
 };
 
+// The segments of a CSR/CSC problem (rows or columns) as the kernels see them.
+void DescribeSegments(const SparseMatrixProblem& problem, SparseJob* job) {
+  const SparseMatrix& m = problem.matrix;
+  job->segments = problem.segments;
+  job->minor_dim = problem.minor_dim;
+  job->nnz = m.nnz;
+  job->offsets = m.indptr;
+  job->offsets_type = m.index_type;
+  job->minor = m.indices;
+  job->minor_type = m.index_type;
+}
+
+// What pruning compacts: every array of the matrix.
+PruneArrays PruneArraysOf(const SparseMatrix& m, const SparseJob& job) {
+  PruneArrays arrays;
+  arrays.values = m.values;
+  arrays.dtype = m.dtype;
+  arrays.index_type = m.index_type;
+  arrays.nnz = m.nnz;
+  if (m.format == SparseFormat::kCOO) {
+    arrays.row = m.row;
+    arrays.col = m.col;
+  } else {
+    arrays.indptr = m.indptr;
+    arrays.segments = job.segments;
+    arrays.indices = m.indices;
+  }
+  return arrays;
+}
+
 // Index pointers: indptr[0] == 0, never decreasing, indptr[segments] == nnz.
 Finding CheckIndexPointers(const SparseMatrix& m, std::int64_t segments, int threads) {
   const void* p = m.indptr;
@@ -248,6 +278,8 @@ Finding NormalizeSegmentWise(const MatrixCommon& c, SparsePlan* plan, int parts,
   return {};
 }
 
+void ScaleScattered(const SparsePlan& plan, const ScaleCode* codes, int parts);
+
 Finding NormalizeScattered(const MatrixCommon& c, SparsePlan* plan, const ColumnSumConfig& config,
                            MatrixStats* stats) {
   SparseJob& job = plan->job;
@@ -305,8 +337,18 @@ Finding NormalizeScattered(const MatrixCommon& c, SparsePlan* plan, const Column
                                        parts, stats, &first_nonfinite);
   if (c.nonfinite_error && first_nonfinite >= 0) return NonFiniteVectorFinding(c.axis, first_nonfinite);
   if (stats->vectors_scaled == 0) return {};
+  ScaleScattered(*plan, codes, parts);
+  return {};
+}
+
+// Every stored entry scaled by the code of its minor index (its vector).
+// Cannot fail, as writing may already have begun: when the float32 copy of
+// the codes cannot be allocated, the float64 codes are used.
+void ScaleScattered(const SparsePlan& plan, const ScaleCode* codes, int parts) {
+  const SparseJob& job = plan.job;
+  const std::int64_t n = job.minor_dim;
   // Each entry is scaled on its own: dynamic chunks, a multiple of 64 entries.
-  const std::int64_t grain = std::max<std::int64_t>(64, (job.nnz / plan->ChunkCount(parts) + 63) / 64 * 64);
+  const std::int64_t grain = std::max<std::int64_t>(64, (job.nnz / plan.ChunkCount(parts) + 63) / 64 * 64);
   // Narrow dtypes: the codes as float32, so that the gathers hit a table half
   // the size. Unless a column needs the float64 path, or the table is so
   // large that making the copy would cost more than it saves.
@@ -319,12 +361,11 @@ Finding NormalizeScattered(const MatrixCommon& c, SparsePlan* plan, const Column
     ParallelForDynamic(parts, job.nnz, grain, [&](std::int64_t b, std::int64_t e, int) {
       ScaleByMinorFloat(job, f.get(), b, e);
     });
-    return {};
+    return;
   }
   ParallelForDynamic(parts, job.nnz, grain, [&](std::int64_t b, std::int64_t e, int) {
     ScaleByMinor(job, codes, b, e);
   });
-  return {};
 }
 
 }  // namespace
@@ -341,13 +382,7 @@ Finding NormalizeSparseMatrix(const SparseMatrixProblem& problem, const MatrixPl
   plan.format = m.format;
   if (m.format != SparseFormat::kCOO) {
     if (Finding f = CheckIndexPointers(m, problem.segments, threads)) return f;
-    plan.job.segments = problem.segments;
-    plan.job.minor_dim = problem.minor_dim;
-    plan.job.nnz = m.nnz;
-    plan.job.offsets = m.indptr;
-    plan.job.offsets_type = m.index_type;
-    plan.job.minor = m.indices;
-    plan.job.minor_type = m.index_type;
+    DescribeSegments(problem, &plan.job);
     plan.segment_wise = c.path == MatrixPath::kContiguous;
   }
   RowBitmap bitmap;
@@ -368,23 +403,9 @@ Finding NormalizeSparseMatrix(const SparseMatrixProblem& problem, const MatrixPl
   }
   stats.nnz_before = m.nnz;
 
-  PruneArrays arrays;
+  const PruneArrays arrays = PruneArraysOf(m, plan.job);
   PruneWorkspace prune_workspace;
-  if (c.prune_below > 0.0) {
-    arrays.values = m.values;
-    arrays.dtype = m.dtype;
-    arrays.index_type = m.index_type;
-    arrays.nnz = m.nnz;
-    if (m.format == SparseFormat::kCOO) {
-      arrays.row = m.row;
-      arrays.col = m.col;
-    } else {
-      arrays.indptr = m.indptr;
-      arrays.segments = plan.job.segments;
-      arrays.indices = m.indices;
-    }
-    PreparePrune(arrays, threads, &prune_workspace);
-  }
+  if (c.prune_below > 0.0) PreparePrune(arrays, threads, &prune_workspace);
 
   SparseJob& job = plan.job;
   job.values = m.values;
@@ -407,6 +428,79 @@ Finding NormalizeSparseMatrix(const SparseMatrixProblem& problem, const MatrixPl
     stats.nnz_after = kept;
   }
   *stats_out = stats;
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+// The split-phase primitives (sparsenorm/sharded.h) on a slice whose vectors
+// are its minor indices: the structure checked as above, then the column
+// reductions, or the scaling and pruning, of the whole call.
+
+namespace {
+
+Finding PrepareScatteredSlice(const SparseMatrixProblem& problem, const MatrixPlan& mplan,
+                              SparsePlan* plan) {
+  const SparseMatrix& m = problem.matrix;
+  plan->chunks_per_thread = mplan.tuning.chunks_per_thread;
+  plan->format = m.format;
+  if (Finding f = CheckIndexPointers(m, problem.segments, mplan.threads)) return f;
+  DescribeSegments(problem, &plan->job);
+  if (Finding f = ValidateMinor(plan, mplan.threads)) return f;
+  plan->job.values = m.values;
+  plan->job.dtype = m.dtype;
+  plan->job.rule = problem.common.rule;
+  return {};
+}
+
+ColumnSumConfig ConfigOf(const MatrixPlan& mplan) {
+  ColumnSumConfig config;
+  config.parts = std::max(mplan.threads, 1);
+  config.mode = mplan.column_sums;
+  config.epoch_entries = mplan.tuning.epoch_entries;
+  return config;
+}
+
+}  // namespace
+
+Finding ScatteredVectorParts(const SparseMatrixProblem& problem, const MatrixPlan& mplan,
+                             double* scale, double* sum) {
+  SparsePlan plan;
+  if (Finding f = PrepareScatteredSlice(problem, mplan, &plan)) return f;
+  const ColumnSumConfig config = ConfigOf(mplan);
+  ColumnReduceSpec max_spec;
+  max_spec.op = Reduce::kMaxAbs;
+  if (!ReduceColumns(plan.job, max_spec, config, scale)) return OutOfMemoryFinding("the column maxima");
+  const NormKind kind = plan.job.rule.kind;
+  if (kind == NormKind::kLInf) return {};
+  // The terms divided by the maximum, as common/norms.h's ScaledTerm forms
+  // them (columns whose maximum is 0 or not finite are skipped).
+  ColumnReduceSpec spec;
+  spec.m = scale;
+  spec.divide_by_m = kind != NormKind::kLp;
+  spec.op = kind == NormKind::kL2 ? Reduce::kSumSquares
+            : kind == NormKind::kL1 ? Reduce::kSumAbs
+                                    : Reduce::kSumPowScaled;
+  if (!ReduceColumns(plan.job, spec, config, sum)) return OutOfMemoryFinding("the column sums");
+  return {};
+}
+
+Finding ApplyScatteredCodes(const SparseMatrixProblem& problem, const MatrixPlan& mplan,
+                            const ScaleCode* codes, bool any_scaled, MatrixStats* stats) {
+  SparsePlan plan;
+  if (Finding f = PrepareScatteredSlice(problem, mplan, &plan)) return f;
+  const SparseMatrix& m = problem.matrix;
+  const double tau = problem.common.prune_below;
+  const PruneArrays arrays = PruneArraysOf(m, plan.job);
+  PruneWorkspace prune_workspace;
+  if (tau > 0.0) PreparePrune(arrays, mplan.threads, &prune_workspace);
+  if (any_scaled) ScaleScattered(plan, codes, std::max(mplan.threads, 1));
+  stats->nnz_before = m.nnz;
+  stats->nnz_after = m.nnz;
+  stats->pruned = 0;
+  if (tau > 0.0) {
+    stats->nnz_after = PruneSparse(arrays, tau, &prune_workspace);
+    stats->pruned = m.nnz - stats->nnz_after;
+  }
   return {};
 }
 

@@ -1,5 +1,5 @@
 // sparsenorm/mpi.h: the row operator on sharded tables, and the matrix
-// normalization on sharded dense matrices, through MPI. Uses
+// normalization on sharded dense and sparse matrices, through MPI. Uses
 // only the public API of libsparsenorm (sharded.h, rows.h) and MPI's C API;
 // the agreement and the exchange are mpi/protocol.h's (which says why the
 // parts are all-gathered rather than all-reduced).
@@ -208,12 +208,35 @@ Status RowSharded(MPI_Comm comm, Table shard, Indices indices, RowSharding shard
   return NormalizeRows(shard, Indices(std::span<const std::int64_t>(local_indices)), options, stats_out);
 }
 
-Status ShardedMatrix(MPI_Comm comm, Table slice, const MatrixOptions& options, MatrixStats* stats) {
+// What the matrix protocol needs to know of a slice, whatever its storage:
+// its parts (the local checks), its dtype and the count of the vectors every
+// shard holds part of, and how to write it.
+Status LocalParts(const Table& slice, const MatrixOptions& options, std::vector<NormPart>* parts) {
+  return MatrixNormParts(ConstTable(slice), options, parts);
+}
+Status LocalParts(SparseMatrix* slice, const MatrixOptions& options, std::vector<NormPart>* parts) {
+  if (slice == nullptr) {
+    return Status(StatusCode::kInvalidArgument, "slice is null: pass this rank's SparseMatrix.");
+  }
+  return MatrixNormParts(*slice, options, parts);
+}
+DType DTypeOf(const Table& slice) { return slice.dtype; }
+DType DTypeOf(const SparseMatrix* slice) { return slice != nullptr ? slice->dtype : DType{}; }
+std::int64_t VectorCount(const Table& slice, int axis) { return axis == 0 ? slice.cols : slice.rows; }
+std::int64_t VectorCount(const SparseMatrix* slice, int axis) {
+  if (slice == nullptr) return -1;
+  return axis == 0 ? slice->cols : slice->rows;
+}
+
+// Slice: Table (dense) or SparseMatrix* (CSR rows on axis 0, CSC columns on
+// axis 1); the protocol is the same.
+template <class Slice>
+Status ShardedMatrix(MPI_Comm comm, Slice slice, const MatrixOptions& options, MatrixStats* stats) {
   Comm c;
   if (Status s = Open(comm, &c); !s.ok()) return s;
   std::vector<NormPart> parts;
   Exchange<NormPart> exchange;
-  Status local = MatrixNormParts(ConstTable(slice), options, &parts);
+  Status local = LocalParts(slice, options, &parts);
   if (local.ok()) {
     local = exchange.Reserve(c, parts.size(),
                              " vectors in one call exceed what one MPI collective of int counts "
@@ -221,9 +244,9 @@ Status ShardedMatrix(MPI_Comm comm, Table slice, const MatrixOptions& options, M
   }
   Header mine{};
   mine[kStatusCode] = static_cast<std::int64_t>(local.code());
-  mine[kDType] = static_cast<std::int64_t>(slice.dtype);
+  mine[kDType] = static_cast<std::int64_t>(DTypeOf(slice));
   // The vectors' count: every shard holds part of each.
-  mine[kRows] = options.axis == 0 ? slice.cols : slice.rows;
+  mine[kRows] = VectorCount(slice, options.axis);
   mine[kOptionsDigest] = static_cast<std::int64_t>(OptionsDigest(options));
   mine[kDistinct] = static_cast<std::int64_t>(parts.size());
   std::vector<std::int64_t> all;
@@ -251,6 +274,15 @@ Status NormalizeColumnShardedRows(MPI_Comm comm, Table slice, Indices indices,
 }
 
 Status NormalizeShardedMatrix(MPI_Comm comm, Table slice, const MatrixOptions& options,
+                              MatrixStats* stats) noexcept {
+  try {
+    return ShardedMatrix(comm, slice, options, stats);
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kOutOfMemory, "could not allocate the sharded matrix call's buffers.");
+  }
+}
+
+Status NormalizeShardedMatrix(MPI_Comm comm, SparseMatrix* slice, const MatrixOptions& options,
                               MatrixStats* stats) noexcept {
   try {
     return ShardedMatrix(comm, slice, options, stats);

@@ -16,6 +16,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "sparsenorm/mpi.h"
@@ -415,6 +416,255 @@ void FaultsLeaveEveryShardUnchanged() {
   }
 }
 
+
+// A sparse matrix in CSR (major = rows) or CSC (major = columns) built from
+// a dense one, keeping every nonzero and, as explicit zeros, every entry
+// marked in `zeros`.
+template <class T, class I>
+struct Compressed {
+  SparseFormat format = SparseFormat::kCSR;
+  std::int64_t rows = 0, cols = 0;
+  std::vector<I> indptr, indices;
+  std::vector<T> values;
+  SparseMatrix m;
+
+  SparseMatrix* view() {
+    m.format = format;
+    m.rows = rows;
+    m.cols = cols;
+    m.nnz = static_cast<std::int64_t>(values.size());
+    m.values = values.data();
+    m.dtype = std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
+    m.index_type = sizeof(I) == 4 ? IndexType::kInt32 : IndexType::kInt64;
+    m.indptr = indptr.data();
+    m.indices = indices.data();
+    return &m;
+  }
+  // After a call that pruned: the arrays cut to slice->nnz.
+  void Sync() {
+    values.resize(static_cast<std::size_t>(m.nnz));
+    indices.resize(static_cast<std::size_t>(m.nnz));
+  }
+  // The dense matrix; (r, c) with r in [r0, r0 + rows) and so on.
+  Dense<double> ToDense() const {
+    Dense<double> d(rows, cols);
+    const bool csr = format == SparseFormat::kCSR;
+    for (std::int64_t s = 0; s + 1 < static_cast<std::int64_t>(indptr.size()); ++s) {
+      for (I k = indptr[static_cast<std::size_t>(s)]; k < indptr[static_cast<std::size_t>(s) + 1]; ++k) {
+        const std::int64_t minor = indices[static_cast<std::size_t>(k)];
+        d.at(csr ? s : minor, csr ? minor : s) += values[static_cast<std::size_t>(k)];
+      }
+    }
+    return d;
+  }
+  bool SameBytes(const Compressed& o) const {
+    return indptr == o.indptr && indices == o.indices && values.size() == o.values.size() &&
+           std::memcmp(values.data(), o.values.data(), values.size() * sizeof(T)) == 0;
+  }
+};
+
+// Rows [r0, r1) and columns [c0, c1) of `d` (with `zeros` marking explicit
+// zeros) as CSR or CSC.
+template <class T, class I>
+Compressed<T, I> Compress(const Dense<double>& d, const Dense<std::uint8_t>& zeros, SparseFormat format,
+                          std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
+  Compressed<T, I> m;
+  m.format = format;
+  m.rows = r1 - r0;
+  m.cols = c1 - c0;
+  const bool csr = format == SparseFormat::kCSR;
+  const std::int64_t majors = csr ? m.rows : m.cols, minors = csr ? m.cols : m.rows;
+  m.indptr.push_back(0);
+  for (std::int64_t s = 0; s < majors; ++s) {
+    for (std::int64_t t = 0; t < minors; ++t) {
+      const std::int64_t r = r0 + (csr ? s : t), c = c0 + (csr ? t : s);
+      if (d.at(r, c) == 0.0 && !zeros.at(r, c)) continue;
+      m.indices.push_back(static_cast<I>(t));
+      m.values.push_back(static_cast<T>(d.at(r, c)));
+    }
+    m.indptr.push_back(static_cast<I>(m.values.size()));
+  }
+  return m;
+}
+
+// A random sparse matrix: about a third of the entries stored, some of
+// them explicit zeros, every fifth column and seventh row empty.
+void RandomSparse(std::int64_t rows, std::int64_t cols, std::mt19937_64& rng, Dense<double>* d,
+                  Dense<std::uint8_t>* zeros) {
+  *d = Dense<double>(rows, cols);
+  *zeros = Dense<std::uint8_t>(rows, cols);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const double x = u(rng);
+      if (r % 7 == 3 || c % 5 == 2 || x > 0.35) continue;
+      if (x < 0.03) {
+        zeros->at(r, c) = 1;
+      } else {
+        d->at(r, c) = normal(rng) * std::pow(10.0, 2 * u(rng) - 1);
+      }
+    }
+  }
+}
+
+// A sparse matrix: CSR row blocks on axis 0, CSC column blocks on axis 1,
+// against NormalizeMatrix on the whole matrix in the same format; then the
+// same call again on a fresh copy of the shard, which must give the same
+// bytes.
+template <class T, class I>
+void ShardedSparseMatchesSingleProcess(std::mt19937_64& rng, int trial) {
+  const int axis = trial % 2;
+  const std::int64_t rows = std::uniform_int_distribution<std::int64_t>(0, 40)(rng);
+  const std::int64_t cols = std::uniform_int_distribution<std::int64_t>(0, 30)(rng);
+  Dense<double> d(0, 0);
+  Dense<std::uint8_t> zeros(0, 0);
+  RandomSparse(rows, cols, rng, &d, &zeros);
+  const std::vector<std::int64_t> cuts = ColumnCuts(axis == 0 ? rows : cols, rng);
+  const SparseFormat format = axis == 0 ? SparseFormat::kCSR : SparseFormat::kCSC;
+  MatrixOptions options;
+  options.axis = axis;
+  if (trial % 3 == 0) options.prune_below = 0.01;
+  if (trial % 4 == 1) options.norm.p = 1.0;
+  std::vector<std::int64_t> subset;
+  const std::int64_t vectors = axis == 0 ? cols : rows;
+  if (trial % 5 == 2 && vectors > 0) {
+    subset = {vectors - 1, 0, vectors / 2, 0};
+    options.subset = Indices(std::span<const std::int64_t>(subset));
+  }
+  Compressed<T, I> whole = Compress<T, I>(d, zeros, format, 0, rows, 0, cols);
+  MatrixStats want_stats;
+  CHECK(NormalizeMatrix(whole.view(), options, &want_stats).ok(), "single");
+  whole.Sync();
+  const Dense<double> want = whole.ToDense();
+  const std::int64_t b = cuts[static_cast<std::size_t>(g_rank)], e = cuts[static_cast<std::size_t>(g_rank) + 1];
+  const Compressed<T, I> original =
+      axis == 0 ? Compress<T, I>(d, zeros, format, b, e, 0, cols) : Compress<T, I>(d, zeros, format, 0, rows, b, e);
+  Compressed<T, I> mine = original;
+  MatrixStats stats;
+  const Status s = mpi::NormalizeShardedMatrix(MPI_COMM_WORLD, mine.view(), options, &stats);
+  CHECK(s.ok(), "sparse trial %d: %s", trial, s.message().c_str());
+  mine.Sync();
+  CHECK(stats.vectors == want_stats.vectors && stats.zero_vectors == want_stats.zero_vectors &&
+            stats.nnz_before == static_cast<std::int64_t>(original.values.size()) &&
+            stats.nnz_after == static_cast<std::int64_t>(mine.values.size()),
+        "sparse trial %d stats", trial);
+  std::int64_t nnz_after = stats.nnz_after;
+  MPI_Allreduce(MPI_IN_PLACE, &nnz_after, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+  if (options.prune_below == 0) {
+    CHECK(nnz_after == want_stats.nnz_after, "sparse trial %d: %lld entries, want %lld", trial,
+          static_cast<long long>(nnz_after), static_cast<long long>(want_stats.nnz_after));
+  }
+  const Dense<double> got = mine.ToDense();
+  for (std::int64_t r = 0; r < got.rows; ++r) {
+    for (std::int64_t c = 0; c < got.cols; ++c) {
+      const double w = axis == 0 ? want.at(b + r, c) : want.at(r, b + c);
+      const double a = got.at(r, c);
+      if (options.prune_below > 0 && (w == 0.0 || a == 0.0)) continue;
+      CHECK(Ulps(static_cast<T>(a), static_cast<T>(w)) <= 16, "sparse trial %d (%lld, %lld): %.17g vs %.17g",
+            trial, static_cast<long long>(r), static_cast<long long>(c), a, w);
+    }
+  }
+  Compressed<T, I> again = original;
+  CHECK(mpi::NormalizeShardedMatrix(MPI_COMM_WORLD, again.view(), options).ok(), "sparse trial %d again", trial);
+  again.Sync();
+  CHECK(again.SameBytes(mine), "sparse trial %d: a second run gave other bytes", trial);
+}
+
+// Bad sparse input on the last rank: every rank returns the same error and
+// no rank's arrays (values, indices, indptr) change.
+void SparseFaultsLeaveEveryShardUnchanged() {
+  std::mt19937_64 rng(123);  // the same on every rank
+  const std::int64_t rows = 30, cols = 9;
+  Dense<double> d(0, 0);
+  Dense<std::uint8_t> zeros(0, 0);
+  RandomSparse(rows, cols, rng, &d, &zeros);
+  d.at(rows - 1, 4) = 0.5;  // held by the last rank
+  const auto [b, e] = Block(rows, g_rank);
+  const bool last = g_rank == g_size - 1;
+  const auto original = Compress<float, std::int64_t>(d, zeros, SparseFormat::kCSR, b, e, 0, cols);
+  MatrixOptions options;
+  options.prune_below = 0.2;  // a write would compact the arrays too
+  options.norm.non_finite = NonFinitePolicy::kError;
+  using Slice = Compressed<float, std::int64_t>;
+  struct Case {
+    const char* name;
+    std::function<Status(Slice&)> call;
+    StatusCode code;
+    const char* words;
+    bool needs_two_ranks;
+  };
+  const std::string last_rank = "rank " + std::to_string(g_size - 1) + " of " + std::to_string(g_size) + ": ";
+  // The stored entry of global (rows - 1, 4), on the last rank.
+  std::size_t victim = 0;
+  if (last) {
+    for (std::int64_t k = original.indptr[static_cast<std::size_t>(e - b - 1)]; k < original.indptr.back(); ++k) {
+      if (original.indices[static_cast<std::size_t>(k)] == 4) victim = static_cast<std::size_t>(k);
+    }
+  }
+  const std::vector<std::int64_t> subset = {1, 4};
+  const std::vector<std::int64_t> other_subset = {1, 5};
+  const std::vector<Case> cases = {
+      {"sparse: a column index out of range on the last rank",
+       [&](Slice& t) {
+         if (last && !t.indices.empty()) t.indices.back() = cols;
+         const Status s = mpi::NormalizeShardedMatrix(MPI_COMM_WORLD, t.view(), options);
+         if (last && !t.indices.empty()) t.indices.back() = original.indices.back();
+         return s;
+       },
+       StatusCode::kOutOfRange, last_rank.c_str(), false},
+      {"sparse: NaN on the last rank under kError",
+       [&](Slice& t) {
+         if (last) t.values[victim] = std::nanf("");
+         const Status s = mpi::NormalizeShardedMatrix(MPI_COMM_WORLD, t.view(), options);
+         if (last) t.values[victim] = original.values[victim];
+         return s;
+       },
+       StatusCode::kNonFinite, "column 4 ", false},
+      {"sparse: a CSC slice on the last rank",
+       [&](Slice& t) {
+         SparseMatrix* v = t.view();
+         if (last) {
+           v->format = SparseFormat::kCSC;  // indptr is then too short: it is not read
+           v->rows = cols;
+           v->cols = e - b;
+         }
+         return mpi::NormalizeShardedMatrix(MPI_COMM_WORLD, v, options);
+       },
+       StatusCode::kUnsupported, "CSC matrix on axis 0", false},
+      {"sparse: a null slice on the last rank",
+       [&](Slice& t) {
+         SparseMatrix* v = t.view();
+         return mpi::NormalizeShardedMatrix(MPI_COMM_WORLD, last ? nullptr : v, options);
+       },
+       StatusCode::kInvalidArgument, "slice is null", false},
+      {"sparse: the column count differs on the last rank",
+       [&](Slice& t) {
+         SparseMatrix* v = t.view();
+         if (last) v->cols += 1;
+         return mpi::NormalizeShardedMatrix(MPI_COMM_WORLD, v, options);
+       },
+       StatusCode::kInvalidArgument, "ranks disagree", true},
+      {"sparse: the subset differs on the last rank",
+       [&](Slice& t) {
+         MatrixOptions o = options;
+         o.subset = Indices(std::span<const std::int64_t>(last ? other_subset : subset));
+         return mpi::NormalizeShardedMatrix(MPI_COMM_WORLD, t.view(), o);
+       },
+       StatusCode::kInvalidArgument, "ranks disagree on the options", true},
+  };
+  for (const Case& c : cases) {
+    if (c.needs_two_ranks && g_size == 1) continue;
+    Slice t = original;
+    const Status s = c.call(t);
+    CHECK(s.code() == c.code, "%s: got %s", c.name, s.message().c_str());
+    CHECK(s.message().find(c.words) != std::string::npos, "%s: message %s", c.name, s.message().c_str());
+    CHECK(t.SameBytes(original) && t.m.nnz == static_cast<std::int64_t>(original.values.size()),
+          "%s: the slice changed", c.name);
+    CheckSameStatusEverywhere(s, c.name);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -427,9 +677,12 @@ int main(int argc, char** argv) {
     ColumnShardedMatchesSingleProcess<double>(rng, trial);
     RowShardedMatchesSingleProcess<float>(rng, trial, trial % 2 == 1);
     ShardedMatrixMatchesSingleProcess(rng, trial);
+    ShardedSparseMatchesSingleProcess<float, std::int32_t>(rng, trial);
+    ShardedSparseMatchesSingleProcess<double, std::int64_t>(rng, trial);
   }
   DecisionsAtTheBound();
   FaultsLeaveEveryShardUnchanged();
+  SparseFaultsLeaveEveryShardUnchanged();
   int failures = g_failures;
   MPI_Allreduce(MPI_IN_PLACE, &failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
   if (g_rank == 0) std::printf("%d ranks: %d failed checks\n", g_size, failures);

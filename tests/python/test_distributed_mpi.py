@@ -319,6 +319,155 @@ def test_comm_none_needs_an_initialized_torch_group():
     assert np.array_equal(t, np.ones((2, 2), np.float32))
 
 
+def random_sparse(rng, rows, cols, dtype):
+    """About a third of the entries stored, a few of them explicit zeros;
+    every fifth column and seventh row empty."""
+    dense = random_table(rng, rows, cols, dtype)
+    keep = rng.uniform(size=(rows, cols)) < 0.35
+    keep[3::7, :] = False
+    keep[:, 2::5] = False
+    r, c = np.nonzero(keep)
+    values = dense[r, c]
+    values[rng.uniform(size=values.size) < 0.1] = 0  # explicit zeros
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    return scipy_sparse.coo_matrix((values, (r, c)), shape=(rows, cols))
+
+
+def sparse_block(whole, axis, b, e, index_dtype, array):
+    """Rows [b, e) as CSR (axis 0) or columns [b, e) as CSC (axis 1)."""
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    if axis == 0:
+        m = whole.tocsr()[b:e]
+        m = scipy_sparse.csr_array(m) if array else scipy_sparse.csr_matrix(m)
+    else:
+        m = whole.tocsc()[:, b:e]
+        m = scipy_sparse.csc_array(m) if array else scipy_sparse.csc_matrix(m)
+    m.indptr = m.indptr.astype(index_dtype)
+    m.indices = m.indices.astype(index_dtype)
+    return m
+
+
+def sparse_arrays(m):
+    if m.format == "coo":
+        return m.data.copy(), m.row.copy(), m.col.copy()
+    return m.data.copy(), m.indices.copy(), m.indptr.copy()
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_blocks_match_the_single_process_call_and_sklearn(axis, dtype):
+    sklearn = pytest.importorskip("sklearn.preprocessing")
+    rng = np.random.default_rng(321 + axis)  # the same on every process
+    failures = []
+    for trial in range(12):
+        rows, cols = int(rng.integers(0, 40)), int(rng.integers(0, 25))
+        whole = random_sparse(rng, rows, cols, dtype)
+        norm = ["l2", "l1", "max"][trial % 3]
+        index_dtype = np.int64 if trial % 2 else np.int32
+        cuts = column_cuts(rows if axis == 0 else cols, rng)
+        b, e = cuts[RANK], cuts[RANK + 1]
+        kwargs = dict(axis=axis)
+        subset = None
+        vectors = cols if axis == 0 else rows
+        if trial % 4 == 3 and vectors > 0:
+            subset = rng.integers(0, vectors, vectors // 2 + 1)
+            kwargs["subset"] = subset
+        if trial % 5 == 4:
+            kwargs["prune_below"] = 0.02
+        copy = trial % 3 == 1
+        mine = sparse_block(whole, axis, b, e, index_dtype, array=trial % 2 == 0)
+        before = sparse_arrays(mine)
+        got, stats = snd.normalize(mine, norm, comm=COMM, return_stats=True, copy=copy, **kwargs)
+        if "prune_below" in kwargs or copy:
+            # A new matrix; the block is left as it was.
+            if got is mine or any(not np.array_equal(x, y) for x, y in zip(sparse_arrays(mine), before)):
+                failures.append(f"trial {trial}: the block changed or was returned")
+        elif got is not mine:
+            failures.append(f"trial {trial}: not normalized in place")
+        if got.nnz != stats.nnz_after or stats.nnz_before != before[0].size:
+            failures.append(f"trial {trial}: nnz {got.nnz} vs stats {stats}")
+        want = sparse_block(whole, axis, 0, rows if axis == 0 else cols, index_dtype, False)
+        want, want_stats = sparsenorm.normalize(want, norm, return_stats=True, **kwargs)
+        want = want.toarray()
+        if (stats.vectors, stats.zero_vectors) != (want_stats.vectors, want_stats.zero_vectors):
+            failures.append(f"trial {trial}: stats {stats} vs {want_stats}")
+        mine_dense = got.toarray()
+        ref = want[b:e] if axis == 0 else want[:, b:e]
+        keep = ((mine_dense != 0) & (ref != 0) if "prune_below" in kwargs
+                else np.ones(mine_dense.shape, bool))
+        worst = int(ulps(mine_dense[keep], ref[keep]).max(initial=0))
+        if worst > 16:
+            failures.append(f"trial {trial}: {worst} ulps from sparsenorm.normalize")
+        if "prune_below" in kwargs and np.any(np.abs(got.data) < 0.02):
+            failures.append(f"trial {trial}: a value below the threshold was kept")
+        if subset is None and "prune_below" not in kwargs and rows and cols:
+            theirs = sklearn.normalize(whole.tocsr().astype(np.float64), norm, axis=axis).toarray()
+            theirs = theirs[b:e] if axis == 0 else theirs[:, b:e]
+            rtol = 1e-6 if dtype == np.float32 else 1e-13
+            if not np.allclose(mine_dense, theirs, rtol=rtol, atol=1e-300):
+                failures.append(f"trial {trial}: differs from sklearn.preprocessing.normalize")
+        # Run to run: the same bits.
+        again = snd.normalize(sparse_block(whole, axis, b, e, index_dtype, False), norm,
+                              comm=COMM, **kwargs)
+        if any(not np.array_equal(x, y) for x, y in zip(sparse_arrays(again), sparse_arrays(got))):
+            failures.append(f"trial {trial}: a second run gave other arrays")
+    agree(failures)
+
+
+def test_sparse_fault_on_one_process_fails_every_process_and_changes_nothing():
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(55)
+    whole = random_sparse(rng, 30, 9, np.float32)
+    b, e = block(30, RANK)
+    last = RANK == SIZE - 1
+    failures = []
+
+    def check(make, call, kind, words):
+        mine = make()
+        before = sparse_arrays(mine)
+        got = outcome(lambda: call(mine))
+        everyone = COMM.allgather(got)
+        if got[0] != kind or words not in got[1]:
+            failures.append(f"{words}: {got}")
+        if any(o != got for o in everyone):
+            failures.append(f"{words}: processes disagree: {everyone}")
+        if any(x.tobytes() != y.tobytes() for x, y in zip(sparse_arrays(mine), before)):
+            failures.append(f"{words}: the block changed")
+
+    def block_csr():
+        return sparse_block(whole, 0, b, e, np.int64, False)
+
+    def out_of_range():
+        m = block_csr()
+        if last and m.nnz:
+            m.indices[-1] = 9
+        return m
+
+    # prune_below would compact indices and indptr were anything written.
+    check(out_of_range, lambda m: snd.normalize(m, prune_below=0.2, comm=COMM), "IndexError",
+          f"rank {SIZE - 1} of {SIZE}: ")
+    check(lambda: block_csr().tocsc() if last else block_csr(),
+          lambda m: snd.normalize(m, comm=COMM), "TypeError",
+          f"rank {SIZE - 1} of {SIZE}: the slice is a CSC matrix on axis 0")
+    check(lambda: block_csr().tocoo() if last else block_csr(),
+          lambda m: snd.normalize(m, comm=COMM), "TypeError", "COO")
+
+    def with_nan():
+        m = block_csr()
+        if last and m.nnz:
+            m.data[0] = np.nan
+        return m
+
+    check(with_nan, lambda m: snd.normalize(m, non_finite="error", comm=COMM), "NonFiniteError",
+          "holds NaN or infinity")
+    if SIZE > 1:
+        check(block_csr, lambda m: snd.normalize(m, subset=[1, 5] if last else [1, 4], comm=COMM),
+              "ValueError", "ranks disagree on the options")
+        check(lambda: scipy_sparse.csr_matrix(block_csr().toarray()[:, :8]) if last else block_csr(),
+              lambda m: snd.normalize(m, comm=COMM), "ValueError", "ranks disagree")
+    agree(failures)
+
+
 # ---------------------------------------------------------------------------
 # The optimizer steps on a column-sharded table (sgd_, adagrad_,
 # rowwise_adagrad_, sparse_adam_), against sparsenorm.optim's on the whole

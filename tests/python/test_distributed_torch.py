@@ -87,6 +87,30 @@ def scenario(rank, world):
         if not np.allclose(block.numpy(), want, rtol=1e-13, atol=0):
             failures.append("matrix block differs from sklearn.preprocessing.normalize")
 
+        # SciPy CSR row blocks (axis 0, pruned: a new block) and CSC column
+        # blocks (axis 1, in place), one process holding no row (column).
+        from scipy import sparse as scipy_sparse
+        matrix = scipy_sparse.random(29, 7, density=0.4, format="csr", random_state=5)
+        for axis in (0, 1):
+            cuts = column_cuts(matrix.shape[axis], rng, world)
+            b, e = cuts[rank], cuts[rank + 1]
+            layout = matrix if axis == 0 else matrix.tocsc()
+            block = layout[b:e] if axis == 0 else layout[:, b:e]
+            kwargs = dict(prune_below=0.05) if axis == 0 else {}
+            got = snd.normalize(block, "l2", axis=axis, comm=group, **kwargs)
+            want = sparsenorm.normalize(layout.copy(), "l2", axis=axis, **kwargs)
+            want = (want[b:e] if axis == 0 else want[:, b:e]).toarray()
+            theirs = sk_normalize(matrix, "l2", axis=axis).toarray()
+            theirs = theirs[b:e] if axis == 0 else theirs[:, b:e]
+            mine = got.toarray()
+            if not np.allclose(mine, want, rtol=1e-13, atol=0):
+                failures.append(f"sparse axis {axis}: differs from sparsenorm.normalize")
+            keep = (mine != 0) & (theirs != 0) if kwargs else np.ones(mine.shape, bool)
+            if not np.allclose(mine[keep], theirs[keep], rtol=1e-13, atol=0):
+                failures.append(f"sparse axis {axis}: differs from sklearn.preprocessing.normalize")
+            if (got is block) == bool(kwargs):
+                failures.append(f"sparse axis {axis}: pruned in place or copied without pruning")
+
     # A bad index on the last process: every process raises the same error,
     # no shard changes.
     original = whole[:, rank:rank + 1].copy()

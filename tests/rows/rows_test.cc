@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/entry.h"
 #include "core/plan.h"
 #include "core/validate.h"
 #include "sparsenorm/rows.h"
@@ -195,6 +196,74 @@ TEST_P(RowsPerTarget, MatchesReference) {
         CompareWithReference(base, list, IndexType::kInt64, o,
                              std::string(hwy::TargetName(GetParam())) + " " +
                                  testing::Describe(dtype, base.rows, cols));
+      }
+    }
+  }
+}
+
+// Short rows are decided a batch at a time in place (src/cpu/rows_kernels.cc,
+// ProcessBatch) and one at a time out of place: the two must store the same
+// bits, on every target (1 to 8 float64 lanes), for the rows the batch
+// hands back to the one-row path (zero, tiny and huge sums, NaN) as well as
+// the common ones, and for rows exactly at the max norm.
+TEST_P(RowsPerTarget, ShortRowsBatchedEqualOneAtATime) {
+  std::mt19937_64 rng(21);
+  for (DType dtype : testing::kAllDTypes) {
+    for (std::int64_t cols : {1, 3, 8, 16, 17, 32, 64}) {
+      TestTable base(dtype, 300, cols);
+      testing::FillRandom(&base, rng, 6.0);
+      for (std::int64_t k = 0; k < cols; ++k) {
+        base.Set(0, k, 0.0);                                     // zero row
+        base.Set(1, k, 1e-30);                                   // sum below the trusted range
+        base.Set(2, k, dtype == DType::kFloat16 ? 6e4 : 3e38);   // sum overflows float32
+        base.Set(3, k, k == 0 ? std::nan("") : 1.0);             // not finite
+        base.Set(4, k, k == 0 ? 1.0 : 0.0);                      // norm exactly 1 for every p
+        base.Set(5, k, k == 0 ? 2.0 : 0.0);                      // norm exactly 2
+      }
+      std::vector<std::int64_t> list = testing::RandomIndices<std::int64_t>(250, base.rows, rng);
+      for (std::int64_t r = 0; r < 6; ++r) list.push_back(r);
+      for (NormMode mode : {NormMode::kMaxNorm, NormMode::kConstantNorm}) {
+        for (double p : {2.0, 1.0}) {
+          for (double target : {0.0, 1.0, 2.0}) {
+            for (double eps : {0.0, 1e-7}) {
+              NormalizeOptions o;
+              o.mode = mode;
+              o.p = p;
+              o.target = target;
+              o.eps = eps;
+              o.num_threads = 1;
+              const std::string what = std::string(hwy::TargetName(GetParam())) + " " +
+                                       testing::Describe(dtype, base.rows, cols) + " mode " +
+                                       std::to_string(static_cast<int>(mode)) + " p " +
+                                       std::to_string(p) + " target " + std::to_string(target) +
+                                       " eps " + std::to_string(eps);
+              TestTable one_at_a_time(dtype, base.rows, cols);
+              RowStats so;
+              const Indices indices{std::span<const std::int64_t>(list)};
+              ASSERT_TRUE(NormalizeRows(base.const_view(), one_at_a_time.view(), indices, o, &so).ok());
+              // In place through the row bitmap, and through the claim set
+              // (a tuning that never affords the bitmap).
+              Tuning no_bitmap;
+              no_bitmap.bitmap_bytes_per_index = 0;
+              no_bitmap.bitmap_slack_bytes = 0;
+              for (const Tuning& tuning : {Tuning{}, no_bitmap}) {
+                TestTable batched = base;
+                RowStats si;
+                ASSERT_TRUE(detail::NormalizeRows(ConstTable(batched.view()), batched.view(), indices,
+                                                  o, false, tuning, &si)
+                                .ok());
+                EXPECT_EQ(so.rows_scaled, si.rows_scaled) << what;
+                EXPECT_EQ(so.nonfinite_rows, si.nonfinite_rows) << what;
+                for (std::int64_t r = 0; r < base.rows; ++r) {
+                  for (std::int64_t k = 0; k < cols; ++k) {
+                    ASSERT_EQ(one_at_a_time.Bits(r, k), batched.Bits(r, k))
+                        << what << " row " << r << " col " << k;
+                  }
+                }
+              }
+            }
+          }
+        }
       }
     }
   }

@@ -15,6 +15,7 @@
 
 #include "sparsenorm/rows.h"
 #include "sparsenorm/sharded.h"
+#include "matrix/matrix_test_util.h"
 #include "test_util.h"
 
 namespace sparsenorm {
@@ -638,6 +639,340 @@ TEST(ShardedMatrix, NonFiniteAndBadInputChangeNothing) {
   five[2] = NormPart{-1.0, 1.0};
   EXPECT_EQ(ApplyMatrixNorms(shards[0].view(), MatrixOptions{}, five).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(shards[0].bytes, before[0].bytes);
+}
+
+}  // namespace
+}  // namespace sparsenorm
+
+// Sparse matrices: a CSR block of rows per shard on axis 0, a CSC block of
+// columns per shard on axis 1, compared with NormalizeMatrix on the whole
+// matrix in the same format.
+namespace sparsenorm {
+namespace {
+
+using testing::BuildSparse;
+using testing::Order;
+using testing::RandomSpec;
+using testing::TestSparse;
+using testing::Triplet;
+
+// The block of `t` with major coordinate (rows on axis 0, columns on axis 1)
+// in [m0, m1), renumbered from 0, in the axis' layout.
+TestSparse SparseBlock(const std::vector<Triplet>& t, std::int64_t rows, std::int64_t cols, int axis,
+                       std::int64_t m0, std::int64_t m1, DType dtype, IndexType itype,
+                       std::mt19937_64& rng) {
+  std::vector<Triplet> mine;
+  for (const Triplet& e : t) {
+    const std::int64_t major = axis == 0 ? e.r : e.c;
+    if (major < m0 || major >= m1) continue;
+    mine.push_back(axis == 0 ? Triplet{e.r - m0, e.c, e.v} : Triplet{e.r, e.c - m0, e.v});
+  }
+  return BuildSparse(axis == 0 ? SparseFormat::kCSR : SparseFormat::kCSC, axis == 0 ? m1 - m0 : rows,
+                     axis == 0 ? cols : m1 - m0, mine, dtype, itype, Order::kSorted, rng);
+}
+
+MatrixRun RunShardedSparse(std::vector<TestSparse>* shards, const MatrixOptions& options) {
+  const int world = static_cast<int>(shards->size());
+  std::vector<NormPart> gathered;
+  std::size_t n = 0;
+  for (int k = 0; k < world; ++k) {
+    std::vector<NormPart> parts;
+    const Status s = MatrixNormParts(*(*shards)[k].view(), options, &parts);
+    EXPECT_TRUE(s.ok()) << s.message();
+    if (k == 0) n = parts.size();
+    EXPECT_EQ(parts.size(), n);
+    gathered.insert(gathered.end(), parts.begin(), parts.end());
+  }
+  MatrixRun run;
+  for (int k = 0; k < world; ++k) {
+    std::vector<NormPart> combined;
+    EXPECT_TRUE(CombineGatheredParts(gathered, world, options.norm.p, &combined).ok());
+    MatrixStats st;
+    run.statuses.push_back(ApplyMatrixNorms((*shards)[k].view(), options, combined, &st));
+    (*shards)[k].Sync();
+    run.stats.push_back(st);
+  }
+  return run;
+}
+
+// The shards put back together as a dense rows x cols matrix.
+std::vector<double> GatherDense(const std::vector<TestSparse>& shards, const std::vector<std::int64_t>& cuts,
+                                std::int64_t rows, std::int64_t cols, int axis) {
+  std::vector<double> d(static_cast<std::size_t>(rows * cols), 0.0);
+  for (std::size_t k = 0; k < shards.size(); ++k) {
+    const std::vector<double> part = shards[k].Dense();
+    for (std::int64_t r = 0; r < shards[k].rows; ++r) {
+      for (std::int64_t c = 0; c < shards[k].cols; ++c) {
+        const std::int64_t gr = axis == 0 ? r + cuts[k] : r, gc = axis == 0 ? c : c + cuts[k];
+        d[static_cast<std::size_t>(gr * cols + gc)] = part[static_cast<std::size_t>(r * shards[k].cols + c)];
+      }
+    }
+  }
+  return d;
+}
+
+struct SparseCase {
+  DType dtype = DType::kFloat32;
+  IndexType itype = IndexType::kInt32;
+  int axis = 0;
+  std::int64_t rows = 0, cols = 0;
+  int world = 1;
+  MatrixOptions options;
+  double duplicates = 0.0;
+};
+
+// One random case: the shards' result against the whole matrix's, and the
+// shards' stats against its stats.
+void CheckSparseCase(const SparseCase& sc, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  RandomSpec spec;
+  spec.density = 0.3;
+  spec.duplicate_fraction = sc.duplicates;
+  std::vector<Triplet> t = testing::RandomTriplets(sc.rows, sc.cols, spec, rng);
+  // Explicit zeros: stored entries that add nothing to any norm.
+  for (std::int64_t r = 0; r < sc.rows; r += 3) t.push_back({r, (r * 7) % std::max<std::int64_t>(sc.cols, 1), 0.0});
+  if (sc.cols == 0) t.clear();
+  const SparseFormat format = sc.axis == 0 ? SparseFormat::kCSR : SparseFormat::kCSC;
+  TestSparse whole = BuildSparse(format, sc.rows, sc.cols, t, sc.dtype, sc.itype, Order::kSorted, rng);
+  const std::vector<std::int64_t> cuts = RandomCuts(sc.axis == 0 ? sc.rows : sc.cols, sc.world, rng);
+  std::vector<TestSparse> shards;
+  for (int k = 0; k < sc.world; ++k) {
+    shards.push_back(SparseBlock(t, sc.rows, sc.cols, sc.axis, cuts[k], cuts[k + 1], sc.dtype, sc.itype, rng));
+  }
+  // Values as stored (rounded to the dtype), before anything is scaled.
+  const std::vector<double> before = whole.Dense();
+  std::vector<TestSparse> again = shards;
+  const MatrixRun run = RunShardedSparse(&shards, sc.options);
+  MatrixStats want_stats;
+  const Status ws = NormalizeMatrix(whole.view(), sc.options, &want_stats);
+  ASSERT_TRUE(ws.ok()) << ws.message();
+  whole.Sync();
+  const std::string what = testing::Describe(sc.dtype, sc.rows, sc.cols) + " " +
+                           (sc.itype == IndexType::kInt32 ? "int32" : "int64") + " axis " +
+                           std::to_string(sc.axis) + " in " + std::to_string(sc.world) + " shards";
+  std::int64_t pruned = 0, nnz_before = 0, nnz_after = 0;
+  for (int k = 0; k < sc.world; ++k) {
+    ASSERT_TRUE(run.statuses[k].ok()) << what << ": " << run.statuses[k].message();
+    EXPECT_EQ(run.stats[k].vectors, want_stats.vectors) << what;
+    EXPECT_EQ(run.stats[k].zero_vectors, want_stats.zero_vectors) << what;
+    EXPECT_EQ(run.stats[k].nonfinite_vectors, 0) << what;
+    EXPECT_EQ(run.stats[k].nnz_after, shards[k].nnz) << what;
+    pruned += run.stats[k].pruned;
+    nnz_before += run.stats[k].nnz_before;
+    nnz_after += run.stats[k].nnz_after;
+  }
+  EXPECT_EQ(nnz_before, want_stats.nnz_before) << what;
+  EXPECT_EQ(nnz_after + pruned, nnz_before) << what;
+  const std::vector<double> got = GatherDense(shards, cuts, sc.rows, sc.cols, sc.axis);
+  const std::vector<double> want = whole.Dense();
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const double a = got[i], b = want[i];
+    // A value within rounding of the pruning threshold may be kept on one
+    // side only.
+    if (sc.options.prune_below > 0 && (a == 0.0 || b == 0.0)) continue;
+    if (sc.duplicates > 0) {
+      // Repeated coordinates: each stored value is scaled on its own and
+      // the sum formed here, so compare against the coordinate's size.
+      ASSERT_NEAR(a, b, 1e-5 * std::max(1.0, std::fabs(before[i]))) << what << " at " << i;
+      continue;
+    }
+    ASSERT_LE(UlpDistance(sc.dtype, a, b), ShardedUlpTolerance(sc.dtype))
+        << what << " at (" << i / static_cast<std::size_t>(std::max<std::int64_t>(sc.cols, 1)) << ", "
+        << i % static_cast<std::size_t>(std::max<std::int64_t>(sc.cols, 1)) << "): " << a << " vs " << b;
+  }
+  if (sc.options.prune_below == 0) {
+    EXPECT_EQ(pruned, 0) << what;
+    EXPECT_EQ(nnz_after, want_stats.nnz_after) << what;
+  }
+  // Run to run: the same bits, arrays and all.
+  RunShardedSparse(&again, sc.options);
+  for (int k = 0; k < sc.world; ++k) EXPECT_TRUE(again[k].SameBytes(shards[k])) << what << " shard " << k;
+}
+
+TEST(ShardedSparseMatrix, RandomCsrRowBlocksOnAxis0MatchTheSingleProcessCall) {
+  std::uint64_t seed = 1000;
+  const double ps[] = {2.0, 1.0, kInfinity, 3.0};
+  for (DType dtype : kAllDTypes) {
+    for (IndexType itype : {IndexType::kInt32, IndexType::kInt64}) {
+      for (int trial = 0; trial < 12; ++trial) {
+        std::mt19937_64 rng(++seed);
+        SparseCase sc;
+        sc.dtype = dtype;
+        sc.itype = itype;
+        sc.axis = 0;
+        sc.rows = std::uniform_int_distribution<std::int64_t>(0, 60)(rng);
+        sc.cols = std::uniform_int_distribution<std::int64_t>(0, 40)(rng);
+        sc.world = 1 + trial % 4;
+        sc.options.norm.p = ps[trial % 4];
+        if (trial % 3 == 1) {
+          sc.options.norm.mode = NormMode::kMaxNorm;
+          sc.options.norm.target = 0.5;
+        }
+        if (trial % 5 == 2) sc.options.prune_below = 0.05;
+        std::vector<std::int64_t> subset;
+        if (trial % 4 == 3 && sc.cols > 0) {
+          subset = testing::RandomIndices<std::int64_t>(sc.cols / 2 + 1, sc.cols, rng);
+          sc.options.subset = Indices(std::span<const std::int64_t>(subset));
+        }
+        SCOPED_TRACE("trial " + std::to_string(trial));
+        CheckSparseCase(sc, seed * 7);
+      }
+    }
+  }
+}
+
+TEST(ShardedSparseMatrix, RandomCscColumnBlocksOnAxis1MatchTheSingleProcessCall) {
+  std::uint64_t seed = 2000;
+  const double ps[] = {2.0, 1.0, kInfinity, 3.0};
+  for (DType dtype : kAllDTypes) {
+    for (IndexType itype : {IndexType::kInt32, IndexType::kInt64}) {
+      for (int trial = 0; trial < 12; ++trial) {
+        std::mt19937_64 rng(++seed);
+        SparseCase sc;
+        sc.dtype = dtype;
+        sc.itype = itype;
+        sc.axis = 1;
+        sc.rows = std::uniform_int_distribution<std::int64_t>(0, 40)(rng);
+        sc.cols = std::uniform_int_distribution<std::int64_t>(0, 60)(rng);
+        sc.world = 1 + (trial + 1) % 4;
+        sc.options.axis = 1;
+        sc.options.norm.p = ps[trial % 4];
+        if (trial % 3 == 2) sc.options.norm.eps = 1e-3;
+        if (trial % 5 == 1) sc.options.prune_below = 0.05;
+        std::vector<std::int64_t> subset;
+        if (trial % 4 == 2 && sc.rows > 0) {
+          subset = testing::RandomIndices<std::int64_t>(sc.rows / 2 + 1, sc.rows, rng);
+          sc.options.subset = Indices(std::span<const std::int64_t>(subset));
+        }
+        SCOPED_TRACE("trial " + std::to_string(trial));
+        CheckSparseCase(sc, seed * 7);
+      }
+    }
+  }
+}
+
+TEST(ShardedSparseMatrix, RepeatedCoordinatesCountAsTheirSum) {
+  for (int axis : {0, 1}) {
+    SparseCase sc;
+    sc.dtype = DType::kFloat64;
+    sc.axis = axis;
+    sc.rows = 30;
+    sc.cols = 25;
+    sc.world = 3;
+    sc.options.axis = axis;
+    sc.duplicates = 0.3;
+    SCOPED_TRACE("axis " + std::to_string(axis));
+    CheckSparseCase(sc, 77 + static_cast<std::uint64_t>(axis));
+  }
+}
+
+TEST(ShardedSparseMatrix, FoundingFormulaOnTwoCsrRowBlocks) {
+  // W = [[3, 0], [4, 2]] split after row 0: columns (3, 4) / 5 and (0, 2) / 2.
+  std::mt19937_64 rng(5);
+  const std::vector<Triplet> t = {{0, 0, 3.0}, {1, 0, 4.0}, {1, 1, 2.0}};
+  std::vector<TestSparse> shards = {
+      SparseBlock(t, 2, 2, 0, 0, 1, DType::kFloat64, IndexType::kInt32, rng),
+      SparseBlock(t, 2, 2, 0, 1, 2, DType::kFloat64, IndexType::kInt64, rng)};
+  const MatrixRun run = RunShardedSparse(&shards, MatrixOptions{});
+  ASSERT_TRUE(run.statuses[0].ok() && run.statuses[1].ok());
+  EXPECT_DOUBLE_EQ(shards[0].Value(0), 0.6);
+  EXPECT_DOUBLE_EQ(shards[1].Value(0), 0.8);
+  EXPECT_EQ(shards[1].Value(1), 1.0);
+  EXPECT_EQ(run.stats[0].vectors_scaled, 2);
+  EXPECT_EQ(run.stats[1].nnz_after, 2);
+  // The norms 5 and 2 are exact, so the bits are the single-process call's.
+  TestSparse whole = BuildSparse(SparseFormat::kCSR, 2, 2, t, DType::kFloat64, IndexType::kInt32,
+                                 Order::kSorted, rng);
+  ASSERT_TRUE(NormalizeMatrix(whole.view(), MatrixOptions{}).ok());
+  EXPECT_EQ(shards[0].Bits(0), whole.Bits(0));
+  EXPECT_EQ(shards[1].Bits(0), whole.Bits(1));
+  EXPECT_EQ(shards[1].Bits(1), whole.Bits(2));
+}
+
+TEST(ShardedSparseMatrix, LayoutsWithWholeVectorsAndCooAreRejected) {
+  std::mt19937_64 rng(6);
+  const std::vector<Triplet> t = {{0, 0, 1.0}, {1, 2, 2.0}};
+  TestSparse csr = BuildSparse(SparseFormat::kCSR, 2, 3, t, DType::kFloat32, IndexType::kInt32, Order::kSorted, rng);
+  TestSparse csc = BuildSparse(SparseFormat::kCSC, 2, 3, t, DType::kFloat32, IndexType::kInt32, Order::kSorted, rng);
+  TestSparse coo = BuildSparse(SparseFormat::kCOO, 2, 3, t, DType::kFloat32, IndexType::kInt32, Order::kSorted, rng);
+  const TestSparse csr0 = csr, csc0 = csc, coo0 = coo;
+  std::vector<NormPart> parts;
+  MatrixOptions axis1;
+  axis1.axis = 1;
+  Status s = MatrixNormParts(*csr.view(), axis1, &parts);
+  EXPECT_EQ(s.code(), StatusCode::kUnsupported);
+  EXPECT_NE(s.message().find("CSR matrix on axis 1"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("NormalizeMatrix"), std::string::npos) << s.message();
+  s = MatrixNormParts(*csc.view(), MatrixOptions{}, &parts);
+  EXPECT_EQ(s.code(), StatusCode::kUnsupported);
+  EXPECT_NE(s.message().find("CSC matrix on axis 0"), std::string::npos) << s.message();
+  s = MatrixNormParts(*coo.view(), MatrixOptions{}, &parts);
+  EXPECT_EQ(s.code(), StatusCode::kUnsupported);
+  EXPECT_NE(s.message().find("COO"), std::string::npos) << s.message();
+  const std::vector<NormPart> three(3, NormPart{2.0, 1.0});
+  EXPECT_EQ(ApplyMatrixNorms(csr.view(), axis1, std::vector<NormPart>(2, NormPart{2.0, 1.0})).code(),
+            StatusCode::kUnsupported);
+  EXPECT_EQ(ApplyMatrixNorms(csc.view(), MatrixOptions{}, three).code(), StatusCode::kUnsupported);
+  EXPECT_EQ(ApplyMatrixNorms(coo.view(), MatrixOptions{}, three).code(), StatusCode::kUnsupported);
+  EXPECT_EQ(ApplyMatrixNorms(nullptr, MatrixOptions{}, three).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(csr.SameBytes(csr0));
+  EXPECT_TRUE(csc.SameBytes(csc0));
+  EXPECT_TRUE(coo.SameBytes(coo0));
+}
+
+TEST(ShardedSparseMatrix, BadSlicesAndNonFiniteNormsChangeNothing) {
+  std::mt19937_64 rng(9);
+  std::vector<Triplet> t = testing::RandomTriplets(12, 7, RandomSpec{}, rng);
+  t.push_back({10, 3, std::nan("")});
+  std::vector<TestSparse> shards = {
+      SparseBlock(t, 12, 7, 0, 0, 5, DType::kFloat32, IndexType::kInt64, rng),
+      SparseBlock(t, 12, 7, 0, 5, 12, DType::kFloat32, IndexType::kInt64, rng)};
+  const std::vector<TestSparse> original = shards;
+  MatrixOptions options;
+  options.norm.non_finite = NonFinitePolicy::kError;
+  options.prune_below = 0.1;
+  const MatrixRun run = RunShardedSparse(&shards, options);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(run.statuses[k].code(), StatusCode::kNonFinite);
+    EXPECT_NE(run.statuses[k].message().find("column 3 "), std::string::npos) << run.statuses[k].message();
+    EXPECT_TRUE(shards[k].SameBytes(original[k])) << "shard " << k;
+  }
+
+  std::vector<NormPart> parts;
+  const std::vector<NormPart> seven(7, NormPart{1.0, 1.0});
+  // A column index out of range in the second shard, in both calls.
+  TestSparse bad = original[1];
+  ASSERT_GT(bad.nnz, 2);
+  bad.indices.Set(2, 7);
+  const TestSparse bad0 = bad;
+  Status s = MatrixNormParts(*bad.view(), MatrixOptions{}, &parts);
+  EXPECT_EQ(s.code(), StatusCode::kOutOfRange);
+  EXPECT_NE(s.message().find("indices[2] = 7"), std::string::npos) << s.message();
+  s = ApplyMatrixNorms(bad.view(), options, seven);
+  EXPECT_EQ(s.code(), StatusCode::kOutOfRange) << s.message();
+  EXPECT_TRUE(bad.SameBytes(bad0));
+  // Index pointers that do not end at nnz.
+  bad = original[0];
+  bad.nnz -= 1;
+  s = MatrixNormParts(*bad.view(), MatrixOptions{}, &parts);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.message();
+  // A subset entry out of range, and combined norms of the wrong count or
+  // not a combination.
+  const std::vector<std::int64_t> bad_subset = {1, 7};
+  MatrixOptions o;
+  o.subset = Indices(std::span<const std::int64_t>(bad_subset));
+  s = MatrixNormParts(*shards[0].view(), o, &parts);
+  EXPECT_EQ(s.code(), StatusCode::kOutOfRange);
+  EXPECT_NE(s.message().find("options.subset[1] = 7"), std::string::npos) << s.message();
+  s = ApplyMatrixNorms(shards[0].view(), MatrixOptions{}, std::vector<NormPart>(4, NormPart{1.0, 1.0}));
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("combined has 4"), std::string::npos) << s.message();
+  std::vector<NormPart> negative = seven;
+  negative[2] = NormPart{-1.0, 1.0};
+  o = MatrixOptions{};
+  o.prune_below = 0.5;
+  EXPECT_EQ(ApplyMatrixNorms(shards[0].view(), o, negative).code(), StatusCode::kInvalidArgument);
+  for (int k = 0; k < 2; ++k) EXPECT_TRUE(shards[k].SameBytes(original[k])) << "shard " << k;
 }
 
 }  // namespace
