@@ -56,29 +56,6 @@ VectorNorm RowNorm(const unsigned char* row, DType dtype, std::int64_t cols, dou
   return VectorNorm{n, !std::isnan(n)};
 }
 
-// The rows of an embedding table are scattered: without prefetching each
-// costs a full memory latency (as in cpu/rows_kernels.cc).
-void PrefetchRow(const unsigned char* row, std::int64_t bytes) {
-  const auto start = reinterpret_cast<std::uintptr_t>(row);
-  for (std::uintptr_t a = start & ~std::uintptr_t{63}; a < start + static_cast<std::uintptr_t>(bytes); a += 64) {
-    __builtin_prefetch(reinterpret_cast<const void*>(a), 1, 3);
-  }
-}
-
-// Scales one row in place by a kScale decision, each element rounded once
-// (common/decision.h); the dispatched SIMD kernel is its lane-wise twin.
-void ScaleRow(unsigned char* row, DType dtype, std::int64_t cols, const Scale& s) {
-  if (s.shift == 0) {
-    cpu::ScaleVector(dtype, row, row, static_cast<std::size_t>(cols), s.d);
-    return;
-  }
-  VisitDType(dtype, [&](auto t) {
-    using T = TypeOf<decltype(t)>;
-    T* x = reinterpret_cast<T*>(row);
-    for (std::int64_t k = 0; k < cols; ++k) x[k] = ScaleElement(x[k], s);
-  });
-}
-
 }  // namespace
 
 NormPart CombineParts(const NormPart* parts, std::size_t count, std::size_t stride, double p) {
@@ -133,9 +110,11 @@ Status RowNormParts(const ConstTable& slice, const Indices& indices,
     if (!marks.Init(slice.rows)) throw std::bad_alloc();
     bad_position = marks.MarkAll(indices.data, indices.type, indices.size, plan.index_threads);
     if (bad_position < 0) {
-      rows.reserve(static_cast<std::size_t>(indices.size));
-      cpu::SetBitCursor cursor(marks.words(), 0, marks.word_count());
-      for (std::int64_t r = cursor.Next(); r >= 0; r = cursor.Next()) rows.push_back(r);
+      // At most one row per index; CollectSetBits needs 64 entries to spare.
+      rows.resize(static_cast<std::size_t>(indices.size) + 64);
+      std::int64_t word = 0;
+      rows.resize(static_cast<std::size_t>(cpu::CollectSetBits(
+          marks.words(), &word, marks.word_count(), rows.data(), static_cast<std::int64_t>(rows.size()))));
     }
   } else {
     rows.resize(static_cast<std::size_t>(indices.size));
@@ -163,12 +142,18 @@ Status RowNormParts(const ConstTable& slice, const Indices& indices,
   const bool reference = UseReference(options.backend);
   const auto n = static_cast<std::int64_t>(rows.size());
   const std::int64_t ahead = plan.prefetch_rows;
+  std::vector<VectorNorm> norms(reference ? 0 : rows.size());
   cpu::ParallelFor(reference ? 1 : plan.row_threads, n, [&](std::int64_t begin, std::int64_t end, int) {
+    if (!reference) {
+      cpu::RowList list{const_cast<unsigned char*>(base), slice.dtype, stride_bytes, slice.cols,
+                        rows.data() + begin, end - begin, ahead};
+      cpu::NormsOfRows(list, options.p, norms.data() + begin);
+      for (std::int64_t i = begin; i < end; ++i) parts[static_cast<std::size_t>(i)] = PartOf(norms[static_cast<std::size_t>(i)]);
+      return;
+    }
     for (std::int64_t i = begin; i < end; ++i) {
-      if (i + ahead < end) PrefetchRow(base + rows[static_cast<std::size_t>(i + ahead)] * stride_bytes, row_bytes);
       const unsigned char* row = base + rows[static_cast<std::size_t>(i)] * stride_bytes;
-      parts[static_cast<std::size_t>(i)] =
-          PartOf(RowNorm(row, slice.dtype, slice.cols, options.p, reference));
+      parts[static_cast<std::size_t>(i)] = PartOf(RowNorm(row, slice.dtype, slice.cols, options.p, true));
     }
   });
   *rows_out = std::move(rows);
@@ -239,14 +224,9 @@ Status ApplyRowNorms(const Table& slice, std::span<const std::int64_t> rows,
                                  Tuning{}.bytes_per_thread);
   if (slice.cols > 0) {
     cpu::ParallelFor(threads, n, [&](std::int64_t begin, std::int64_t end, int) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        if (i + kApplyAhead < end && scales[static_cast<std::size_t>(i + kApplyAhead)].action == Action::kScale) {
-          PrefetchRow(base + rows[static_cast<std::size_t>(i + kApplyAhead)] * stride_bytes, row_bytes);
-        }
-        const Scale& s = scales[static_cast<std::size_t>(i)];
-        if (s.action != Action::kScale) continue;
-        ScaleRow(base + rows[static_cast<std::size_t>(i)] * stride_bytes, slice.dtype, slice.cols, s);
-      }
+      cpu::ScaleRows(cpu::RowList{base, slice.dtype, stride_bytes, slice.cols, rows.data() + begin,
+                                  end - begin, kApplyAhead},
+                     scales.data() + begin);
     });
   }
   if (stats_out != nullptr) *stats_out = stats;

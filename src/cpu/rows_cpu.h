@@ -38,6 +38,26 @@ void AllRowsOutOfPlace(const RowJob& job, std::int64_t row_begin, std::int64_t r
 void OwnedRowsInPlace(const RowJob& job, std::int64_t begin, std::int64_t end,
                       RowCounts* counts);
 
+// Rows of one table named by a list, for the split-phase calls on a
+// sharded table (core/sharded.cc): each call dispatches once for the whole
+// list and prefetches the rows ahead, as the row operator's kernels do.
+struct RowList {
+  unsigned char* base = nullptr;
+  DType dtype = DType::kFloat32;
+  std::int64_t stride_bytes = 0;
+  std::int64_t cols = 0;
+  const std::int64_t* rows = nullptr;
+  std::int64_t count = 0;
+  std::int64_t prefetch_rows = 4;
+};
+
+// out[i] = the norm of row rows[i], as the row operator computes it.
+void NormsOfRows(const RowList& list, double p, VectorNorm* out);
+
+// Row rows[i] scaled by scales[i] where that scale's action is kScale, as
+// the row operator scales.
+void ScaleRows(const RowList& list, const Scale* scales);
+
 // The first position in [begin, end) whose row (in job.in) holds NaN or
 // infinity, or -1.
 std::int64_t FirstNonFinitePosition(const RowJob& job, std::int64_t begin, std::int64_t end);

@@ -127,42 +127,12 @@ struct RowBatch {
   }
 };
 
-// The set bits of words [*word, word_end) as row numbers into rows[], at
-// most kRowBlock of them (whole words; a word holds at most 64); advances
-// *word.
-//
-// Without a branch on whether a word is empty: every word writes its first
-// two bits' rows unconditionally (garbage where it has fewer, overwritten
-// by the next word; a word starts at most kRowBlock - 64 rows in, so they
-// stay inside rows[]) and advances the count by its popcount; only words
-// with more than two bits loop. At the densities of a batch that is small
-// against the table (a few percent of the bits set), whether a word is
-// empty is a coin flip the branch predictor loses, and that misprediction
-// was a third of a 4,096-index call at D = 16.
+// Rows are gathered from the bitmap kRowBlock at a time (CollectSetBits).
 constexpr int64_t kRowBlock = 256;
-
-// The index of the lowest set bit, 63 for an empty word: an argument known
-// to be nonzero compiles to one instruction, without the branch that
-// std::countr_zero's answer for zero (64) costs.
-HWY_INLINE int LowestBit(uint64_t bits) { return std::countr_zero(bits | (uint64_t{1} << 63)); }
 
 HWY_INLINE int64_t CollectRows(const uint64_t* marks, int64_t* word, int64_t word_end,
                                int64_t* rows) {
-  int64_t n = 0;
-  for (; *word < word_end && n <= kRowBlock - 64; ++*word) {
-    uint64_t bits = marks[*word];
-    const int64_t base = *word * 64;
-    const int count = std::popcount(bits);
-    rows[n] = base + LowestBit(bits);
-    bits &= bits - 1;
-    rows[n + 1] = base + LowestBit(bits);
-    if (count > 2) {
-      bits &= bits - 1;
-      for (int64_t k = n + 2; bits != 0; bits &= bits - 1) rows[k++] = base + LowestBit(bits);
-    }
-    n += count;
-  }
-  return n;
+  return CollectSetBits(marks, word, word_end, rows, kRowBlock);
 }
 
 template <class T>
@@ -257,6 +227,44 @@ void OwnedRowsInPlaceT(const RowJob& job, const I* idx, int64_t begin, int64_t e
     }
   }
   batch.Flush(job, counts);
+}
+
+template <class T>
+void NormsOfRowsT(const RowList& list, double p, VectorNorm* out) {
+  const auto n = static_cast<size_t>(list.cols);
+  const int64_t row_bytes = list.cols * static_cast<int64_t>(sizeof(T));
+  const NormKind kind = KindOf(p);
+  auto row = [&](int64_t i) { return list.base + list.rows[i] * list.stride_bytes; };
+  for (int64_t i = 0; i < std::min(list.count, list.prefetch_rows); ++i) PrefetchRow(row(i), row_bytes);
+  for (int64_t i = 0; i < list.count; ++i) {
+    if (i + list.prefetch_rows < list.count) PrefetchRow(row(i + list.prefetch_rows), row_bytes);
+    out[i] = NormOf(reinterpret_cast<const T*>(row(i)), n, kind, p);
+  }
+}
+
+template <class T>
+void ScaleRowsT(const RowList& list, const Scale* scales) {
+  const auto n = static_cast<size_t>(list.cols);
+  const int64_t row_bytes = list.cols * static_cast<int64_t>(sizeof(T));
+  auto row = [&](int64_t i) { return list.base + list.rows[i] * list.stride_bytes; };
+  auto prefetch = [&](int64_t i) {
+    if (scales[i].action == Action::kScale) PrefetchRow(row(i), row_bytes);
+  };
+  for (int64_t i = 0; i < std::min(list.count, list.prefetch_rows); ++i) prefetch(i);
+  for (int64_t i = 0; i < list.count; ++i) {
+    if (i + list.prefetch_rows < list.count) prefetch(i + list.prefetch_rows);
+    if (scales[i].action != Action::kScale) continue;
+    T* x = reinterpret_cast<T*>(row(i));
+    ScaleVector(x, x, n, scales[i]);
+  }
+}
+
+void NormsOfRows(const RowList& list, double p, VectorNorm* out) {
+  VisitDType(list.dtype, [&](auto t) { NormsOfRowsT<TypeOf<decltype(t)>>(list, p, out); });
+}
+
+void ScaleRows(const RowList& list, const Scale* scales) {
+  VisitDType(list.dtype, [&](auto t) { ScaleRowsT<TypeOf<decltype(t)>>(list, scales); });
 }
 
 template <class T, class I>
@@ -354,6 +362,8 @@ HWY_EXPORT(MarkedRowsInPlace);
 HWY_EXPORT(AllRowsOutOfPlace);
 HWY_EXPORT(OwnedRowsInPlace);
 HWY_EXPORT(FirstNonFinitePosition);
+HWY_EXPORT(NormsOfRows);
+HWY_EXPORT(ScaleRows);
 HWY_EXPORT(TargetName);
 HWY_EXPORT(NormOfVectorForTest);
 HWY_EXPORT(ScaleVectorForTest);
@@ -373,6 +383,14 @@ void AllRowsOutOfPlace(const RowJob& job, std::int64_t row_begin, std::int64_t r
 void OwnedRowsInPlace(const RowJob& job, std::int64_t begin, std::int64_t end,
                       RowCounts* counts) {
   HWY_DYNAMIC_DISPATCH(OwnedRowsInPlace)(job, begin, end, counts);
+}
+
+void NormsOfRows(const RowList& list, double p, VectorNorm* out) {
+  HWY_DYNAMIC_DISPATCH(NormsOfRows)(list, p, out);
+}
+
+void ScaleRows(const RowList& list, const Scale* scales) {
+  HWY_DYNAMIC_DISPATCH(ScaleRows)(list, scales);
 }
 
 std::int64_t FirstNonFinitePosition(const RowJob& job, std::int64_t begin, std::int64_t end) {
