@@ -110,11 +110,10 @@ Status RowNormParts(const ConstTable& slice, const Indices& indices,
     if (!marks.Init(slice.rows)) throw std::bad_alloc();
     bad_position = marks.MarkAll(indices.data, indices.type, indices.size, plan.index_threads);
     if (bad_position < 0) {
-      // At most one row per index; CollectSetBits needs 64 entries to spare.
+      // At most one row per index, and the 64 entries MarkedRows needs to spare.
       rows.resize(static_cast<std::size_t>(indices.size) + 64);
-      std::int64_t word = 0;
-      rows.resize(static_cast<std::size_t>(cpu::CollectSetBits(
-          marks.words(), &word, marks.word_count(), rows.data(), static_cast<std::int64_t>(rows.size()))));
+      rows.resize(static_cast<std::size_t>(cpu::MarkedRows(marks.words(), marks.word_count(), rows.data(),
+                                                           static_cast<std::int64_t>(rows.size()))));
     }
   } else {
     rows.resize(static_cast<std::size_t>(indices.size));

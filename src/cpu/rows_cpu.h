@@ -51,6 +51,12 @@ struct RowList {
   std::int64_t prefetch_rows = 4;
 };
 
+// The set bits of words[0, word_count) as row numbers, ascending, into
+// rows[], which must hold 64 entries more than there are bits set
+// (`capacity` in all); returns their count.
+std::int64_t MarkedRows(const std::uint64_t* words, std::int64_t word_count, std::int64_t* rows,
+                        std::int64_t capacity);
+
 // out[i] = the norm of row rows[i], as the row operator computes it.
 void NormsOfRows(const RowList& list, double p, VectorNorm* out);
 
