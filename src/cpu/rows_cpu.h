@@ -52,8 +52,8 @@ struct RowList {
 };
 
 // The set bits of words[0, word_count) as row numbers, ascending, into
-// rows[], which must hold 64 entries more than there are bits set
-// (`capacity` in all); returns their count.
+// rows[] (`capacity` entries, at least 64 more than there are bits set);
+// returns their count.
 std::int64_t MarkedRows(const std::uint64_t* words, std::int64_t word_count, std::int64_t* rows,
                         std::int64_t capacity);
 

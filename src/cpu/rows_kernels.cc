@@ -128,39 +128,21 @@ struct RowBatch {
 };
 
 // The set bits of words [*word, word_end) as row numbers (64 * word + bit)
-// appended to rows[0, 1, ...], whole words at a time, while fewer than
-// capacity - 64 are collected: rows[] must hold `capacity` entries. Returns
-// how many were collected and advances *word past the words taken.
-//
-// Without a branch on whether a word is empty: every word writes its first
-// two bits' rows unconditionally (garbage where it has fewer, overwritten
-// by the next word) and advances the count by its popcount; only words
-// with more than two bits loop. Where a few percent of the bits are set, as
-// for a batch that is small against the table, whether a word is empty is a
-// coin flip the branch predictor loses; that misprediction was a third of
-// the row operator's time at 4,096 indices of 16 float32 (row_set.h's
-// SetBitCursor takes that branch). Compiled per SIMD target, like every kernel here: outside the targets'
-// namespace it would be compiled once for the baseline x86-64, without
-// POPCNT and TZCNT.
+// appended to rows[0, 1, ...], whole words at a time (a word holds at most
+// 64), while at most capacity - 64 are collected; returns how many and
+// advances *word past the words taken. A tight loop with one
+// well-predicted branch per set bit, rather than a cursor whose inner loop
+// over empty words mispredicts at each row. (A form without the branch on
+// empty words, which always writes a word's first two rows and advances by
+// its popcount, measured no faster: 1.04 to 1.09 times this at 4,096
+// indices, 0.96 to 1.01 at 100,000.)
 HWY_INLINE int64_t CollectSetBits(const uint64_t* words, int64_t* word, int64_t word_end,
                                   int64_t* rows, int64_t capacity) {
-  // The lowest set bit, 63 for an empty word: an argument known to be
-  // nonzero compiles to one instruction, without the branch that
-  // std::countr_zero's answer for zero (64) costs.
-  auto lowest = [](std::uint64_t bits) { return std::countr_zero(bits | (std::uint64_t{1} << 63)); };
-  std::int64_t n = 0;
+  int64_t n = 0;
   for (; *word < word_end && n <= capacity - 64; ++*word) {
-    std::uint64_t bits = words[*word];
-    const std::int64_t base = *word * 64;
-    const int count = std::popcount(bits);
-    rows[n] = base + lowest(bits);
-    bits &= bits - 1;
-    rows[n + 1] = base + lowest(bits);
-    if (count > 2) {
-      bits &= bits - 1;
-      for (std::int64_t k = n + 2; bits != 0; bits &= bits - 1) rows[k++] = base + lowest(bits);
+    for (uint64_t bits = words[*word]; bits != 0; bits &= bits - 1) {
+      rows[n++] = *word * 64 + std::countr_zero(bits);
     }
-    n += count;
   }
   return n;
 }
