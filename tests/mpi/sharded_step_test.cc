@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "mpi_test_util.h"
 #include "sparsenorm/mpi.h"
 #include "sparsenorm/optim.h"
 
@@ -25,42 +26,7 @@ namespace {
 
 using namespace sparsenorm;
 
-int g_rank = 0;
-int g_size = 1;
-int g_failures = 0;
-
-#define CHECK(cond, ...)                                                 \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      ++g_failures;                                                      \
-      std::fprintf(stderr, "rank %d, %s:%d: CHECK(%s) failed: ", g_rank, \
-                   __FILE__, __LINE__, #cond);                           \
-      std::fprintf(stderr, __VA_ARGS__);                                 \
-      std::fprintf(stderr, "\n");                                        \
-    }                                                                    \
-  } while (0)
-
-// A row-major table of T (float or double).
-template <class T>
-struct Dense {
-  std::int64_t rows = 0, cols = 0;
-  std::vector<T> v;
-  Dense() = default;
-  // One element more than the table holds, so that even an empty table has
-  // a pointer to pass.
-  Dense(std::int64_t r, std::int64_t c) : rows(r), cols(c), v(static_cast<std::size_t>(r * c) + 1) {}
-  T& at(std::int64_t r, std::int64_t c) { return v[static_cast<std::size_t>(r * cols + c)]; }
-  const T& at(std::int64_t r, std::int64_t c) const { return v[static_cast<std::size_t>(r * cols + c)]; }
-  Table view() { return MakeTable(v.data(), rows, cols); }
-  ConstTable const_view() const { return ConstTable(MakeTable(const_cast<T*>(v.data()), rows, cols)); }
-  Dense Columns(std::int64_t c0, std::int64_t c1) const {
-    Dense s(rows, c1 - c0);
-    for (std::int64_t r = 0; r < rows; ++r) {
-      for (std::int64_t c = c0; c < c1; ++c) s.at(r, c - c0) = at(r, c);
-    }
-    return s;
-  }
-};
+using namespace mpi_test;
 
 // The step's inputs: the table, the state tables the kind uses, the
 // gradient rows and the indices.
@@ -332,9 +298,7 @@ void FaultsOnTheLastRankWriteNothing(std::mt19937_64& rng) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  Start(&argc, &argv);
   std::mt19937_64 rng(20261208);  // the same sequence on every rank
   for (int trial = 0; trial < 3; ++trial) {
     for (OptimizerKind kind : {OptimizerKind::kSGD, OptimizerKind::kAdagrad, OptimizerKind::kRowWiseAdagrad,
@@ -347,9 +311,5 @@ int main(int argc, char** argv) {
   }
   NonFiniteOnTheLastRank(rng);
   FaultsOnTheLastRankWriteNothing(rng);
-  int failures = g_failures;
-  MPI_Allreduce(MPI_IN_PLACE, &failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-  if (g_rank == 0) std::printf("%d ranks: %d failed checks\n", g_size, failures);
-  MPI_Finalize();
-  return failures == 0 ? 0 : 1;
+  return Finish();
 }

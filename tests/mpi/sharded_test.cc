@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "mpi_test_util.h"
 #include "sparsenorm/mpi.h"
 #include "sparsenorm/matrix.h"
 #include "sparsenorm/rows.h"
@@ -28,31 +29,7 @@ namespace {
 
 using namespace sparsenorm;
 
-int g_rank = 0;
-int g_size = 1;
-int g_failures = 0;
-
-#define CHECK(cond, ...)                                                    \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      ++g_failures;                                                         \
-      std::fprintf(stderr, "rank %d, %s:%d: CHECK(%s) failed: ", g_rank,    \
-                   __FILE__, __LINE__, #cond);                              \
-      std::fprintf(stderr, __VA_ARGS__);                                    \
-      std::fprintf(stderr, "\n");                                           \
-    }                                                                       \
-  } while (0)
-
-// A dense row-major table of float or double.
-template <class T>
-struct Dense {
-  std::int64_t rows = 0, cols = 0;
-  std::vector<T> v;
-  Dense(std::int64_t r, std::int64_t c) : rows(r), cols(c), v(static_cast<std::size_t>(r * c)) {}
-  T& at(std::int64_t r, std::int64_t c) { return v[static_cast<std::size_t>(r * cols + c)]; }
-  const T& at(std::int64_t r, std::int64_t c) const { return v[static_cast<std::size_t>(r * cols + c)]; }
-  Table view() { return MakeTable(v.data(), rows, cols); }
-};
+using namespace mpi_test;
 
 template <class T>
 Dense<T> RandomTable(std::int64_t rows, std::int64_t cols, std::mt19937_64& rng) {
@@ -64,15 +41,6 @@ Dense<T> RandomTable(std::int64_t rows, std::int64_t cols, std::mt19937_64& rng)
     for (std::int64_t c = 0; c < cols; ++c) t.at(r, c) = static_cast<T>(normal(rng) * scale);
   }
   return t;
-}
-
-template <class T>
-Dense<T> Columns(const Dense<T>& t, std::int64_t c0, std::int64_t c1) {
-  Dense<T> s(t.rows, c1 - c0);
-  for (std::int64_t r = 0; r < t.rows; ++r) {
-    for (std::int64_t c = c0; c < c1; ++c) s.at(r, c - c0) = t.at(r, c);
-  }
-  return s;
 }
 
 // Units in the last place between two finite values of T.
@@ -136,7 +104,7 @@ void ColumnShardedMatchesSingleProcess(std::mt19937_64& rng, int trial) {
   CHECK(NormalizeRows(want.view(), std::span<const std::int64_t>(indices), options, &want_stats).ok(), "single");
   const std::int64_t c0 = cuts[static_cast<std::size_t>(g_rank)];
   const std::int64_t c1 = cuts[static_cast<std::size_t>(g_rank) + 1];
-  Dense<T> mine = Columns(whole, c0, c1);
+  Dense<T> mine = whole.Columns(c0, c1);
   Dense<T> again = mine;
   RowStats stats;
   const Status s = mpi::NormalizeColumnShardedRows(MPI_COMM_WORLD, mine.view(),
@@ -156,7 +124,7 @@ void ColumnShardedMatchesSingleProcess(std::mt19937_64& rng, int trial) {
   // The same bits as the split-phase primitives with one MPI_Allgather
   // between them (from 4 ranks on the adapter combines in chunks).
   {
-    Dense<T> manual = Columns(whole, c0, c1);
+    Dense<T> manual = whole.Columns(c0, c1);
     std::vector<std::int64_t> touched;
     std::vector<NormPart> parts, combined;
     CHECK(RowNormParts(manual.view(), std::span<const std::int64_t>(indices), options, &touched, &parts).ok(),
@@ -200,7 +168,7 @@ void DecisionsAtTheBound() {
     RowStats want_stats;
     CHECK(NormalizeRows(want.view(), std::span<const std::int64_t>(idx), options, &want_stats).ok(), "single");
     CHECK(want_stats.rows_scaled == (target == norm ? 0 : 2), "single-process decision");
-    Dense<float> mine = Columns(whole, g_rank, g_rank + 1);
+    Dense<float> mine = whole.Columns(g_rank, g_rank + 1);
     RowStats stats;
     CHECK(mpi::NormalizeColumnShardedRows(MPI_COMM_WORLD, mine.view(), std::span<const std::int64_t>(idx), options,
                                           &stats).ok(), "bound");
@@ -307,7 +275,7 @@ void FaultsLeaveEveryShardUnchanged() {
   const std::int64_t rows = 24, cols = 8;
   const Dense<float> whole = RandomTable<float>(rows, cols, rng);
   const std::vector<std::int64_t> cuts = ColumnCuts(cols, rng);
-  const Dense<float> original = Columns(whole, cuts[static_cast<std::size_t>(g_rank)],
+  const Dense<float> original = whole.Columns(cuts[static_cast<std::size_t>(g_rank)],
                                         cuts[static_cast<std::size_t>(g_rank) + 1]);
   const bool last = g_rank == g_size - 1;
   NormalizeOptions tiny;
@@ -668,9 +636,7 @@ void SparseFaultsLeaveEveryShardUnchanged() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  Start(&argc, &argv);
   std::mt19937_64 rng(20261207);  // the same sequence on every rank
   for (int trial = 0; trial < 30; ++trial) {
     ColumnShardedMatchesSingleProcess<float>(rng, trial);
@@ -683,9 +649,5 @@ int main(int argc, char** argv) {
   DecisionsAtTheBound();
   FaultsLeaveEveryShardUnchanged();
   SparseFaultsLeaveEveryShardUnchanged();
-  int failures = g_failures;
-  MPI_Allreduce(MPI_IN_PLACE, &failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-  if (g_rank == 0) std::printf("%d ranks: %d failed checks\n", g_size, failures);
-  MPI_Finalize();
-  return failures == 0 ? 0 : 1;
+  return Finish();
 }
