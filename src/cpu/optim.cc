@@ -154,15 +154,8 @@ void AddCounts(std::int64_t groups, const StepCounts& c, RowStats* stats) {
   stats->nonfinite_rows += c.nonfinite;
 }
 
-}  // namespace
-
-Finding OptimizerStep(const StepProblem& problem, const StepPlan& plan, RowStats* stats) {
-  *stats = RowStats{};
-  const int threads = std::max(plan.threads, 1);
-  PreparedStep p;
-  if (Finding f = p.Prepare(problem, threads)) return f;
-  stats->distinct_rows = p.job.groups;
-  if (p.Empty()) return {};
+// The repeat-group sums, then every group's update, on `threads` threads.
+void RunGroups(const PreparedStep& p, int threads, RowStats* stats) {
   const StepJob& job = p.job;
   ParallelForDynamic(threads, static_cast<std::int64_t>(p.sums.size()), 4,
                      [&](std::int64_t b, std::int64_t e, int) { SumRepeatGroups(job, p.sums.data(), b, e); });
@@ -173,6 +166,18 @@ Finding OptimizerStep(const StepProblem& problem, const StepPlan& plan, RowStats
                        UpdateGroups(job, b, e, scratch.rows[t], &counts[t]);
                      });
   for (const StepCounts& c : counts) AddCounts(job.groups, c, stats);
+}
+
+}  // namespace
+
+Finding OptimizerStep(const StepProblem& problem, const StepPlan& plan, RowStats* stats) {
+  *stats = RowStats{};
+  const int threads = std::max(plan.threads, 1);
+  PreparedStep p;
+  if (Finding f = p.Prepare(problem, threads)) return f;
+  stats->distinct_rows = p.job.groups;
+  if (p.Empty()) return {};
+  RunGroups(p, threads, stats);
   return {};
 }
 
@@ -202,16 +207,7 @@ Finding OptimizerStepPhase(const StepProblem& problem, const StepPlan& plan, Ste
   // Prepare lists the repeat groups of a slice with columns only; the
   // kernels sum a popular row's groups from the list whatever the width.
   if (p.Empty()) p.ListRepeatSums();
-  const StepJob& job = p.job;
-  ParallelForDynamic(threads, static_cast<std::int64_t>(p.sums.size()), 4,
-                     [&](std::int64_t b, std::int64_t e, int) { SumRepeatGroups(job, p.sums.data(), b, e); });
-  ThreadScratch scratch(threads, p.scratch_row);
-  std::vector<StepCounts> counts(static_cast<std::size_t>(threads));
-  ParallelForDynamic(threads, job.groups, GroupGrain(job.groups, threads),
-                     [&](std::int64_t b, std::int64_t e, int t) {
-                       UpdateGroups(job, b, e, scratch.rows[t], &counts[t]);
-                     });
-  for (const StepCounts& c : counts) AddCounts(job.groups, c, stats);
+  RunGroups(p, threads, stats);
   return {};
 }
 
