@@ -50,11 +50,8 @@ Status ColumnSharded(MPI_Comm comm, Table slice, Indices indices, const Normaliz
   mine[kOptionsDigest] = static_cast<std::int64_t>(OptionsDigest(options));
   mine[kDistinct] = static_cast<std::int64_t>(parts.size());
   std::vector<std::int64_t> all;
-  if (Status s = GatherHeaders(c, mine, &all); !s.ok()) return s;
-  if (const int bad = FirstFailingRank(c, all); bad >= 0) {
-    return Broadcast(c, bad, static_cast<StatusCode>(all[static_cast<std::size_t>(bad) * kFields]), local);
-  }
-  if (Status s = Disagreement(c, all, {kOptionsDigest, kDType, kRows, kCount, kIndexDigest, kDistinct});
+  if (Status s = Agree(c, mine, local,
+                       {kOptionsDigest, kDType, kRows, kCount, kIndexDigest, kDistinct}, &all);
       !s.ok()) {
     return s;
   }
@@ -154,11 +151,8 @@ Status RowSharded(MPI_Comm comm, Table shard, Indices indices, RowSharding shard
   mine[kIndexDigest] = local.ok() ? static_cast<std::int64_t>(IndexListDigest(indices)) : 0;
   mine[kOptionsDigest] = static_cast<std::int64_t>(OptionsDigest(options));
   std::vector<std::int64_t> all;
-  if (Status s = GatherHeaders(c, mine, &all); !s.ok()) return s;
-  if (const int bad = FirstFailingRank(c, all); bad >= 0) {
-    return Broadcast(c, bad, static_cast<StatusCode>(all[static_cast<std::size_t>(bad) * kFields]), local);
-  }
-  if (Status s = Disagreement(c, all, {kOptionsDigest, kDType, kCols, kCyclic, kCount, kIndexDigest});
+  if (Status s = Agree(c, mine, local,
+                       {kOptionsDigest, kDType, kCols, kCyclic, kCount, kIndexDigest}, &all);
       !s.ok()) {
     return s;
   }
@@ -250,11 +244,10 @@ Status ShardedMatrix(MPI_Comm comm, Slice slice, const MatrixOptions& options, M
   mine[kOptionsDigest] = static_cast<std::int64_t>(OptionsDigest(options));
   mine[kDistinct] = static_cast<std::int64_t>(parts.size());
   std::vector<std::int64_t> all;
-  if (Status s = GatherHeaders(c, mine, &all); !s.ok()) return s;
-  if (const int bad = FirstFailingRank(c, all); bad >= 0) {
-    return Broadcast(c, bad, static_cast<StatusCode>(all[static_cast<std::size_t>(bad) * kFields]), local);
+  if (Status s = Agree(c, mine, local, {kOptionsDigest, kDType, kRows, kDistinct}, &all);
+      !s.ok()) {
+    return s;
   }
-  if (Status s = Disagreement(c, all, {kOptionsDigest, kDType, kRows, kDistinct}); !s.ok()) return s;
   if (Status s = CombineEverywhere(c, parts, options.norm.p, &exchange); !s.ok()) {
     return s;
   }
