@@ -183,12 +183,9 @@ Status ApplyRowNorms(const Table& slice, std::span<const std::int64_t> rows,
                              rows[static_cast<std::size_t>(i - 1)],
                              ": rows must be strictly ascending, as RowNormParts gives them.");
     }
-    const NormPart& q = combined[static_cast<std::size_t>(i)];
-    if (!std::isnan(q.scale) && !IsFinitePart(q)) {
-      return InvalidArgument("combined[", i, "] = (", FormatDouble(q.scale), ", ",
-                             FormatDouble(q.sum),
-                             ") is not a combined norm: the scale must be NaN or finite and >= 0, "
-                             "the sum finite and >= 0.");
+    if (Status s = CheckCombinedPart(combined[static_cast<std::size_t>(i)], static_cast<std::size_t>(i));
+        !s.ok()) {
+      return s;
     }
   }
   const NormRule rule = RuleOf(options);
@@ -391,12 +388,7 @@ Status DecideVectors(const MatrixOptions& options, std::int64_t vectors,
                            "s: pass one combined norm per vector (per subset entry).");
   }
   for (std::size_t i = 0; i < combined.size(); ++i) {
-    const NormPart& q = combined[i];
-    if (!std::isnan(q.scale) && !IsFinitePart(q)) {
-      return InvalidArgument("combined[", i, "] = (", FormatDouble(q.scale), ", ", FormatDouble(q.sum),
-                             ") is not a combined norm: the scale must be NaN or finite and >= 0, "
-                             "the sum finite and >= 0.");
-    }
+    if (Status s = CheckCombinedPart(combined[i], i); !s.ok()) return s;
   }
   // One decision per vector; a vector named twice in the subset has the
   // same combined norm both times, so deciding it twice changes nothing.

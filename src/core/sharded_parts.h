@@ -1,22 +1,36 @@
 // What the split-phase primitives of the row operator (core/sharded.cc) and
 // of the optimizer step (core/sharded_step.cc) share: a part made from a
-// kernel's norm, the test that a part is a valid finite one, and the
+// kernel's norm, the tests that a part is a valid finite one or a valid
+// combined one, and the
 // digest's mixing of 64-bit words.
 #ifndef SPARSENORM_CORE_SHARDED_PARTS_H_
 #define SPARSENORM_CORE_SHARDED_PARTS_H_
 
 #include <cfloat>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 
 #include "common/decision.h"
+#include "core/status.h"
 #include "sparsenorm/sharded.h"
 
 namespace sparsenorm::detail {
 
 inline bool IsFinitePart(const NormPart& part) {
   return part.scale >= 0.0 && part.scale <= DBL_MAX && part.sum >= 0.0 && part.sum <= DBL_MAX;
+}
+
+// combined[i], as a caller hands it to an apply phase: NaN (a row some
+// shard found non-finite) or a valid finite part; anything else is the
+// caller's mistake, an error before anything is written.
+inline Status CheckCombinedPart(const NormPart& q, std::size_t i) {
+  if (std::isnan(q.scale) || IsFinitePart(q)) return Status::Ok();
+  return InvalidArgument("combined[", i, "] = (", FormatDouble(q.scale), ", ", FormatDouble(q.sum),
+                         ") is not a combined norm: the scale must be NaN or finite and >= 0, "
+                         "the sum finite and >= 0.");
 }
 
 // A shard's part from its norm as a kernel computed it: (norm, 1), so that

@@ -142,11 +142,7 @@ Status ApplyColumnShardedStep(const Table& slice, const OptimizerState& state, c
   std::vector<VectorNorm> norms(combined.size());
   for (std::size_t i = 0; i < combined.size(); ++i) {
     const NormPart& q = combined[i];
-    if (!std::isnan(q.scale) && !IsFinitePart(q)) {
-      return InvalidArgument("combined[", i, "] = (", FormatDouble(q.scale), ", ", FormatDouble(q.sum),
-                             ") is not a combined norm: the scale must be NaN or finite and >= 0, "
-                             "the sum finite and >= 0.");
-    }
+    if (Status s = CheckCombinedPart(q, i); !s.ok()) return s;
     const double n = NormOfPart(q, p);
     norms[i] = VectorNorm{std::isnan(n) ? 0.0 : n, !std::isnan(n)};
   }
