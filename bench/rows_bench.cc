@@ -111,22 +111,23 @@ void FillTable(unsigned char* bytes, DType dtype, std::int64_t elements) {
 Setup& MakeSetup(DType dtype, std::int64_t cols, std::int64_t count, std::int64_t hot_rows,
                  std::int64_t rows = kRows, int huge_pages = -1) {
   static Setup s{};
-  if (s.table && s.dtype == dtype && s.rows == rows && s.cols == cols && s.count == count &&
-      s.hot_rows == hot_rows && s.huge_pages == huge_pages) {
-    return s;
-  }
-  s.table.reset();
+  const bool same_table = s.table && s.dtype == dtype && s.rows == rows && s.cols == cols &&
+                          s.huge_pages == huge_pages;
+  if (same_table && s.count == count && s.hot_rows == hot_rows) return s;
   s.index_sets.clear();
   s.distinct.clear();
-  s.dtype = dtype;
-  s.rows = rows;
-  s.cols = cols;
   s.count = count;
   s.hot_rows = hot_rows;
-  s.huge_pages = huge_pages;
-  const std::size_t bytes = static_cast<std::size_t>(rows * cols) * sparsenorm::DTypeSize(dtype);
-  s.table = std::make_unique<TableMemory>(bytes, huge_pages);
-  FillTable(s.table->data, dtype, rows * cols);
+  if (!same_table) {  // the index lists alone are quick to draw; a table is not
+    s.table.reset();
+    s.dtype = dtype;
+    s.rows = rows;
+    s.cols = cols;
+    s.huge_pages = huge_pages;
+    const std::size_t bytes = static_cast<std::size_t>(rows * cols) * sparsenorm::DTypeSize(dtype);
+    s.table = std::make_unique<TableMemory>(bytes, huge_pages);
+    FillTable(s.table->data, dtype, rows * cols);
+  }
   std::mt19937_64 rng(2);
   std::uniform_int_distribution<std::int64_t> pick(0, (hot_rows > 0 ? hot_rows : rows) - 1);
   for (int k = 0; k < kIndexSets; ++k) {
@@ -148,11 +149,13 @@ Setup& SetupFor(const benchmark::State& state, DType dtype, std::int64_t hot_row
                    sized ? static_cast<int>(state.range(3)) : -1);
 }
 
-// force_bitmap: the row bitmap whatever the planner would choose (through
-// the front end's tuning, core/entry.h), to compare the deduplication paths
-// on huge tables, where the planner takes the hash set.
+// Which deduplication a call takes: the planner's choice, or the row bitmap
+// or the hash set forced through the front end's tuning (core/entry.h), to
+// compare them where the planner decides between them.
+enum class Dedup { kPlanner, kBitmap, kHashSet };
+
 void BM_Rows(benchmark::State& state, DType dtype, std::int64_t hot_rows, bool sized,
-             bool force_bitmap = false) {
+             Dedup dedup = Dedup::kPlanner) {
   const std::int64_t cols = state.range(0);
   const std::int64_t count = state.range(1);
   Setup& s = SetupFor(state, dtype, hot_rows, sized);
@@ -160,7 +163,12 @@ void BM_Rows(benchmark::State& state, DType dtype, std::int64_t hot_rows, bool s
   o.mode = sparsenorm::NormMode::kConstantNorm;
   const sparsenorm::Table table{s.table->data, dtype, s.rows, cols, 0};
   sparsenorm::Tuning forced;
-  forced.bitmap_bytes_per_index = std::int64_t{1} << 30;
+  if (dedup == Dedup::kBitmap) {
+    forced.bitmap_bytes_per_index = forced.large_bitmap_bytes_per_index = std::int64_t{1} << 30;
+  }
+  if (dedup == Dedup::kHashSet) {
+    forced.bitmap_bytes_per_index = forced.large_bitmap_bytes_per_index = forced.bitmap_slack_bytes = 0;
+  }
   std::int64_t iteration = 0;
   double bytes = 0;
   for (auto _ : state) {
@@ -169,8 +177,9 @@ void BM_Rows(benchmark::State& state, DType dtype, std::int64_t hot_rows, bool s
     const auto& v = s.index_sets[k];
     const sparsenorm::Indices indices{std::span<const std::int64_t>(v)};
     const sparsenorm::Status st =
-        force_bitmap ? sparsenorm::detail::NormalizeRows(table, table, indices, o, false, forced, nullptr)
-                     : sparsenorm::NormalizeRows(table, indices, o);
+        dedup != Dedup::kPlanner
+            ? sparsenorm::detail::NormalizeRows(table, table, indices, o, false, forced, nullptr)
+            : sparsenorm::NormalizeRows(table, indices, o);
     if (!st.ok()) state.SkipWithError(st.message().c_str());
     bytes += 2.0 * static_cast<double>(static_cast<std::int64_t>(s.distinct[k].size()) * cols) * static_cast<double>(sparsenorm::DTypeSize(dtype)) +
              static_cast<double>(count) * sizeof(std::int64_t);
@@ -195,7 +204,12 @@ void BM_TouchRows(benchmark::State& state, bool sized) {
   double bytes = 0;
   for (auto _ : state) {
     const auto& d = s.distinct[static_cast<std::size_t>(iteration % kIndexSets)];
-    const float factor = iteration % 2 ? 0.5f : 2.0f;
+    // Each index set is doubled on one rotation and halved on the next, so
+    // the values stay where they started. (Alternating by iteration would
+    // pair every set with one factor, since kIndexSets is even: its rows
+    // would reach infinity or zero within a few hundred calls, and the
+    // operator measured after it on the same table would see those.)
+    const float factor = (iteration / kIndexSets) % 2 ? 0.5f : 2.0f;
     const auto m = static_cast<std::int64_t>(d.size());
 #if defined(_OPENMP)
 #pragma omp parallel
@@ -263,12 +277,14 @@ void RowsAndIndices(benchmark::internal::Benchmark* b) {
 }
 
 // Huge tables: the same 100,000 rows of 32 float32 out of 1M, 8M and 32M
-// rows, with transparent huge pages advised against (0) and for (1).
+// rows, with transparent huge pages advised against (0) and for (1); and
+// small batches (256 and 4,096 indices) on the 32M-row table.
 void TableSizes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"D", "indices", "rows", "thp"});
   for (std::int64_t rows : {1000000, 8000000, 32000000}) {
     for (std::int64_t thp : {0, 1}) b->Args({32, 100000, rows, thp});
   }
+  for (std::int64_t count : {256, 4096}) b->Args({32, count, 32000000, 1});
 }
 
 BENCHMARK(BM_Copy)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -288,8 +304,23 @@ BENCHMARK_CAPTURE(BM_Rows, float32_tables, DType::kFloat32, 0, true)
     ->Apply(TableSizes)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(BM_Rows, float32_tables_bitmap, DType::kFloat32, 0, true, true)
+BENCHMARK_CAPTURE(BM_Rows, float32_tables_bitmap, DType::kFloat32, 0, true, Dedup::kBitmap)
     ->Apply(TableSizes)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Rows, float32_tables_hash, DType::kFloat32, 0, true, Dedup::kHashSet)
+    ->Apply(TableSizes)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+// Small batches with either deduplication forced, on the 1M-row table.
+BENCHMARK_CAPTURE(BM_Rows, float32_bitmap, DType::kFloat32, 0, false, Dedup::kBitmap)
+    ->ArgNames({"D", "indices"})
+    ->ArgsProduct({{16, 64}, {256, 1024, 2048, 4096}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Rows, float32_hash, DType::kFloat32, 0, false, Dedup::kHashSet)
+    ->ArgNames({"D", "indices"})
+    ->ArgsProduct({{16, 64}, {256, 1024, 2048, 4096}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Rows, float16, DType::kFloat16, 0, false)

@@ -171,8 +171,12 @@ struct Tuning {
   std::int64_t bytes_per_index = 64;
   // Row operator: the row bitmap (one bit per table row) is used while it
   // is at most this many bytes per index plus the slack; beyond, a hash set
-  // of the indices (core/plan.cc).
-  std::int64_t bitmap_bytes_per_index = 16;
+  // of the indices (core/plan.cc). A bitmap the CPU backend's pool keeps
+  // (cpu::kPooledBitmapBytes) costs a call only the scan of its summary;
+  // a larger one its whole size to allocate and clear, hence the smaller
+  // bound for those.
+  std::int64_t bitmap_bytes_per_index = 64;
+  std::int64_t large_bitmap_bytes_per_index = 16;
   std::int64_t bitmap_slack_bytes = std::int64_t{1} << 16;
   // Row operator: rows prefetched ahead, about this many bytes of them,
   // clamped to [2, 16] rows.

@@ -30,11 +30,15 @@ RowsPlan PlanRows(const RowsProblem& p, int requested_threads, const Tuning& t) 
   RowsPlan plan;
   const std::int64_t n = p.num_indices;
   plan.index_threads = ThreadsFor(requested_threads, n * t.bytes_per_index, t.bytes_per_thread);
-  // The bitmap costs one bit per table row to clear and scan; the hash set
-  // a few slots per index. Out of place every row is visited anyway.
+  // The bitmap costs a call the scan of its summary (one bit per 64 rows)
+  // while the pool keeps it, and its whole size to allocate and clear
+  // beyond; the hash set a few slots per index, and rows visited in list
+  // order rather than ascending. Out of place every row is visited anyway.
   const std::int64_t bitmap_bytes = (p.rows + 63) / 64 * 8;
-  plan.use_bitmap =
-      !p.in_place || bitmap_bytes <= t.bitmap_bytes_per_index * n + t.bitmap_slack_bytes;
+  const std::int64_t per_index = bitmap_bytes <= cpu::kPooledBitmapBytes
+                                     ? t.bitmap_bytes_per_index
+                                     : t.large_bitmap_bytes_per_index;
+  plan.use_bitmap = !p.in_place || bitmap_bytes <= per_index * n + t.bitmap_slack_bytes;
   const std::int64_t row_bytes = std::max<std::int64_t>(p.row_bytes, 1);
   plan.row_threads =
       ThreadsFor(requested_threads, (p.in_place ? n : p.rows) * row_bytes, t.bytes_per_thread);

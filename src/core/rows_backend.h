@@ -38,6 +38,9 @@ struct RowsPlan {
 };
 
 namespace cpu {
+// Row bitmaps up to this size are kept between calls (cpu/row_set.h).
+inline constexpr std::int64_t kPooledBitmapBytes = std::int64_t{32} << 20;
+
 Finding NormalizeRows(const RowsProblem& problem, const RowsPlan& plan, RowStats* stats);
 // In place, every table of the list; checks them all before writing any.
 // `stats` has `count` entries.

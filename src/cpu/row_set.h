@@ -1,11 +1,16 @@
 // Deduplication of row indices without sorting: which rows of the table an
 // index list names, each reported once.
 //
-// RowBitmap: one bit per table row, set while the indices are validated;
-// the rows are then visited in ascending order by scanning the words.
+// RowBitmap: one bit per table row, set while the indices are validated,
+// and a summary of one bit per 64-row word; the rows are then visited in
+// ascending order through the summary, so that finding them costs time in
+// proportion to them plus one summary word per 4,096 table rows, not to
+// the table. Its memory is kept between calls (a pool per thread) and
+// cleared through the summary, so a call neither allocates nor clears a
+// bitmap the size of the table.
 // RowClaimSet: a lock-free open-addressing hash set of 2 to 4 slots per
-// index, for tables so much larger than the index list that a bitmap would
-// cost more to clear and scan than the rows themselves (core/plan.cc
+// index, for tables so much larger than the index list that even the
+// summary would cost more to scan than the rows themselves (core/plan.cc
 // chooses).
 #ifndef SPARSENORM_CPU_ROW_SET_H_
 #define SPARSENORM_CPU_ROW_SET_H_
@@ -19,53 +24,51 @@
 
 namespace sparsenorm::cpu {
 
+// Invariant: whatever sets a bit of words() also sets the bit of its word
+// in summary() (bit w % 64 of summary()[w / 64] for word w): the summary is
+// what clears the bitmap when it goes back to the pool. A summary bit may
+// be set over a word that is zero (a kernel that clears words as it
+// collects them, core/rows.cc's in-place path, leaves none set).
 class RowBitmap {
  public:
-  // false when the memory cannot be had.
+  RowBitmap() = default;
+  RowBitmap(const RowBitmap&) = delete;
+  RowBitmap& operator=(const RowBitmap&) = delete;
+  ~RowBitmap() { Release(); }
+
+  // All bits clear. false when the memory cannot be had.
   bool Init(std::int64_t rows) noexcept;
 
   // Sets the bit of every index of the list. Returns the first position whose
-  // value is outside [0, rows), or -1. On error the bitmap is garbage.
+  // value is outside [0, rows), or -1. On error some bits may be set.
   std::int64_t MarkAll(const void* indices, IndexType type, std::int64_t size,
                        int threads);
 
   std::int64_t word_count() const noexcept { return words_count_; }
-  const std::uint64_t* words() const noexcept { return words_.get(); }
+  std::int64_t summary_count() const noexcept { return (words_count_ + 63) / 64; }
+  const std::uint64_t* words() const noexcept { return words_; }
+  // For kernels that clear what they collect (and so keep the invariant).
+  std::uint64_t* mutable_words() noexcept { return words_; }
+  std::uint64_t* summary() noexcept { return summary_; }
   bool Test(std::int64_t row) const noexcept {
     return (words_[row >> 6] >> (row & 63)) & 1u;
   }
+  // Says that a kernel has cleared every word and summary word (the
+  // in-place scan of core/rows.cc), so the release need not look.
+  void SetCleared() noexcept { cleared_ = true; }
 
  private:
-  std::unique_ptr<std::uint64_t[]> words_;
+  // Clears the set words through the summary and returns the memory to
+  // this thread's pool (or frees it, past the pool's size).
+  void Release() noexcept;
+
+  std::unique_ptr<std::uint64_t[]> memory_;  // capacity_ words, then their summary
+  std::int64_t capacity_ = 0;
+  std::uint64_t* words_ = nullptr;
+  std::uint64_t* summary_ = nullptr;
   std::int64_t words_count_ = 0;
   std::int64_t rows_ = 0;
-};
-
-// Iterates the set bits of words [begin, end) in ascending order.
-class SetBitCursor {
- public:
-  SetBitCursor(const std::uint64_t* words, std::int64_t begin, std::int64_t end)
-      : words_(words), word_(begin), end_(end), bits_(begin < end ? words[begin] : 0) {}
-
-  // The next set bit's row number, or -1 when none is left.
-  std::int64_t Next() noexcept {
-    while (bits_ == 0) {
-      if (word_ + 1 >= end_) {
-        word_ = end_;
-        return -1;
-      }
-      bits_ = words_[++word_];
-    }
-    const int bit = std::countr_zero(bits_);
-    bits_ &= bits_ - 1;
-    return word_ * 64 + bit;
-  }
-
- private:
-  const std::uint64_t* words_;
-  std::int64_t word_;
-  std::int64_t end_;
-  std::uint64_t bits_;
+  bool cleared_ = false;
 };
 
 class RowClaimSet {

@@ -51,7 +51,8 @@ struct PreparedRows {
       const std::int64_t bad =
           bitmap.MarkAll(problem.indices, problem.index_type, n, plan.index_threads);
       if (bad >= 0) return RowIndexFinding(bad, IndexAt(job, bad), problem.rows);
-      job.marks = bitmap.words();
+      job.marks = bitmap.mutable_words();
+      job.summary = bitmap.summary();
     } else {
       owner.reset(new (std::nothrow) std::uint8_t[static_cast<std::size_t>(n)]);
       if (!claims.Init(n) || !owner) return OutOfMemoryFinding("the row claim set");
@@ -77,11 +78,12 @@ struct PreparedRows {
     return {};
   }
 
-  // The units of step 3 that threads take one at a time: bitmap words,
-  // table rows (out of place) or positions of the list (hash set).
+  // The units of step 3 that threads take one at a time: bitmap summary
+  // words (4,096 table rows each), table rows (out of place) or positions
+  // of the list (hash set).
   std::int64_t Units() const {
     if (!job.in_place) return job.rows;
-    return use_bitmap ? bitmap.word_count() : job.num_indices;
+    return use_bitmap ? bitmap.summary_count() : job.num_indices;
   }
 
   void Run(std::int64_t begin, std::int64_t end, RowCounts* counts) const {
@@ -94,12 +96,19 @@ struct PreparedRows {
     }
   }
 
+  // After step 3 has run over every unit: the in-place scan has cleared
+  // the bitmap as it went.
+  void Ran() {
+    if (job.in_place && use_bitmap) bitmap.SetCleared();
+  }
+
   // Units per chunk handed to a thread: about eight chunks per thread,
   // enough to even out skewed index lists, few enough that restarting the
   // prefetch at each chunk costs nothing; whole 4096-row runs out of place.
   std::int64_t Grain(int threads) const {
     if (!job.in_place) return 4096;
-    return std::max<std::int64_t>(16, Units() / (8 * std::max(threads, 1)));
+    const std::int64_t even = Units() / (8 * std::max(threads, 1));
+    return std::max<std::int64_t>(use_bitmap ? 1 : 16, even);
   }
 };
 
@@ -122,6 +131,7 @@ Finding NormalizeRows(const RowsProblem& problem, const RowsPlan& plan, RowStats
   std::vector<RowCounts> counts(static_cast<std::size_t>(std::max(threads, 1)));
   ParallelForDynamic(threads, prepared.Units(), prepared.Grain(threads),
                      [&](std::int64_t b, std::int64_t e, int t) { prepared.Run(b, e, &counts[t]); });
+  prepared.Ran();
   AddCounts(counts, stats);
   return {};
 }
@@ -165,6 +175,7 @@ BatchFinding NormalizeRowsMany(const RowsProblem* problems, const RowsPlan* plan
                          prepared[chunk.table].Run(chunk.begin, chunk.end, &counts[t][chunk.table]);
                        }
                      });
+  for (PreparedRows& p : prepared) p.Ran();
   for (std::int64_t k = 0; k < count; ++k) {
     stats[k] = RowStats{};
     for (const auto& per_thread : counts) {

@@ -14,7 +14,10 @@ namespace sparsenorm::cpu {
 
 // A validated call (core/rows_backend.h) with its deduplication structure.
 struct RowJob : RowsProblem {
-  const std::uint64_t* marks = nullptr;  // RowBitmap words, for the scans
+  // RowBitmap's words and summary. The in-place scan clears what it
+  // collects; the out-of-place one only reads the words.
+  std::uint64_t* marks = nullptr;
+  std::uint64_t* summary = nullptr;
   const std::uint8_t* owner = nullptr;   // RowClaimSet::ClaimAll's flags, for OwnedRowsInPlace
   std::int64_t prefetch_rows = 4;        // how far ahead rows are prefetched
 };
@@ -25,8 +28,10 @@ struct RowCounts {
   std::int64_t nonfinite = 0;
 };
 
-// In place: the marked rows whose bits lie in words [word_begin, word_end).
-void MarkedRowsInPlace(const RowJob& job, std::int64_t word_begin, std::int64_t word_end,
+// In place: the marked rows under summary words [summary_begin,
+// summary_end) (rows 4096 * summary_begin to 4096 * summary_end), found
+// through the summary; their words and summary words are cleared.
+void MarkedRowsInPlace(const RowJob& job, std::int64_t summary_begin, std::int64_t summary_end,
                        RowCounts* counts);
 
 // Out of place: rows [row_begin, row_end), marked ones normalized, others copied.

@@ -17,6 +17,7 @@
 #include "core/entry.h"
 #include "core/plan.h"
 #include "core/validate.h"
+#include "cpu/row_set.h"
 #include "sparsenorm/rows.h"
 #include "test_util.h"
 
@@ -305,6 +306,103 @@ TEST(Rows, BitIdenticalForAnyOrderRepeatsAndThreadCount) {
           }
         }
       }
+    }
+  }
+}
+
+// The row bitmap's memory is kept between calls (cpu/row_set.h) and must
+// come back with every bit clear, whichever way it was marked (one thread,
+// private bitmaps merged, shared atomic words) and whether or not the
+// marking failed half way; a bit left set would make the next call on a
+// table of that size touch a row nobody named.
+TEST(Rows, PooledBitmapComesBackClearFromEveryMarking) {
+  std::mt19937_64 rng(61);
+  struct Case {
+    std::int64_t rows, size;
+    int threads;
+    bool bad_index;
+  };
+  const Case cases[] = {
+      {100000, 300, 1, false},        // one thread
+      {100000, 20000, 2, false},      // private bitmaps, merged
+      {100000, 20000, 3, true},       // the same, failing at the last index
+      {5000000, 20000, 2, false},     // a sparse bitmap: one thread
+      {1000000, 300000, 4, false},    // shared words, atomic
+      {1000000, 300000, 4, true},     // the same, failing
+      {64 * 4096 + 5, 70000, 2, true}, // a partial last summary word
+  };
+  for (const Case& c : cases) {
+    std::vector<std::int64_t> list = testing::RandomIndices<std::int64_t>(c.size, c.rows, rng);
+    if (c.bad_index) list.back() = c.rows;
+    const std::uint64_t* memory = nullptr;
+    {
+      cpu::RowBitmap bitmap;
+      ASSERT_TRUE(bitmap.Init(c.rows));
+      memory = bitmap.words();
+      EXPECT_EQ(bitmap.MarkAll(list.data(), IndexType::kInt64, c.size, c.threads),
+                c.bad_index ? c.size - 1 : -1);
+      // Every marked row's bit, and its word's summary bit.
+      for (std::int64_t i = 0; i + (c.bad_index ? 1 : 0) < c.size; ++i) {
+        const std::int64_t w = list[i] >> 6;
+        ASSERT_TRUE(bitmap.Test(list[i]));
+        ASSERT_TRUE((bitmap.summary()[w >> 6] >> (w & 63)) & 1u) << "row " << list[i];
+      }
+    }
+    cpu::RowBitmap again;
+    ASSERT_TRUE(again.Init(c.rows));
+    EXPECT_EQ(again.words(), memory) << "the pool should hand back the same memory";
+    for (std::int64_t w = 0; w < again.word_count(); ++w) {
+      ASSERT_EQ(again.words()[w], 0u) << "rows " << c.rows << " word " << w;
+    }
+    for (std::int64_t s = 0; s < again.summary_count(); ++s) ASSERT_EQ(again.summary()[s], 0u);
+  }
+}
+
+// The same through the operator: calls on tables of one size, in place and
+// out of place, one of them failing, each touch only the rows of its own
+// list.
+TEST(Rows, CallsSharingThePooledBitmapTouchOnlyTheirRows) {
+  std::mt19937_64 rng(62);
+  const std::int64_t rows = 200000;
+  TestTable base(DType::kFloat32, rows, 4);
+  testing::FillRandom(&base, rng);
+  NormalizeOptions o;
+  o.mode = NormMode::kConstantNorm;
+  for (int round = 0; round < 3; ++round) {
+    for (int threads : {1, 2, 3}) {
+      o.num_threads = threads;
+      const auto first = testing::RandomIndices<std::int64_t>(30000, rows, rng);
+      auto failing = testing::RandomIndices<std::int64_t>(30000, rows, rng);
+      failing[20000] = -1;
+      const auto second = testing::RandomIndices<std::int64_t>(30000, rows, rng);
+      TestTable a = base, b = base;
+      ASSERT_TRUE(CallRows(&a, first, IndexType::kInt64, o, nullptr).ok());
+      if (round == 1) {  // out of place: reads the words, leaves them to the release
+        TestTable out = base;
+        ASSERT_TRUE(detail::NormalizeRows(ConstTable(base.view()), out.view(),
+                                          Indices(std::span<const std::int64_t>(first)), o, true, Tuning{},
+                                          nullptr)
+                        .ok());
+        ASSERT_EQ(out.bytes, a.bytes);
+      }
+      ASSERT_FALSE(CallRows(&b, failing, IndexType::kInt64, o, nullptr).ok());
+      ASSERT_EQ(b.bytes, base.bytes);
+      RowStats stats;
+      ASSERT_TRUE(CallRows(&b, second, IndexType::kInt64, o, &stats).ok());
+      // Rows outside the second list as they were; its own rows changed
+      // (constant-norm: every row is rescaled), and no others counted.
+      std::vector<char> named(static_cast<std::size_t>(rows), 0);
+      for (std::int64_t r : second) named[static_cast<std::size_t>(r)] = 1;
+      const std::int64_t row_bytes = 4 * 4;
+      std::int64_t distinct = 0;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const bool same = std::equal(b.bytes.begin() + r * row_bytes, b.bytes.begin() + (r + 1) * row_bytes,
+                                     base.bytes.begin() + r * row_bytes);
+        distinct += named[static_cast<std::size_t>(r)];
+        ASSERT_EQ(same, !named[static_cast<std::size_t>(r)])
+            << "row " << r << " round " << round << " threads " << threads;
+      }
+      EXPECT_EQ(stats.distinct_rows, distinct);
     }
   }
 }
