@@ -166,6 +166,15 @@ struct Tuning {
   // Work below this many bytes per thread runs on fewer threads: starting
   // a thread costs microseconds.
   std::int64_t bytes_per_thread = std::int64_t{1} << 17;
+  // Optimizer step: each index's rows count as at least this many bytes of
+  // work (StepWorkBytes, core/plan.h), about what one core streams in the
+  // ~100 ns that a table row from memory costs it: a step's table and state
+  // rows are usually cold (tables far larger than the caches), so even a
+  // small batch of short rows is worth a second thread. Measured on the
+  // cold 256-index steps of bench/optim_bench.cc (rows of 64 and 256
+  // bytes): 0.64 to 0.79 of the one-thread time. The row operator does not
+  // count this way: its rows have usually just been written by a step.
+  std::int64_t min_step_row_bytes = 1024;
   // Row operator: index validation and marking count as this many bytes of
   // work per index.
   std::int64_t bytes_per_index = 64;

@@ -135,7 +135,7 @@ Status OptimizerStepMany(std::span<const StepBatchEntry> entries, std::span<RowS
   const bool reference = count > 0 && UseReference(entries[0].options.backend);
   // The thread count from the work of all the tables together.
   std::int64_t work = 0;
-  for (const StepProblem& p : problems) work += StepWorkBytes(p);
+  for (const StepProblem& p : problems) work += StepWorkBytes(p, tuning);
   const int threads = ThreadsFor(count > 0 ? entries[0].options.num_threads : 0, work, tuning.bytes_per_thread);
   const BatchFinding found = reference ? reference::OptimizerStepMany(problems.data(), count, stats.data())
                                        : cpu::OptimizerStepMany(problems.data(), count, threads, stats.data());

@@ -82,15 +82,15 @@ MatrixPlan PlanSparseMatrix(const SparseMatrixProblem& p, int requested_threads,
   return plan;
 }
 
-std::int64_t StepWorkBytes(const StepProblem& p) {
+std::int64_t StepWorkBytes(const StepProblem& p, const Tuning& t) {
   // Every gradient row is read, and about as many table and state rows are
   // read and written.
-  return p.num_indices * 3 * std::max<std::int64_t>(p.cols, 1) * 4;
+  return p.num_indices * std::max<std::int64_t>(3 * std::max<std::int64_t>(p.cols, 1) * 4, t.min_step_row_bytes);
 }
 
 StepPlan PlanStep(const StepProblem& p, int requested_threads, const Tuning& t) {
   StepPlan plan;
-  plan.threads = ThreadsFor(requested_threads, StepWorkBytes(p), t.bytes_per_thread);
+  plan.threads = ThreadsFor(requested_threads, StepWorkBytes(p, t), t.bytes_per_thread);
   return plan;
 }
 

@@ -28,8 +28,9 @@ MatrixPlan PlanDenseMatrix(const DenseMatrixProblem& problem, int requested_thre
 MatrixPlan PlanSparseMatrix(const SparseMatrixProblem& problem, int requested_threads,
                             const Tuning& tuning);
 
-// The bytes an optimizer step moves, roughly, to size its thread count.
-std::int64_t StepWorkBytes(const StepProblem& problem);
+// The work of an optimizer step, to size its thread count: the bytes it
+// moves, each index's rows counted as at least Tuning::min_step_row_bytes.
+std::int64_t StepWorkBytes(const StepProblem& problem, const Tuning& tuning);
 StepPlan PlanStep(const StepProblem& problem, int requested_threads, const Tuning& tuning);
 
 }  // namespace sparsenorm::detail
