@@ -30,9 +30,11 @@ struct BitmapPool {
   std::int64_t bytes = 0;
 };
 
+// Never destroyed: a call still running on another thread while the
+// process exits may release its bitmap after static destructors have run.
 BitmapPool& Pool() {
-  static BitmapPool pool;
-  return pool;
+  static BitmapPool* const pool = new BitmapPool;
+  return *pool;
 }
 
 // Words of memory for `capacity` bitmap words and their summary.
