@@ -18,7 +18,6 @@ namespace {
 // 2^28 rows, or the many smaller ones of a call on many tables). A bitmap
 // too large for the pool is allocated and cleared by each call, as any
 // would be without it.
-
 struct PooledBitmap {
   std::unique_ptr<std::uint64_t[]> memory;
   std::int64_t capacity;  // words
@@ -92,7 +91,8 @@ void RowBitmap::Release() noexcept {
       pool.free.push_back(PooledBitmap{std::move(memory_), capacity_});
       pool.bytes += bytes;
     } catch (const std::bad_alloc&) {
-      // No room to remember it: memory_ still owns it and frees it.
+      // No room in the list: the block is freed instead (by the temporary
+      // that held it).
     }
   }
   memory_.reset();
