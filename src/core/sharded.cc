@@ -112,8 +112,10 @@ Status RowNormParts(const ConstTable& slice, const Indices& indices,
     if (bad_position < 0) {
       // At most one row per index, and the 64 entries MarkedRows needs to spare.
       rows.resize(static_cast<std::size_t>(indices.size) + 64);
-      rows.resize(static_cast<std::size_t>(cpu::MarkedRows(marks.words(), marks.word_count(), rows.data(),
+      rows.resize(static_cast<std::size_t>(cpu::MarkedRows(marks.mutable_words(), marks.summary(),
+                                                           marks.summary_count(), rows.data(),
                                                            static_cast<std::int64_t>(rows.size()))));
+      marks.SetCleared();
     }
   } else {
     rows.resize(static_cast<std::size_t>(indices.size));

@@ -5,9 +5,9 @@
 // and a summary of one bit per 64-row word; the rows are then visited in
 // ascending order through the summary, so that finding them costs time in
 // proportion to them plus one summary word per 4,096 table rows, not to
-// the table. Its memory is kept between calls (a pool per thread) and
-// cleared through the summary, so a call neither allocates nor clears a
-// bitmap the size of the table.
+// the table. Its memory is kept between calls (a pool shared by the
+// process's threads) and cleared through the summary, so a call neither
+// allocates nor clears a bitmap the size of the table.
 // RowClaimSet: a lock-free open-addressing hash set of 2 to 4 slots per
 // index, for tables so much larger than the index list that even the
 // summary would cost more to scan than the rows themselves (core/plan.cc
@@ -28,7 +28,7 @@ namespace sparsenorm::cpu {
 // in summary() (bit w % 64 of summary()[w / 64] for word w): the summary is
 // what clears the bitmap when it goes back to the pool. A summary bit may
 // be set over a word that is zero (a kernel that clears words as it
-// collects them, core/rows.cc's in-place path, leaves none set).
+// collects them, cpu/rows.cc's in-place path, leaves none set).
 class RowBitmap {
  public:
   RowBitmap() = default;
@@ -54,12 +54,12 @@ class RowBitmap {
     return (words_[row >> 6] >> (row & 63)) & 1u;
   }
   // Says that a kernel has cleared every word and summary word (the
-  // in-place scan of core/rows.cc), so the release need not look.
+  // in-place scan of cpu/rows.cc, MarkedRows), so the release need not look.
   void SetCleared() noexcept { cleared_ = true; }
 
  private:
   // Clears the set words through the summary and returns the memory to
-  // this thread's pool (or frees it, past the pool's size).
+  // the pool (or frees it, past the pool's size).
   void Release() noexcept;
 
   std::unique_ptr<std::uint64_t[]> memory_;  // capacity_ words, then their summary

@@ -56,11 +56,12 @@ struct RowList {
   std::int64_t prefetch_rows = 4;
 };
 
-// The set bits of words[0, word_count) as row numbers, ascending, into
-// rows[] (`capacity` entries, at least 64 more than there are bits set);
-// returns their count.
-std::int64_t MarkedRows(const std::uint64_t* words, std::int64_t word_count, std::int64_t* rows,
-                        std::int64_t capacity);
+// The marked rows of a RowBitmap (its words and summary) as row numbers,
+// ascending, into rows[] (`capacity` entries, at least 64 more than there
+// are bits set); returns their count. Clears the words and the summary as
+// it collects them, as the in-place kernel does (RowBitmap::SetCleared).
+std::int64_t MarkedRows(std::uint64_t* words, std::uint64_t* summary, std::int64_t summary_count,
+                        std::int64_t* rows, std::int64_t capacity);
 
 // out[i] = the norm of row rows[i], as the row operator computes it.
 void NormsOfRows(const RowList& list, double p, VectorNorm* out);

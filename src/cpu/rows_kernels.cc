@@ -127,29 +127,8 @@ struct RowBatch {
   }
 };
 
-// The set bits of words [*word, word_end) as row numbers (64 * word + bit)
-// appended to rows[0, 1, ...], whole words at a time (a word holds at most
-// 64), while at most capacity - 64 are collected; returns how many and
-// advances *word past the words taken. Reads every word: for bitmaps
-// without a summary to go by.
-HWY_INLINE int64_t CollectSetBits(const uint64_t* words, int64_t* word, int64_t word_end,
-                                  int64_t* rows, int64_t capacity) {
-  int64_t n = 0;
-  for (; *word < word_end && n <= capacity - 64; ++*word) {
-    for (uint64_t bits = words[*word]; bits != 0; bits &= bits - 1) {
-      rows[n++] = *word * 64 + std::countr_zero(bits);
-    }
-  }
-  return n;
-}
-
 // Rows are gathered from the bitmap kRowBlock at a time.
 constexpr int64_t kRowBlock = 256;
-
-int64_t MarkedRows(const uint64_t* words, int64_t word_count, int64_t* rows, int64_t capacity) {
-  int64_t word = 0;
-  return CollectSetBits(words, &word, word_count, rows, capacity);
-}
 
 // The marked rows of a RowBitmap found through its summary, clearing each
 // word and summary word as it is taken (which keeps RowBitmap's invariant
@@ -162,11 +141,12 @@ struct SummaryCursor {
   int64_t end;
   uint64_t pending = 0;
 
-  // Up to kRowBlock row numbers, ascending, into rows; returns how many (0
-  // when none is left). Stops early rather than split a word.
-  HWY_INLINE int64_t Collect(int64_t* rows) {
+  // Row numbers, ascending, into rows[], while at most capacity - 64 are
+  // collected (a word holds at most 64: whole words are taken); returns
+  // how many, 0 when none is left.
+  HWY_INLINE int64_t Collect(int64_t* rows, int64_t capacity) {
     int64_t n = 0;
-    while (n <= kRowBlock - 64) {
+    while (n <= capacity - 64) {
       if (pending == 0) {
         if (next >= end) break;
         pending = summary[next];
@@ -183,6 +163,12 @@ struct SummaryCursor {
   }
 };
 
+int64_t MarkedRows(uint64_t* words, uint64_t* summary, int64_t summary_count, int64_t* rows,
+                   int64_t capacity) {
+  SummaryCursor cursor{words, summary, 0, summary_count};
+  return cursor.Collect(rows, capacity);
+}
+
 template <class T>
 void MarkedRowsInPlaceT(const RowJob& job, int64_t summary_begin, int64_t summary_end,
                         RowCounts* counts) {
@@ -192,14 +178,14 @@ void MarkedRowsInPlaceT(const RowJob& job, int64_t summary_begin, int64_t summar
   int64_t* current = buffers[0];
   int64_t* next = buffers[1];
   SummaryCursor cursor{job.marks, job.summary, summary_begin, summary_end};
-  int64_t count = cursor.Collect(current);
+  int64_t count = cursor.Collect(current, kRowBlock);
   const int64_t ahead = job.prefetch_rows;
   auto prefetch = [&](int64_t r) { PrefetchRow(job.out + r * job.out_stride_bytes, job.row_bytes); };
   for (int64_t i = 0; i < std::min(count, ahead); ++i) prefetch(current[i]);
   const bool batched = BatchesRows<T>(job);
   RowBatch<T> batch;
   while (count > 0) {
-    const int64_t next_count = cursor.Collect(next);
+    const int64_t next_count = cursor.Collect(next, kRowBlock);
     for (int64_t i = 0; i < count; ++i) {
       const int64_t a = i + ahead;
       if (a < count) {
@@ -440,9 +426,9 @@ void NormsOfRows(const RowList& list, double p, VectorNorm* out) {
   HWY_DYNAMIC_DISPATCH(NormsOfRows)(list, p, out);
 }
 
-std::int64_t MarkedRows(const std::uint64_t* words, std::int64_t word_count, std::int64_t* rows,
-                        std::int64_t capacity) {
-  return HWY_DYNAMIC_DISPATCH(MarkedRows)(words, word_count, rows, capacity);
+std::int64_t MarkedRows(std::uint64_t* words, std::uint64_t* summary, std::int64_t summary_count,
+                        std::int64_t* rows, std::int64_t capacity) {
+  return HWY_DYNAMIC_DISPATCH(MarkedRows)(words, summary, summary_count, rows, capacity);
 }
 
 void ScaleRows(const RowList& list, const Scale* scales) {
