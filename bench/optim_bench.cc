@@ -19,6 +19,10 @@
 //                    trivial arithmetic, the grouping done beforehand
 //   BM_StepNoNorm    the step without the constraint: what the fused norm costs
 //   BM_StepUnfused   the step without the constraint, then the row operator
+// and for the small batches:
+//   BM_StepSortedGroups  the step with its index list grouped by the sort
+//                    that long lists take (rows ascending) instead of the
+//                    hash table (cpu/group_rows.h): the planner's choice
 // and per case, for all optimizers:
 //   BM_TouchGradient the ceiling's gradient sums alone, no table or state
 //   BM_StepGroupRows the CPU path's grouping of the index list alone
@@ -33,7 +37,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/group_rows.h"
+#include "core/entry.h"
 #include "sparsenorm/optim.h"
 #include "sparsenorm/rows.h"
 #include "touch_step.h"
@@ -160,7 +164,7 @@ void Report(benchmark::State& state, const Workload& w, OptimizerKind kind) {
   state.counters["distinct_rows"] = static_cast<double>(w.distinct);
 }
 
-enum class Variant { kFused, kNoNorm, kUnfused };
+enum class Variant { kFused, kNoNorm, kUnfused, kSortedGroups };
 
 void BM_Step(benchmark::State& state, OptimizerKind kind, Variant variant) {
   const std::int64_t cols = state.range(0), count = state.range(1);
@@ -174,14 +178,19 @@ void BM_Step(benchmark::State& state, OptimizerKind kind, Variant variant) {
   }
   const sparsenorm::Indices indices{std::span<const std::int64_t>(w.indices)};
   const sparsenorm::ConstTable values = sparsenorm::MakeConstTable(w.grad.get(), count, cols);
-  sparsenorm::OptimizerOptions options = OptionsFor(kind, variant == Variant::kFused);
+  sparsenorm::OptimizerOptions options = OptionsFor(kind, variant == Variant::kFused || variant == Variant::kSortedGroups);
   sparsenorm::NormalizeOptions renorm;
   renorm.target = 1.0;
   renorm.eps = 1e-7;
   sparsenorm::RowStats stats;
+  sparsenorm::Tuning sorted;
+  sorted.hash_groups_below = 0;
   for (auto _ : state) {
     FlushCaches(state);
-    sparsenorm::Status st = sparsenorm::OptimizerStep(table, s, indices, values, options, &stats);
+    sparsenorm::Status st =
+        variant == Variant::kSortedGroups
+            ? sparsenorm::detail::OptimizerStep(table, s, &indices, values, options, sorted, &stats)
+            : sparsenorm::OptimizerStep(table, s, indices, values, options, &stats);
     if (st.ok() && variant == Variant::kUnfused) st = sparsenorm::NormalizeRows(table, indices, renorm);
     if (!st.ok()) {
       state.SkipWithError(st.message().c_str());
@@ -231,14 +240,13 @@ void BM_StepGroupRows(benchmark::State& state) {
   const std::vector<std::int64_t> indices =
       sparsenorm::bench::ZipfBatch(count, kRows, kZipfExponent, kBatchSeed);
   const int threads = sparsenorm::DefaultThreadCount();
-  sparsenorm::cpu::RowGroups groups;
+  std::int64_t groups = 0;
   for (auto _ : state) {
     FlushCaches(state);
-    const std::int64_t bad = sparsenorm::cpu::GroupRows(indices.data(), sparsenorm::IndexType::kInt64,
-                                                        count, kRows, threads, &groups);
-    benchmark::DoNotOptimize(bad);
+    groups = sparsenorm_bench_group_rows(indices.data(), count, kRows, threads);
+    benchmark::DoNotOptimize(groups);
   }
-  state.counters["distinct_rows"] = static_cast<double>(groups.rows.size());
+  state.counters["distinct_rows"] = static_cast<double>(groups);
 }
 
 void Configure(benchmark::internal::Benchmark* b) {
@@ -261,7 +269,11 @@ const bool kRegistered = [] {
       const std::string suffix = std::string("/") + o.name;
       args(benchmark::RegisterBenchmark(("BM_Step" + suffix).c_str(), BM_Step, o.kind, Variant::kFused));
       args(benchmark::RegisterBenchmark(("BM_TouchStep" + suffix).c_str(), BM_TouchStep, o.kind));
-      if (!breakdown) continue;
+      if (!breakdown) {
+        args(benchmark::RegisterBenchmark(("BM_StepSortedGroups" + suffix).c_str(), BM_Step, o.kind,
+                                          Variant::kSortedGroups));
+        continue;
+      }
       args(benchmark::RegisterBenchmark(("BM_StepNoNorm" + suffix).c_str(), BM_Step, o.kind,
                                         Variant::kNoNorm));
       args(benchmark::RegisterBenchmark(("BM_StepUnfused" + suffix).c_str(), BM_Step, o.kind,

@@ -8,6 +8,8 @@
 #include <omp.h>
 #endif
 
+#include "core/optim_backend.h"
+#include "core/plan.h"
 #include "cpu/group_rows.h"
 #include "cpu/parallel.h"
 #include "sparsenorm/optim.h"
@@ -220,10 +222,16 @@ std::int64_t sparsenorm_bench_group_rows(const std::int64_t* indices, std::int64
 #else
   threads = 1;
 #endif
-  // A fresh RowGroups each call, as the step makes one per call.
+  // A fresh RowGroups each call, as the step makes one per call, in the
+  // order the step's planner picks for a list of this length.
+  sparsenorm::StepProblem problem;
+  problem.num_indices = count;
+  const auto order = sparsenorm::detail::PlanStep(problem, threads, sparsenorm::Tuning{}).groups_first_seen
+                         ? sparsenorm::cpu::GroupOrder::kFirstSeen
+                         : sparsenorm::cpu::GroupOrder::kAscending;
   sparsenorm::cpu::RowGroups groups;
   const std::int64_t bad = sparsenorm::cpu::GroupRows(indices, sparsenorm::IndexType::kInt64, count,
-                                                      table_rows, threads, &groups);
+                                                      table_rows, threads, order, &groups);
   return bad >= 0 ? -1 : static_cast<std::int64_t>(groups.rows.size());
 }
 

@@ -70,7 +70,8 @@ void sparsenorm_bench_touch_run(void* plan, float* table, std::int64_t cols, flo
                                 const float* grad, float factor, int threads);
 void sparsenorm_bench_touch_free(void* plan);
 // The CPU path's grouping of the index list alone (src/cpu/group_rows.h),
-// which the ceiling leaves out: its distinct rows, or -1 for an index out
+// in the order the step's planner picks for its length, which the ceiling
+// leaves out: its distinct rows, or -1 for an index out
 // of [0, table_rows). threads 0: every thread OpenMP offers.
 std::int64_t sparsenorm_bench_group_rows(const std::int64_t* indices, std::int64_t count,
                                          std::int64_t table_rows, int threads);

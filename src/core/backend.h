@@ -175,6 +175,10 @@ struct Tuning {
   // bytes): 0.64 to 0.79 of the one-thread time. The row operator does not
   // count this way: its rows have usually just been written by a step.
   std::int64_t min_step_row_bytes = 1024;
+  // Optimizer step: index lists shorter than this are grouped by row
+  // through a hash table, rows in the order the list first names them;
+  // longer ones by a sort, rows ascending (cpu/group_rows.h).
+  std::int64_t hash_groups_below = 16384;
   // Row operator: index validation and marking count as this many bytes of
   // work per index.
   std::int64_t bytes_per_index = 64;

@@ -99,6 +99,7 @@ Status OptimizerStepMany(std::span<const StepBatchEntry> entries, std::span<RowS
                            " entries: pass one RowStats per entry, or none.");
   }
   std::vector<StepProblem> problems(entries.size());
+  std::vector<StepPlan> plans(entries.size());
   std::vector<Extent> extents;
   extents.reserve(entries.size() * 5);
   for (std::int64_t k = 0; k < count; ++k) {
@@ -118,6 +119,7 @@ Status OptimizerStepMany(std::span<const StepBatchEntry> entries, std::span<RowS
                              ": one call runs on one thread count and one backend.");
     }
     const StepProblem& p = problems[k];
+    plans[k] = PlanStep(p, first.num_threads, tuning);
     auto add = [&](const void* data, std::int64_t bytes, int part, const char* name, bool written) {
       if (bytes <= 0) return;
       const auto begin = reinterpret_cast<std::uintptr_t>(data);
@@ -138,7 +140,7 @@ Status OptimizerStepMany(std::span<const StepBatchEntry> entries, std::span<RowS
   for (const StepProblem& p : problems) work += StepWorkBytes(p, tuning);
   const int threads = ThreadsFor(count > 0 ? entries[0].options.num_threads : 0, work, tuning.bytes_per_thread);
   const BatchFinding found = reference ? reference::OptimizerStepMany(problems.data(), count, stats.data())
-                                       : cpu::OptimizerStepMany(problems.data(), count, threads, stats.data());
+                                       : cpu::OptimizerStepMany(problems.data(), plans.data(), count, threads, stats.data());
   if (found) {
     const Status s = StatusOf(found.finding);
     return Status(s.code(), StrCat("entries[", found.table, "]: ", s.message()));

@@ -64,6 +64,11 @@ inline Finding NonFiniteGradientFinding(std::int64_t position, std::int64_t row)
 
 struct StepPlan {
   int threads = 1;
+  // The CPU backend may group the index list with the rows in the order the
+  // list first names them (a hash table), rather than ascending (a sort).
+  // The single-process step on short lists (core/plan.cc); never the
+  // sharded phases, which promise ascending rows.
+  bool groups_first_seen = false;
 };
 
 // The split phases of the step on a table sharded by columns
@@ -109,8 +114,8 @@ Finding OptimizerStep(const StepProblem& problem, const StepPlan& plan, RowStats
 // Every problem of the list; checks them all before writing any, then
 // updates the rows of all of them in one dispatch to the threads. `stats`
 // has `count` entries.
-BatchFinding OptimizerStepMany(const StepProblem* problems, std::int64_t count, int threads,
-                               RowStats* stats);
+BatchFinding OptimizerStepMany(const StepProblem* problems, const StepPlan* plans,
+                               std::int64_t count, int threads, RowStats* stats);
 // One phase of the column-sharded step. Writes the table and state only
 // in kApply.
 Finding OptimizerStepPhase(const StepProblem& problem, const StepPlan& plan, StepShard shard,

@@ -91,6 +91,7 @@ std::int64_t StepWorkBytes(const StepProblem& p, const Tuning& t) {
 StepPlan PlanStep(const StepProblem& p, int requested_threads, const Tuning& t) {
   StepPlan plan;
   plan.threads = ThreadsFor(requested_threads, StepWorkBytes(p, t), t.bytes_per_thread);
+  plan.groups_first_seen = p.num_indices < t.hash_groups_below;
   return plan;
 }
 

@@ -83,13 +83,13 @@ struct PreparedStep {
   std::int64_t scratch_row = 0;  // bytes of one scratch row, 64-byte multiple
 
   // Steps 1 and 2 above, on `threads` threads.
-  Finding Prepare(const StepProblem& problem, int threads) {
+  Finding Prepare(const StepProblem& problem, int threads, GroupOrder order) {
     static_cast<StepProblem&>(job) = problem;
     if (problem.dense()) {
       job.groups = problem.rows;
     } else {
       const std::int64_t bad = GroupRows(problem.indices, problem.index_type, problem.num_indices,
-                                         problem.rows, threads, &groups);
+                                         problem.rows, threads, order, &groups);
       if (bad >= 0) return RowIndexFinding(bad, RowOfPosition(problem, bad), problem.rows);
       job.rows = groups.rows.data();
       job.positions = groups.positions.data();
@@ -143,6 +143,10 @@ struct ThreadScratch {
   }
 };
 
+GroupOrder OrderOf(const StepPlan& plan) {
+  return plan.groups_first_seen ? GroupOrder::kFirstSeen : GroupOrder::kAscending;
+}
+
 // About sixteen chunks of groups per thread: popular rows make groups uneven.
 std::int64_t GroupGrain(std::int64_t groups, int threads) {
   return std::max<std::int64_t>(8, groups / (16 * threads));
@@ -174,7 +178,7 @@ Finding OptimizerStep(const StepProblem& problem, const StepPlan& plan, RowStats
   *stats = RowStats{};
   const int threads = std::max(plan.threads, 1);
   PreparedStep p;
-  if (Finding f = p.Prepare(problem, threads)) return f;
+  if (Finding f = p.Prepare(problem, threads, OrderOf(plan))) return f;
   stats->distinct_rows = p.job.groups;
   if (p.Empty()) return {};
   RunGroups(p, threads, stats);
@@ -186,7 +190,8 @@ Finding OptimizerStepPhase(const StepProblem& problem, const StepPlan& plan, Ste
   *stats = RowStats{};
   const int threads = std::max(plan.threads, 1);
   PreparedStep p;
-  if (Finding f = p.Prepare(problem, threads)) return f;
+  // The phases' outputs are per row, ascending (include/sparsenorm/sharded_step.h).
+  if (Finding f = p.Prepare(problem, threads, GroupOrder::kAscending)) return f;
   const std::int64_t groups = p.job.groups;
   stats->distinct_rows = groups;
   out->rows = p.groups.rows;
@@ -211,18 +216,18 @@ Finding OptimizerStepPhase(const StepProblem& problem, const StepPlan& plan, Ste
   return {};
 }
 
-BatchFinding OptimizerStepMany(const StepProblem* problems, std::int64_t count, int threads,
-                               RowStats* stats) {
+BatchFinding OptimizerStepMany(const StepProblem* problems, const StepPlan* plans,
+                               std::int64_t count, int threads, RowStats* stats) {
   threads = std::max(threads, 1);
   std::vector<PreparedStep> prepared(static_cast<std::size_t>(count));
   std::vector<Finding> findings(static_cast<std::size_t>(count));
   // Steps 1 and 2 for every problem, a problem per thread at a time: the
   // tables of one call are typically many and small.
   if (count == 1) {
-    findings[0] = prepared[0].Prepare(problems[0], threads);
+    findings[0] = prepared[0].Prepare(problems[0], threads, OrderOf(plans[0]));
   } else {
     ParallelForDynamic(threads, count, 1, [&](std::int64_t b, std::int64_t e, int) {
-      for (std::int64_t k = b; k < e; ++k) findings[k] = prepared[k].Prepare(problems[k], 1);
+      for (std::int64_t k = b; k < e; ++k) findings[k] = prepared[k].Prepare(problems[k], 1, OrderOf(plans[k]));
     });
   }
   for (std::int64_t k = 0; k < count; ++k) {  // the first problem in the list that failed

@@ -2,7 +2,7 @@
 // over every optimizer, weight-decay mode, constraint, dtype, gradient dtype,
 // index type, list shape, SIMD target and thread count; against values
 // worked out by hand; and its promises: bits independent of the thread
-// count, repeats summed in list order, dense = sparse over every row in
+// count and of how the list is grouped, repeats summed in list order, dense = sparse over every row in
 // order, non-finite rows left alone, unbiased stochastic rounding, and
 // SparseOptimizer's own state and step count.
 
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/stochastic_rounding.h"
+#include "cpu/group_rows.h"
 #include "optim/optim_test_util.h"
 #include "sparsenorm/optim.h"
 
@@ -142,7 +143,12 @@ TEST_P(OptimTarget, MatchesReference) {
                                    testing::Describe(dtype, rows, cols) + " grad " +
                                    DTypeName(grad_dtype) + " variant " + std::to_string(variant);
           RunAndCompare(base, variant % 2 ? IndexType::kInt32 : IndexType::kInt64, nullptr, what);
-          RunAndCompare(base, IndexType::kInt64, &many, what + " many threads");
+          // These short lists are grouped through the hash table; half the
+          // runs on many threads take the sort instead.
+          Tuning threaded = many;
+          if (variant % 2) threaded.hash_groups_below = 0;
+          RunAndCompare(base, IndexType::kInt64, &threaded,
+                        what + " many threads" + (variant % 2 ? ", sorted groups" : ""));
         }
       }
     }
@@ -169,11 +175,100 @@ TEST(Optim, BitsDoNotDependOnThreadCount) {
     for (int threads : {2, 3, 5}) {
       StepCase many = base;
       many.options.num_threads = threads;
-      const Tuning tuning = ManyThreads();
+      // The default groups this list through the hash table, on one
+      // thread; the radix sort runs its passes on `threads`.
+      Tuning tuning = ManyThreads();
+      tuning.hash_groups_below = 0;
       ASSERT_TRUE(many.Run(IndexType::kInt64, &stats, &tuning).ok());
       EXPECT_TRUE(testing::SameBytes(one.table, many.table)) << testing::OptimizerName(kind) << " " << threads;
       EXPECT_TRUE(testing::SameBytes(one.state[0], many.state[0])) << testing::OptimizerName(kind) << " " << threads;
       EXPECT_TRUE(testing::SameBytes(one.state[1], many.state[1])) << testing::OptimizerName(kind) << " " << threads;
+    }
+  }
+}
+
+// A grouping's structure: every position once, each group's positions
+// ascending and naming its row, the rows distinct. The rows of `order`
+// kAscending ascend; those of kFirstSeen come in the order of their first
+// positions.
+void CheckGroups(const std::vector<std::int64_t>& idx, const cpu::RowGroups& g, cpu::GroupOrder order,
+                 const std::string& what) {
+  const auto n = static_cast<std::int64_t>(idx.size());
+  const auto groups = static_cast<std::int64_t>(g.rows.size());
+  ASSERT_EQ(g.begin.size(), g.rows.size() + 1) << what;
+  ASSERT_EQ(g.positions.size(), idx.size()) << what;
+  ASSERT_EQ(g.begin.front(), 0) << what;
+  ASSERT_EQ(g.begin.back(), n) << what;
+  for (std::int64_t s = 0; s < groups; ++s) {
+    ASSERT_LT(g.begin[s], g.begin[s + 1]) << what << ": group " << s << " is empty";
+    for (std::int64_t k = g.begin[s]; k < g.begin[s + 1]; ++k) {
+      ASSERT_EQ(idx[static_cast<std::size_t>(g.positions[k])], g.rows[s]) << what << ": group " << s;
+      if (k > g.begin[s]) {
+        ASSERT_LT(g.positions[k - 1], g.positions[k]) << what << ": group " << s;
+      }
+    }
+    if (s == 0) continue;
+    if (order == cpu::GroupOrder::kAscending) {
+      ASSERT_LT(g.rows[s - 1], g.rows[s]) << what;
+    } else {
+      ASSERT_LT(g.positions[g.begin[s - 1]], g.positions[g.begin[s]]) << what;
+    }
+  }
+  std::vector<std::int64_t> distinct = idx;
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  ASSERT_EQ(static_cast<std::int64_t>(distinct.size()), groups) << what;
+}
+
+// The sort and the hash table (cpu/group_rows.h) group every list into the
+// same groups, in their own orders, and name the same first bad position;
+// on both index types, with tables whose row numbers need from 1 to 41
+// bits, and lists around the sort's serial and parallel lengths.
+TEST(GroupRows, SortAndHashTableGiveTheSameGroups) {
+  std::mt19937_64 rng(21);
+  for (const std::int64_t n : {0, 1, 2, 7, 300, 4095, 4096, 20000}) {
+    for (const std::int64_t table_rows : {std::int64_t{1}, std::int64_t{50}, std::int64_t{1} << 20,
+                                          std::int64_t{1} << 40}) {
+      for (const IndexType type : {IndexType::kInt32, IndexType::kInt64}) {
+        if (type == IndexType::kInt32 && table_rows > (std::int64_t{1} << 31)) continue;
+        const std::string what = "n " + std::to_string(n) + " rows " + std::to_string(table_rows) +
+                                 (type == IndexType::kInt32 ? " int32" : " int64");
+        // A quarter of the list from the first few rows: long groups.
+        std::vector<std::int64_t> idx(static_cast<std::size_t>(n));
+        for (auto& v : idx) {
+          v = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(rng() % 4 == 0 ? std::min<std::int64_t>(table_rows, 8) : table_rows));
+        }
+        std::vector<std::int32_t> idx32(idx.begin(), idx.end());
+        auto group = [&](cpu::GroupOrder order, cpu::RowGroups* out) {
+          const void* data = type == IndexType::kInt32 ? static_cast<const void*>(idx32.data())
+                                                       : static_cast<const void*>(idx.data());
+          return cpu::GroupRows(data, type, n, table_rows, 3, order, out);
+        };
+        cpu::RowGroups sorted, hashed;
+        ASSERT_EQ(group(cpu::GroupOrder::kAscending, &sorted), -1) << what;
+        ASSERT_EQ(group(cpu::GroupOrder::kFirstSeen, &hashed), -1) << what;
+        CheckGroups(idx, sorted, cpu::GroupOrder::kAscending, what + " sorted");
+        CheckGroups(idx, hashed, cpu::GroupOrder::kFirstSeen, what + " hashed");
+        std::vector<std::vector<std::int64_t>> a, b;  // each group: row, then positions
+        for (const auto* g : {&sorted, &hashed}) {
+          auto& list = g == &sorted ? a : b;
+          for (std::size_t s = 0; s < g->rows.size(); ++s) {
+            list.push_back({g->rows[s]});
+            list.back().insert(list.back().end(), g->positions.begin() + g->begin[s],
+                               g->positions.begin() + g->begin[s + 1]);
+          }
+        }
+        std::sort(b.begin(), b.end());
+        EXPECT_EQ(a, b) << what;
+        if (n == 0) continue;
+        // Two bad values: both name the first.
+        const std::int64_t first = n / 2;
+        idx[static_cast<std::size_t>(first)] = rng() % 2 ? -1 : table_rows;
+        idx[static_cast<std::size_t>(n - 1)] = -5;
+        idx32.assign(idx.begin(), idx.end());
+        EXPECT_EQ(group(cpu::GroupOrder::kAscending, &sorted), first) << what;
+        EXPECT_EQ(group(cpu::GroupOrder::kFirstSeen, &hashed), first) << what;
+      }
     }
   }
 }
