@@ -159,11 +159,21 @@ BatchFinding NormalizeRowsMany(const RowsProblem* problems, const RowsPlan* plan
   struct Chunk {
     std::int64_t table, begin, end;
   };
+  // A chunk holds about an eighth of a thread's share of the whole call's
+  // indices, or more when its table's own Grain says so: cut by each
+  // table's own units alone, the many small tables of a call made chunks
+  // of a summary word or two, and every chunk restarts the prefetch.
   std::vector<Chunk> chunks;
+  std::int64_t total_indices = 0;
+  for (const PreparedRows& p : prepared) total_indices += p.job.num_indices;
+  const double chunk_indices = static_cast<double>(total_indices) / (8.0 * std::max(threads, 1));
   for (std::int64_t k = 0; k < count; ++k) {
     const PreparedRows& p = prepared[k];
     if (p.job.num_indices == 0 && p.job.in_place) continue;
-    const std::int64_t units = p.Units(), grain = p.Grain(threads);
+    const std::int64_t units = p.Units();
+    const auto share = static_cast<std::int64_t>(
+        chunk_indices * static_cast<double>(units) / static_cast<double>(std::max<std::int64_t>(p.job.num_indices, 1)));
+    const std::int64_t grain = std::max(p.Grain(threads), share);
     for (std::int64_t b = 0; b < units; b += grain) chunks.push_back({k, b, std::min(units, b + grain)});
   }
   std::vector<std::vector<RowCounts>> counts(static_cast<std::size_t>(std::max(threads, 1)),
