@@ -178,7 +178,8 @@ void BM_Step(benchmark::State& state, OptimizerKind kind, Variant variant) {
   }
   const sparsenorm::Indices indices{std::span<const std::int64_t>(w.indices)};
   const sparsenorm::ConstTable values = sparsenorm::MakeConstTable(w.grad.get(), count, cols);
-  sparsenorm::OptimizerOptions options = OptionsFor(kind, variant == Variant::kFused || variant == Variant::kSortedGroups);
+  const bool constrained = variant == Variant::kFused || variant == Variant::kSortedGroups;
+  sparsenorm::OptimizerOptions options = OptionsFor(kind, constrained);
   sparsenorm::NormalizeOptions renorm;
   renorm.target = 1.0;
   renorm.eps = 1e-7;

@@ -226,8 +226,9 @@ std::int64_t GroupByHash(const I* idx, std::int64_t n, std::int64_t table_rows, 
       }
     }
   }
-  // Counts to starts: next[g] = begin[g + 1] becomes where group g begins,
-  // and after the scatter where it ends, which is begin[g + 1].
+  // next[g] (which is begin[g + 1]) turns from group g's count into where
+  // the group begins; the scatter then moves it to where the group ends,
+  // which is what begin[g + 1] must hold.
   std::int64_t start = 0;
   for (std::uint32_t g = 0; g < groups; ++g) {
     const std::int64_t count = next[g];

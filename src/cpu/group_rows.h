@@ -36,7 +36,8 @@ struct RowGroups {
   std::vector<std::int64_t> begin;
 };
 
-// Groups the `n` indices, checking them on the way: returns the first
+// Groups the `n` indices on up to `threads` threads (the sort; the hash
+// table runs on one), checking them on the way: returns the first
 // position whose value lies outside [0, table_rows) (then `out` holds
 // nothing useful), or -1. Throws std::bad_alloc when memory runs out.
 std::int64_t GroupRows(const void* indices, IndexType type, std::int64_t n,
