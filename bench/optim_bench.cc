@@ -19,13 +19,13 @@
 //                    trivial arithmetic, the grouping done beforehand
 //   BM_StepNoNorm    the step without the constraint: what the fused norm costs
 //   BM_StepUnfused   the step without the constraint, then the row operator
-// and for the small batches:
-//   BM_StepSortedGroups  the step with its index list grouped by the sort
-//                    that long lists take (rows ascending) instead of the
-//                    hash table (cpu/group_rows.h): the planner's choice
+//   BM_StepOtherGrouping  the step with its index list grouped the other
+//                    way than the planner picks (cpu/group_rows.h): by the
+//                    sort on short lists, through the hash table on long ones
 // and per case, for all optimizers:
 //   BM_TouchGradient the ceiling's gradient sums alone, no table or state
-//   BM_StepGroupRows the CPU path's grouping of the index list alone
+//   BM_StepGroupRows the CPU path's grouping of the index list alone, and
+//   BM_StepGroupRowsOther  the other grouping's
 //                    (cpu/group_rows.h), which the ceiling leaves out
 
 #include <benchmark/benchmark.h>
@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -164,7 +165,7 @@ void Report(benchmark::State& state, const Workload& w, OptimizerKind kind) {
   state.counters["distinct_rows"] = static_cast<double>(w.distinct);
 }
 
-enum class Variant { kFused, kNoNorm, kUnfused, kSortedGroups };
+enum class Variant { kFused, kNoNorm, kUnfused, kOtherGrouping };
 
 void BM_Step(benchmark::State& state, OptimizerKind kind, Variant variant) {
   const std::int64_t cols = state.range(0), count = state.range(1);
@@ -178,19 +179,20 @@ void BM_Step(benchmark::State& state, OptimizerKind kind, Variant variant) {
   }
   const sparsenorm::Indices indices{std::span<const std::int64_t>(w.indices)};
   const sparsenorm::ConstTable values = sparsenorm::MakeConstTable(w.grad.get(), count, cols);
-  const bool constrained = variant == Variant::kFused || variant == Variant::kSortedGroups;
+  const bool constrained = variant == Variant::kFused || variant == Variant::kOtherGrouping;
   sparsenorm::OptimizerOptions options = OptionsFor(kind, constrained);
   sparsenorm::NormalizeOptions renorm;
   renorm.target = 1.0;
   renorm.eps = 1e-7;
   sparsenorm::RowStats stats;
-  sparsenorm::Tuning sorted;
-  sorted.hash_groups_below = 0;
+  sparsenorm::Tuning other;
+  other.hash_groups_below =
+      sparsenorm::bench::StepGroupsFirstSeen(count) ? 0 : std::numeric_limits<std::int64_t>::max();
   for (auto _ : state) {
     FlushCaches(state);
     sparsenorm::Status st =
-        variant == Variant::kSortedGroups
-            ? sparsenorm::detail::OptimizerStep(table, s, &indices, values, options, sorted, &stats)
+        variant == Variant::kOtherGrouping
+            ? sparsenorm::detail::OptimizerStep(table, s, &indices, values, options, other, &stats)
             : sparsenorm::OptimizerStep(table, s, indices, values, options, &stats);
     if (st.ok() && variant == Variant::kUnfused) st = sparsenorm::NormalizeRows(table, indices, renorm);
     if (!st.ok()) {
@@ -236,15 +238,17 @@ void BM_TouchGradient(benchmark::State& state) {
       benchmark::Counter::kIsRate);
 }
 
-void BM_StepGroupRows(benchmark::State& state) {
+// other: the grouping the planner does not pick for this length.
+void BM_StepGroupRows(benchmark::State& state, bool other) {
   const std::int64_t count = state.range(0);
   const std::vector<std::int64_t> indices =
       sparsenorm::bench::ZipfBatch(count, kRows, kZipfExponent, kBatchSeed);
   const int threads = sparsenorm::DefaultThreadCount();
+  const bool first_seen = sparsenorm::bench::StepGroupsFirstSeen(count) != other;
   std::int64_t groups = 0;
   for (auto _ : state) {
     FlushCaches(state);
-    groups = sparsenorm_bench_group_rows(indices.data(), count, kRows, threads);
+    groups = sparsenorm::bench::GroupRows(indices.data(), count, kRows, threads, first_seen);
     benchmark::DoNotOptimize(groups);
   }
   state.counters["distinct_rows"] = static_cast<double>(groups);
@@ -256,9 +260,12 @@ void Configure(benchmark::internal::Benchmark* b) {
 
 const bool kRegistered = [] {
   for (const std::int64_t count : {std::int64_t{256}, std::int64_t{4096}, kBreakdownBatch}) {
-    Configure(benchmark::RegisterBenchmark("BM_StepGroupRows", BM_StepGroupRows)
-                  ->ArgNames({"indices"})
-                  ->Arg(count));
+    for (const bool other : {false, true}) {
+      Configure(benchmark::RegisterBenchmark(other ? "BM_StepGroupRowsOther" : "BM_StepGroupRows",
+                                             BM_StepGroupRows, other)
+                    ->ArgNames({"indices"})
+                    ->Arg(count));
+    }
   }
   for (const Case& c : kCases) {
     const bool breakdown = c.count == kBreakdownBatch;
@@ -270,11 +277,9 @@ const bool kRegistered = [] {
       const std::string suffix = std::string("/") + o.name;
       args(benchmark::RegisterBenchmark(("BM_Step" + suffix).c_str(), BM_Step, o.kind, Variant::kFused));
       args(benchmark::RegisterBenchmark(("BM_TouchStep" + suffix).c_str(), BM_TouchStep, o.kind));
-      if (!breakdown) {
-        args(benchmark::RegisterBenchmark(("BM_StepSortedGroups" + suffix).c_str(), BM_Step, o.kind,
-                                          Variant::kSortedGroups));
-        continue;
-      }
+      args(benchmark::RegisterBenchmark(("BM_StepOtherGrouping" + suffix).c_str(), BM_Step, o.kind,
+                                        Variant::kOtherGrouping));
+      if (!breakdown) continue;
       args(benchmark::RegisterBenchmark(("BM_StepNoNorm" + suffix).c_str(), BM_Step, o.kind,
                                         Variant::kNoNorm));
       args(benchmark::RegisterBenchmark(("BM_StepUnfused" + suffix).c_str(), BM_Step, o.kind,

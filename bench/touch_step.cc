@@ -187,6 +187,26 @@ void TouchPlan::Run(float* table, std::int64_t cols, float* const state[2],
   });
 }
 
+bool StepGroupsFirstSeen(std::int64_t count) {
+  StepProblem problem;
+  problem.num_indices = count;
+  return detail::PlanStep(problem, 0, Tuning{}).groups_first_seen;
+}
+
+std::int64_t GroupRows(const std::int64_t* indices, std::int64_t count, std::int64_t table_rows,
+                       int threads, bool first_seen) {
+#if defined(_OPENMP)
+  if (threads <= 0) threads = omp_get_max_threads();
+#else
+  threads = 1;
+#endif
+  cpu::RowGroups groups;
+  const std::int64_t bad =
+      cpu::GroupRows(indices, IndexType::kInt64, count, table_rows, threads,
+                     first_seen ? cpu::GroupOrder::kFirstSeen : cpu::GroupOrder::kAscending, &groups);
+  return bad >= 0 ? -1 : static_cast<std::int64_t>(groups.rows.size());
+}
+
 }  // namespace sparsenorm::bench
 
 extern "C" {
@@ -217,22 +237,8 @@ void sparsenorm_bench_touch_free(void* plan) { delete static_cast<sparsenorm::be
 
 std::int64_t sparsenorm_bench_group_rows(const std::int64_t* indices, std::int64_t count,
                                          std::int64_t table_rows, int threads) {
-#if defined(_OPENMP)
-  if (threads <= 0) threads = omp_get_max_threads();
-#else
-  threads = 1;
-#endif
-  // A fresh RowGroups each call, as the step makes one per call, in the
-  // order the step's planner picks for a list of this length.
-  sparsenorm::StepProblem problem;
-  problem.num_indices = count;
-  const auto order = sparsenorm::detail::PlanStep(problem, threads, sparsenorm::Tuning{}).groups_first_seen
-                         ? sparsenorm::cpu::GroupOrder::kFirstSeen
-                         : sparsenorm::cpu::GroupOrder::kAscending;
-  sparsenorm::cpu::RowGroups groups;
-  const std::int64_t bad = sparsenorm::cpu::GroupRows(indices, sparsenorm::IndexType::kInt64, count,
-                                                      table_rows, threads, order, &groups);
-  return bad >= 0 ? -1 : static_cast<std::int64_t>(groups.rows.size());
+  return sparsenorm::bench::GroupRows(indices, count, table_rows, threads,
+                                      sparsenorm::bench::StepGroupsFirstSeen(count));
 }
 
 }  // extern "C"

@@ -4,8 +4,10 @@
 // float32 gradient, in its order, with trivial arithmetic.
 //
 // What it shares with the CPU path:
-//   - the visiting order: rows ascending; each row's gradient rows in list
-//     order, summed into a per-thread row; a row named more than
+//   - the visiting order: rows ascending (the CPU path's order from
+//     Tuning::hash_groups_below indices up; shorter lists it visits in the
+//     order the list first names the rows, scattered either way); each
+//     row's gradient rows in list order, summed into a per-thread row; a row named more than
 //     kRepeatGroup times has its repeat groups summed first, spread over
 //     the threads, and the sums then added by the thread that updates it;
 //   - the work split (cpu/parallel.h, the same chunk sizes) and the
@@ -57,6 +59,18 @@ class TouchPlan {
   std::vector<float> partials_, scratch_;
 };
 
+// Whether the step's planner groups a list of `count` indices through the
+// hash table (rows in the order first named) rather than the sort.
+bool StepGroupsFirstSeen(std::int64_t count);
+
+// The CPU path's grouping of an index list alone (src/cpu/group_rows.h),
+// which the ceiling leaves out, through the hash table or the sort, into a
+// fresh RowGroups as the step makes one per call: its distinct rows, or -1
+// for an index out of [0, table_rows). threads 0: every thread OpenMP
+// offers.
+std::int64_t GroupRows(const std::int64_t* indices, std::int64_t count, std::int64_t table_rows,
+                       int threads, bool first_seen);
+
 }  // namespace sparsenorm::bench
 
 // The same for ctypes. table may be null (the gradient sums alone),
@@ -69,10 +83,7 @@ void sparsenorm_bench_touch_run(void* plan, float* table, std::int64_t cols, flo
                                 std::int64_t state0_cols, float* state1, std::int64_t state1_cols,
                                 const float* grad, float factor, int threads);
 void sparsenorm_bench_touch_free(void* plan);
-// The CPU path's grouping of the index list alone (src/cpu/group_rows.h),
-// in the order the step's planner picks for its length, which the ceiling
-// leaves out: its distinct rows, or -1 for an index out
-// of [0, table_rows). threads 0: every thread OpenMP offers.
+// GroupRows in the order the step's planner picks for the list's length.
 std::int64_t sparsenorm_bench_group_rows(const std::int64_t* indices, std::int64_t count,
                                          std::int64_t table_rows, int threads);
 }

@@ -12,9 +12,10 @@
 //     std::sort on (row, position) packed into one integer, which is
 //     stable by construction.
 //   - kFirstSeen: rows in the order the list first names them, through a
-//     hash table on one thread: a few nanoseconds per index, several times
-//     less than either sort on lists of up to some ten thousand indices
-//     (docs/PERFORMANCE.md), whose rows are scattered anyway.
+//     hash table on one thread: several times less than either sort on
+//     lists of up to some ten thousand indices (docs/PERFORMANCE.md), whose
+//     rows are scattered anyway. Lists of more than 2^30 indices (the hash
+//     table numbers groups in 32 bits) are sorted, rows ascending.
 #ifndef SPARSENORM_CPU_GROUP_ROWS_H_
 #define SPARSENORM_CPU_GROUP_ROWS_H_
 
