@@ -30,6 +30,7 @@
 #endif
 
 #include "common/numerics.h"
+#include "common/prefetch.h"
 #include "core/entry.h"
 #include "sparsenorm/rows.h"
 
@@ -222,13 +223,7 @@ void BM_TouchRows(benchmark::State& state, bool sized) {
 #endif
       const std::int64_t begin = m * t / threads, end = m * (t + 1) / threads;
       for (std::int64_t i = begin; i < end; ++i) {
-        if (i + ahead < end) {
-          // Every line the row touches, as the operator's PrefetchRow does.
-          const auto start = reinterpret_cast<std::uintptr_t>(table + d[i + ahead] * cols);
-          for (std::uintptr_t a = start & ~std::uintptr_t{63}; a < start + static_cast<std::uintptr_t>(row_bytes); a += 64) {
-            __builtin_prefetch(reinterpret_cast<const void*>(a), 1, 3);
-          }
-        }
+        if (i + ahead < end) sparsenorm::PrefetchRow(table + d[i + ahead] * cols, row_bytes);
         float* row = table + d[i] * cols;
         for (std::int64_t j = 0; j < cols; ++j) row[j] *= factor;
       }

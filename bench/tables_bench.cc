@@ -38,6 +38,7 @@
 #include <omp.h>
 #endif
 
+#include "common/prefetch.h"
 #include "sparsenorm/rows.h"
 
 namespace {
@@ -222,12 +223,7 @@ void Ceiling(const Workload& w, const std::vector<float*>& rows, float factor) {
 #endif
     const std::int64_t begin = total * t / count, end = total * (t + 1) / count;
     for (std::int64_t g = begin; g < end; ++g) {
-      if (g + ahead < end) {
-        const auto a0 = reinterpret_cast<std::uintptr_t>(rows[static_cast<std::size_t>(g + ahead)]);
-        for (std::uintptr_t a = a0 & ~std::uintptr_t{63}; a < a0 + static_cast<std::uintptr_t>(row_bytes); a += 64) {
-          __builtin_prefetch(reinterpret_cast<const void*>(a), 1, 3);
-        }
-      }
+      if (g + ahead < end) sparsenorm::PrefetchRow(rows[static_cast<std::size_t>(g + ahead)], row_bytes);
       float* row = rows[static_cast<std::size_t>(g)];
       for (std::int64_t j = 0; j < cols; ++j) row[j] *= factor;
     }

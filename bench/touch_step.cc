@@ -8,6 +8,7 @@
 #include <omp.h>
 #endif
 
+#include "common/prefetch.h"
 #include "core/optim_backend.h"
 #include "core/plan.h"
 #include "cpu/group_rows.h"
@@ -45,14 +46,6 @@ struct TouchJob {
 };
 
 namespace {
-
-// Every line of a row, for writing (as the kernel's PrefetchRow).
-inline void PrefetchLines(const void* p, std::int64_t bytes) {
-  const auto start = reinterpret_cast<std::uintptr_t>(p);
-  for (std::uintptr_t a = start & ~std::uintptr_t{63}; a < start + static_cast<std::uintptr_t>(bytes); a += 64) {
-    __builtin_prefetch(reinterpret_cast<const void*>(a), 1, 3);
-  }
-}
 
 // Row arithmetic in explicit 8-float vectors: left to itself, GCC -O3
 // jams the loops of two consecutive gradient rows into one scalar loop,
@@ -102,12 +95,12 @@ void TouchGroups(const TouchJob& job, std::int64_t first, std::int64_t last, flo
   const std::int64_t n = job.cols;
   auto prefetch = [&](std::int64_t s) {
     const std::int64_t r = job.rows[s];
-    if (job.table != nullptr) PrefetchLines(job.table + r * n, n * 4);
+    if (job.table != nullptr) sparsenorm::PrefetchRow(job.table + r * n, n * 4);
     for (int i = 0; i < 2; ++i) {
-      if (job.state_cols[i] > 0) PrefetchLines(job.state[i] + r * job.state_cols[i], job.state_cols[i] * 4);
+      if (job.state_cols[i] > 0) sparsenorm::PrefetchRow(job.state[i] + r * job.state_cols[i], job.state_cols[i] * 4);
     }
     const std::int64_t b = job.begin[s], e = std::min(job.begin[s + 1], b + 4);
-    for (std::int64_t i = b; i < e; ++i) PrefetchLines(job.grad + job.positions[i] * n, n * 4);
+    for (std::int64_t i = b; i < e; ++i) sparsenorm::PrefetchRow(job.grad + job.positions[i] * n, n * 4);
   };
   for (std::int64_t s = first; s < std::min(last, first + job.ahead); ++s) prefetch(s);
   const float f = job.factor;

@@ -33,24 +33,12 @@
 #include "common/element_types.h"
 #include "common/norms.h"
 #include "common/numerics.h"
+#include "common/prefetch.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace sparsenorm::cpu {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
-
-// Prefetch for writing (the row is read, then usually rewritten) of every
-// cache line the row touches. A row need not start on a line: a 64-byte row
-// of a table whose base is 16-byte aligned (glibc's large malloc, hence
-// NumPy's and std::vector's arrays) spans two lines, and prefetching from
-// the row's start in steps of 64 bytes would miss the second one.
-HWY_INLINE void PrefetchRow(const unsigned char* row, std::int64_t bytes) {
-  if (bytes <= 0) return;
-  const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(row);
-  const std::uintptr_t first = start & ~std::uintptr_t{63};
-  const std::uintptr_t last = start + static_cast<std::uintptr_t>(bytes) - 1;
-  for (std::uintptr_t a = first; a <= last; a += 64) __builtin_prefetch(reinterpret_cast<const void*>(a), 1, 3);
-}
 
 // ---------------------------------------------------------------------------
 // Scalar element access.
