@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <string>
@@ -77,16 +78,44 @@ Status CallRows(TestTable* t, const std::vector<std::int64_t>& list, IndexType i
   return NormalizeRows(t->view(), Indices(std::span<const std::int64_t>(list)), o, stats);
 }
 
-// Runs the fast path and the reference on copies of `base` and compares.
-void CompareWithReference(const TestTable& base, const std::vector<std::int64_t>& list,
-                          IndexType itype, NormalizeOptions o, const std::string& what) {
-  TestTable fast = base, ref = base;
-  RowStats fs, rs;
-  ASSERT_TRUE(CallRows(&fast, list, itype, o, &fs).ok()) << what;
-  NormalizeOptions ro = o;
-  ro.backend = Backend::kReference;
-  ASSERT_TRUE(CallRows(&ref, list, itype, ro, &rs).ok()) << what;
+// Tunings that force each way of finding the distinct rows (RowDedup), so
+// that a test covers all three whatever the planner picks for its sizes.
+struct DedupCase {
+  const char* name;
+  RowDedup dedup;
+  Tuning tuning;
+};
 
+std::vector<DedupCase> DedupCases() {
+  Tuning list;
+  list.bitmap_bytes_per_index = list.large_bitmap_bytes_per_index = std::int64_t{1} << 30;
+  list.list_rows_below = std::numeric_limits<std::int64_t>::max();
+  Tuning scan = list;
+  scan.list_rows_below = 0;
+  Tuning hash;
+  hash.bitmap_bytes_per_index = hash.large_bitmap_bytes_per_index = hash.bitmap_slack_bytes = 0;
+  return {{"bitmap list", RowDedup::kBitmapList, list},
+          {"bitmap scan", RowDedup::kBitmapScan, scan},
+          {"hash set", RowDedup::kHashSet, hash}};
+}
+
+// In place through the front end with a given tuning.
+Status CallRowsTuned(TestTable* t, const std::vector<std::int64_t>& list, IndexType itype,
+                     const NormalizeOptions& o, const Tuning& tuning, RowStats* stats) {
+  std::vector<std::int32_t> l32(list.begin(), list.end());
+  const Indices indices = itype == IndexType::kInt32 ? Indices(std::span<const std::int32_t>(l32))
+                                                     : Indices(std::span<const std::int64_t>(list));
+  return detail::NormalizeRows(ConstTable(t->view()), t->view(), indices, o, false, tuning, stats);
+}
+
+// One deduplication's run against the reference's result.
+void CompareOneWithReference(const TestTable& base, const TestTable& ref, const RowStats& rs,
+                             const std::vector<std::int64_t>& list, IndexType itype,
+                             const NormalizeOptions& o, const DedupCase& dedup,
+                             const std::string& what) {
+  TestTable fast = base;
+  RowStats fs;
+  ASSERT_TRUE(CallRowsTuned(&fast, list, itype, o, dedup.tuning, &fs).ok()) << what;
   EXPECT_EQ(fs.indices_seen, static_cast<std::int64_t>(list.size())) << what;
   EXPECT_EQ(fs.distinct_rows, rs.distinct_rows) << what;
   EXPECT_EQ(fs.rows_scaled, rs.rows_scaled) << what;
@@ -106,6 +135,20 @@ void CompareWithReference(const TestTable& base, const std::vector<std::int64_t>
           << what << ": row " << r << " col " << k << " fast " << fast.Get(r, k) << " reference "
           << ref.Get(r, k);
     }
+  }
+}
+
+// Runs the fast path, through each deduplication, and the reference on
+// copies of `base` and compares.
+void CompareWithReference(const TestTable& base, const std::vector<std::int64_t>& list,
+                          IndexType itype, NormalizeOptions o, const std::string& what) {
+  TestTable ref = base;
+  RowStats rs;
+  NormalizeOptions ro = o;
+  ro.backend = Backend::kReference;
+  ASSERT_TRUE(CallRows(&ref, list, itype, ro, &rs).ok()) << what;
+  for (const DedupCase& dedup : DedupCases()) {
+    CompareOneWithReference(base, ref, rs, list, itype, o, dedup, what + " " + dedup.name);
   }
 }
 
@@ -242,23 +285,17 @@ TEST_P(RowsPerTarget, ShortRowsBatchedEqualOneAtATime) {
               RowStats so;
               const Indices indices{std::span<const std::int64_t>(list)};
               ASSERT_TRUE(NormalizeRows(base.const_view(), one_at_a_time.view(), indices, o, &so).ok());
-              // In place through the row bitmap, and through the claim set
-              // (a tuning that never affords the bitmap).
-              Tuning no_bitmap;
-              no_bitmap.bitmap_bytes_per_index = 0;
-              no_bitmap.bitmap_slack_bytes = 0;
-              for (const Tuning& tuning : {Tuning{}, no_bitmap}) {
+              // In place, through each deduplication.
+              for (const DedupCase& dedup : DedupCases()) {
                 TestTable batched = base;
                 RowStats si;
-                ASSERT_TRUE(detail::NormalizeRows(ConstTable(batched.view()), batched.view(), indices,
-                                                  o, false, tuning, &si)
-                                .ok());
-                EXPECT_EQ(so.rows_scaled, si.rows_scaled) << what;
-                EXPECT_EQ(so.nonfinite_rows, si.nonfinite_rows) << what;
+                ASSERT_TRUE(CallRowsTuned(&batched, list, IndexType::kInt64, o, dedup.tuning, &si).ok());
+                EXPECT_EQ(so.rows_scaled, si.rows_scaled) << what << " " << dedup.name;
+                EXPECT_EQ(so.nonfinite_rows, si.nonfinite_rows) << what << " " << dedup.name;
                 for (std::int64_t r = 0; r < base.rows; ++r) {
                   for (std::int64_t k = 0; k < cols; ++k) {
                     ASSERT_EQ(one_at_a_time.Bits(r, k), batched.Bits(r, k))
-                        << what << " row " << r << " col " << k;
+                        << what << " " << dedup.name << " row " << r << " col " << k;
                   }
                 }
               }
@@ -299,10 +336,13 @@ TEST(Rows, BitIdenticalForAnyOrderRepeatsAndThreadCount) {
         for (const auto* v : variants) {
           for (int threads : {1, 2, 3, 8}) {
             o.num_threads = threads;
-            TestTable t = base;
-            ASSERT_TRUE(CallRows(&t, *v, IndexType::kInt32, o, nullptr).ok());
-            ASSERT_EQ(t.bytes, first.bytes)
-                << testing::Describe(dtype, base.rows, cols) << " threads " << threads;
+            for (const DedupCase& dedup : DedupCases()) {
+              TestTable t = base;
+              ASSERT_TRUE(CallRowsTuned(&t, *v, IndexType::kInt32, o, dedup.tuning, nullptr).ok());
+              ASSERT_EQ(t.bytes, first.bytes)
+                  << testing::Describe(dtype, base.rows, cols) << " threads " << threads << " "
+                  << dedup.name;
+            }
           }
         }
       }
@@ -355,6 +395,49 @@ TEST(Rows, PooledBitmapComesBackClearFromEveryMarking) {
       ASSERT_EQ(again.words()[w], 0u) << "rows " << c.rows << " word " << w;
     }
     for (std::int64_t s = 0; s < again.summary_count(); ++s) ASSERT_EQ(again.summary()[s], 0u);
+  }
+}
+
+// The bitmap's listing (RowDedup::kBitmapList): each row once, in the
+// order the list first names it, the first bad position with the rows
+// listed before it, and the bitmap clear afterwards in both cases.
+TEST(Rows, ListDistinctListsEachRowOnceAsFirstNamed) {
+  std::mt19937_64 rng(63);
+  for (std::int64_t rows : {1, 64, 100000}) {
+    for (std::int64_t size : {0, 1, 300, 5000}) {
+      for (IndexType itype : {IndexType::kInt32, IndexType::kInt64}) {
+        for (bool bad : {false, true}) {
+          if (bad && size == 0) continue;
+          std::vector<std::int64_t> list = testing::RandomIndices<std::int64_t>(size, std::min(rows, size / 2 + 1), rng);
+          const std::int64_t bad_at = bad ? size * 2 / 3 : -1;
+          if (bad) list[static_cast<std::size_t>(bad_at)] = bad_at % 2 ? rows : -1;
+          const std::int64_t valid = bad ? bad_at : size;
+          std::vector<std::int64_t> want;
+          std::vector<char> seen(static_cast<std::size_t>(rows), 0);
+          for (std::int64_t i = 0; i < valid; ++i) {
+            const std::int64_t r = list[static_cast<std::size_t>(i)];
+            if (!seen[static_cast<std::size_t>(r)]) want.push_back(r);
+            seen[static_cast<std::size_t>(r)] = 1;
+          }
+          std::vector<std::int32_t> l32(list.begin(), list.end());
+          const void* data = itype == IndexType::kInt32 ? static_cast<const void*>(l32.data())
+                                                        : static_cast<const void*>(list.data());
+          const std::string what = "rows " + std::to_string(rows) + " size " + std::to_string(size) +
+                                   " " + IndexTypeName(itype) + (bad ? " bad" : "");
+          cpu::RowBitmap bitmap;
+          ASSERT_TRUE(bitmap.Init(rows));
+          std::vector<std::int64_t> listed(static_cast<std::size_t>(size) + 1, -7);
+          std::int64_t count = -1;
+          EXPECT_EQ(bitmap.ListDistinct(data, itype, size, listed.data(), &count), bad_at) << what;
+          ASSERT_EQ(count, static_cast<std::int64_t>(want.size())) << what;
+          listed.resize(static_cast<std::size_t>(count));
+          EXPECT_EQ(listed, want) << what;
+          for (std::int64_t w = 0; w < bitmap.word_count(); ++w) ASSERT_EQ(bitmap.words()[w], 0u) << what;
+          for (std::int64_t s = 0; s < bitmap.summary_count(); ++s) ASSERT_EQ(bitmap.summary()[s], 0u) << what;
+          bitmap.SetCleared();
+        }
+      }
+    }
   }
 }
 
@@ -641,7 +724,7 @@ TEST(Rows, HashSetPathForTablesMuchLargerThanTheList) {
     ASSERT_TRUE(detail::PrepareRows(ConstTable(t.view()), t.view(), Indices(std::span<const std::int64_t>(list)),
                                     {}, false, &problem, nullptr)
                     .ok());
-    ASSERT_FALSE(detail::PlanRows(problem, 0, Tuning{}).use_bitmap);
+    ASSERT_EQ(detail::PlanRows(problem, 0, Tuning{}).dedup, RowDedup::kHashSet);
   }
   for (std::int64_t r : list) {
     t.Set(r, 0, 3.0);
@@ -662,6 +745,38 @@ TEST(Rows, HashSetPathForTablesMuchLargerThanTheList) {
       ASSERT_NEAR(copy.Get(r, 0), 0.6, 1e-7);
       ASSERT_NEAR(copy.Get(r, 1), 0.8, 1e-7);
     }
+  }
+}
+
+// What the planner picks: the listing for in-place lists shorter than
+// Tuning::list_rows_below on a table whose bitmap it affords, the scan for
+// longer lists and out of place, the hash set for tables far larger than
+// the list.
+TEST(Rows, PlannerPicksTheDeduplicationBySizes) {
+  struct Case {
+    std::int64_t rows, indices;
+    bool in_place;
+    RowDedup want;
+  };
+  const Tuning t;
+  const Case cases[] = {
+      {1000000, 4096, true, RowDedup::kBitmapList},
+      {1000000, t.list_rows_below - 1, true, RowDedup::kBitmapList},
+      {1000000, t.list_rows_below, true, RowDedup::kBitmapScan},
+      {1000000, 100000, true, RowDedup::kBitmapScan},
+      {1000000, 4096, false, RowDedup::kBitmapScan},
+      {1000000, 256, true, RowDedup::kHashSet},
+      {std::int64_t{1} << 32, 100000, true, RowDedup::kHashSet},
+  };
+  for (const Case& c : cases) {
+    RowsProblem p;
+    p.rows = c.rows;
+    p.cols = 16;
+    p.row_bytes = 64;
+    p.num_indices = c.indices;
+    p.in_place = c.in_place;
+    EXPECT_EQ(detail::PlanRows(p, 2, t).dedup, c.want)
+        << "rows " << c.rows << " indices " << c.indices << " in place " << c.in_place;
   }
 }
 
