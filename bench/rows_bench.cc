@@ -150,12 +150,10 @@ Setup& SetupFor(const benchmark::State& state, DType dtype, std::int64_t hot_row
                    sized ? static_cast<int>(state.range(3)) : -1);
 }
 
-// Which deduplication a call takes (RowDedup, core/rows_backend.h): the
-// planner's choice, or forced through the front end's tuning
-// (core/entry.h), to compare them where the planner decides between them:
-// the row bitmap (listed while marking or scanned, by the list's length, as
-// the planner splits them), the bitmap always scanned, or the hash set.
-enum class Dedup { kPlanner, kBitmap, kBitmapScan, kHashSet };
+// Which deduplication a call takes: the planner's choice, or the row bitmap
+// or the hash set forced through the front end's tuning (core/entry.h), to
+// compare them where the planner decides between them.
+enum class Dedup { kPlanner, kBitmap, kHashSet };
 
 void BM_Rows(benchmark::State& state, DType dtype, std::int64_t hot_rows, bool sized,
              Dedup dedup = Dedup::kPlanner) {
@@ -166,10 +164,9 @@ void BM_Rows(benchmark::State& state, DType dtype, std::int64_t hot_rows, bool s
   o.mode = sparsenorm::NormMode::kConstantNorm;
   const sparsenorm::Table table{s.table->data, dtype, s.rows, cols, 0};
   sparsenorm::Tuning forced;
-  if (dedup == Dedup::kBitmap || dedup == Dedup::kBitmapScan) {
+  if (dedup == Dedup::kBitmap) {
     forced.bitmap_bytes_per_index = forced.large_bitmap_bytes_per_index = std::int64_t{1} << 30;
   }
-  if (dedup == Dedup::kBitmapScan) forced.list_rows_below = 0;
   if (dedup == Dedup::kHashSet) {
     forced.bitmap_bytes_per_index = forced.large_bitmap_bytes_per_index = forced.bitmap_slack_bytes = 0;
   }
@@ -310,15 +307,10 @@ BENCHMARK_CAPTURE(BM_Rows, float32_tables_hash, DType::kFloat32, 0, true, Dedup:
     ->Apply(TableSizes)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-// Small batches with each deduplication forced, on the 1M-row table.
+// Small batches with either deduplication forced, on the 1M-row table.
 BENCHMARK_CAPTURE(BM_Rows, float32_bitmap, DType::kFloat32, 0, false, Dedup::kBitmap)
     ->ArgNames({"D", "indices"})
-    ->ArgsProduct({{16, 32, 64}, {256, 1024, 2048, 4096, 16383}})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK_CAPTURE(BM_Rows, float32_scan, DType::kFloat32, 0, false, Dedup::kBitmapScan)
-    ->ArgNames({"D", "indices"})
-    ->ArgsProduct({{16, 32, 64}, {256, 1024, 2048, 4096, 16383}})
+    ->ArgsProduct({{16, 64}, {256, 1024, 2048, 4096}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Rows, float32_hash, DType::kFloat32, 0, false, Dedup::kHashSet)

@@ -191,15 +191,6 @@ struct Tuning {
   std::int64_t bitmap_bytes_per_index = 64;
   std::int64_t large_bitmap_bytes_per_index = 16;
   std::int64_t bitmap_slack_bytes = std::int64_t{1} << 16;
-  // Row operator in place, on the bitmap: lists shorter than this are
-  // marked by one thread, which lists the distinct rows as it meets them
-  // (RowDedup::kBitmapList); longer ones are marked by every thread and
-  // their rows found through the bitmap's summary (kBitmapScan). Below it
-  // a list is too short to split its marking (a parallel region costs
-  // microseconds), and a second thread scanning words the first one wrote
-  // pays a transfer between the cores' caches for each
-  // (docs/PERFORMANCE.md, "Short lists: the rows listed while marking").
-  std::int64_t list_rows_below = 16384;
   // Row operator: rows prefetched ahead, about this many bytes of them,
   // clamped to [2, 16] rows.
   std::int64_t prefetch_bytes = 4096;

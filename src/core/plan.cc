@@ -38,13 +38,7 @@ RowsPlan PlanRows(const RowsProblem& p, int requested_threads, const Tuning& t) 
   const std::int64_t per_index = bitmap_bytes <= cpu::kPooledBitmapBytes
                                      ? t.bitmap_bytes_per_index
                                      : t.large_bitmap_bytes_per_index;
-  if (!p.in_place) {
-    plan.dedup = RowDedup::kBitmapScan;
-  } else if (bitmap_bytes > per_index * n + t.bitmap_slack_bytes) {
-    plan.dedup = RowDedup::kHashSet;
-  } else {
-    plan.dedup = n < t.list_rows_below ? RowDedup::kBitmapList : RowDedup::kBitmapScan;
-  }
+  plan.use_bitmap = !p.in_place || bitmap_bytes <= per_index * n + t.bitmap_slack_bytes;
   const std::int64_t row_bytes = std::max<std::int64_t>(p.row_bytes, 1);
   plan.row_threads =
       ThreadsFor(requested_threads, (p.in_place ? n : p.rows) * row_bytes, t.bytes_per_thread);

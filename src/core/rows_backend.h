@@ -30,24 +30,10 @@ struct RowsProblem {
   bool nonfinite_error = false;
 };
 
-// How a CPU call finds the distinct rows of its list (cpu/row_set.h has
-// the structures; core/plan.cc chooses).
-enum class RowDedup : std::uint8_t {
-  // The row bitmap, marked by one thread that lists each row as the list
-  // first names it; the rows are then shared out by their place in that
-  // list, so no thread reads bitmap words another thread wrote.
-  kBitmapList,
-  // The row bitmap, marked by every thread; the rows are found through its
-  // summary, ascending, in chunks of summary words.
-  kBitmapScan,
-  // A hash set of the indices; the rows in list order.
-  kHashSet,
-};
-
 struct RowsPlan {
   int index_threads = 1;    // validating and deduplicating the indices
   int row_threads = 1;      // the rows themselves
-  RowDedup dedup = RowDedup::kBitmapScan;
+  bool use_bitmap = true;   // false: the hash set of the indices
   std::int64_t prefetch_rows = 4;
 };
 

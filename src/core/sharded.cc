@@ -105,7 +105,7 @@ Status RowNormParts(const ConstTable& slice, const Indices& indices,
   const RowsPlan plan = PlanRows(shape, options.num_threads, Tuning{});
   std::vector<std::int64_t> rows;
   std::int64_t bad_position = -1;
-  if (plan.dedup != RowDedup::kHashSet) {
+  if (plan.use_bitmap) {
     cpu::RowBitmap marks;
     if (!marks.Init(slice.rows)) throw std::bad_alloc();
     bad_position = marks.MarkAll(indices.data, indices.type, indices.size, plan.index_threads);

@@ -201,41 +201,6 @@ std::int64_t RowBitmap::MarkAll(const void* indices, IndexType type, std::int64_
 }
 
 namespace {
-template <class I>
-std::int64_t ListDistinctRows(const I* idx, std::int64_t size, std::uint64_t limit, std::uint64_t* words,
-                      std::int64_t* rows, std::int64_t* count) {
-  std::int64_t listed = 0;
-  std::int64_t bad = -1;
-  for (std::int64_t i = 0; i < size; ++i) {
-    const auto row = static_cast<std::uint64_t>(static_cast<std::int64_t>(idx[i]));
-    if (row >= limit) {
-      bad = i;
-      break;
-    }
-    std::uint64_t& word = words[row >> 6];
-    const std::uint64_t bit = std::uint64_t{1} << (row & 63);
-    // Written always, kept only when the bit was clear: no branch on
-    // whether the list repeats itself.
-    rows[listed] = static_cast<std::int64_t>(row);
-    listed += (word & bit) == 0 ? 1 : 0;
-    word |= bit;
-  }
-  // The listed rows' words are still in this core's cache.
-  for (std::int64_t k = 0; k < listed; ++k) words[rows[k] >> 6] = 0;
-  *count = listed;
-  return bad;
-}
-}  // namespace
-
-std::int64_t RowBitmap::ListDistinct(const void* indices, IndexType type, std::int64_t size,
-                                     std::int64_t* rows, std::int64_t* count) {
-  const auto limit = static_cast<std::uint64_t>(rows_);
-  return type == IndexType::kInt32
-             ? ListDistinctRows(static_cast<const std::int32_t*>(indices), size, limit, words_, rows, count)
-             : ListDistinctRows(static_cast<const std::int64_t*>(indices), size, limit, words_, rows, count);
-}
-
-namespace {
 template <bool kAtomic, class I>
 std::int64_t ClaimSlice(RowClaimSet* set, const I* idx, std::int64_t begin, std::int64_t end,
                         std::uint64_t limit, std::uint8_t* owner) {

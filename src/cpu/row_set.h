@@ -1,12 +1,11 @@
 // Deduplication of row indices without sorting: which rows of the table an
 // index list names, each reported once.
 //
-// RowBitmap: one bit per table row, set while the indices are validated.
-// Either one thread lists each row as it sets its bit (ListDistinct), or
-// every thread marks (MarkAll), setting also a summary of one bit per
-// 64-row word, and the rows are then visited in ascending order through
-// the summary, so that finding them costs time in proportion to them plus
-// one summary word per 4,096 table rows, not to the table. Its memory is kept between calls (a pool shared by the
+// RowBitmap: one bit per table row, set while the indices are validated,
+// and a summary of one bit per 64-row word; the rows are then visited in
+// ascending order through the summary, so that finding them costs time in
+// proportion to them plus one summary word per 4,096 table rows, not to
+// the table. Its memory is kept between calls (a pool shared by the
 // process's threads) and cleared through the summary, so a call neither
 // allocates nor clears a bitmap the size of the table.
 // RowClaimSet: a lock-free open-addressing hash set of 2 to 4 slots per
@@ -44,15 +43,6 @@ class RowBitmap {
   // value is outside [0, rows), or -1. On error some bits may be set.
   std::int64_t MarkAll(const void* indices, IndexType type, std::int64_t size,
                        int threads);
-
-  // On the calling thread: writes each distinct row of the list to rows[]
-  // (room for `size`), in the order the list first names it, and their
-  // number to *count. Returns the first position whose value is outside
-  // [0, rows), or -1; on error the rows listed are those before it. The
-  // bits serve only while listing: it returns with every bit clear, so
-  // the caller may SetCleared().
-  std::int64_t ListDistinct(const void* indices, IndexType type, std::int64_t size,
-                            std::int64_t* rows, std::int64_t* count);
 
   std::int64_t word_count() const noexcept { return words_count_; }
   std::int64_t summary_count() const noexcept { return (words_count_ + 63) / 64; }

@@ -3,9 +3,8 @@
 // of rows to the per-target kernels (rows_kernels.cc), as the plan says.
 //
 // Order of work, so that a rejected call writes nothing:
-//   1. every index value, checked while the row bitmap is marked (and the
-//      distinct rows listed, or not) or while the rows are claimed in the
-//      hash set (RowDedup);
+//   1. every index value, checked while the row bitmap is marked (or while
+//      the rows are claimed in the hash set);
 //   2. under NonFinitePolicy::kError, every indexed row's finiteness;
 //   3. only then the rows are written.
 // A call on many tables runs steps 1 and 2 for every table before step 3 for
@@ -36,31 +35,18 @@ std::int64_t IndexAt(const RowJob& job, std::int64_t position) {
 // rows checked under kError.
 struct PreparedRows {
   RowJob job;
-  RowDedup dedup = RowDedup::kBitmapScan;
-  RowBitmap bitmap;  // kBitmapScan
-  std::unique_ptr<std::int64_t[]> listed;  // kBitmapList
-  std::int64_t listed_count = 0;
-  RowClaimSet claims;  // kHashSet
+  bool use_bitmap = true;
+  RowBitmap bitmap;
+  RowClaimSet claims;
   std::unique_ptr<std::uint8_t[]> owner;
 
   // Steps 1 and 2 above, on `index_threads` and `row_threads` threads.
   Finding Prepare(const RowsProblem& problem, const RowsPlan& plan) {
     static_cast<RowsProblem&>(job) = problem;
     job.prefetch_rows = plan.prefetch_rows;
-    // Out of place every table row is visited, reading the bitmap's words.
-    dedup = problem.in_place ? plan.dedup : RowDedup::kBitmapScan;
+    use_bitmap = plan.use_bitmap;
     const std::int64_t n = problem.num_indices;
-    if (dedup == RowDedup::kBitmapList) {
-      listed.reset(new (std::nothrow) std::int64_t[static_cast<std::size_t>(std::max<std::int64_t>(n, 1))]);
-      if (!listed) return OutOfMemoryFinding("the list of distinct rows");
-      RowBitmap marks;  // back to the pool, clear, as soon as the rows are listed
-      if (!marks.Init(problem.rows)) return OutOfMemoryFinding("the row bitmap");
-      const std::int64_t bad =
-          marks.ListDistinct(problem.indices, problem.index_type, n, listed.get(), &listed_count);
-      marks.SetCleared();
-      if (bad >= 0) return RowIndexFinding(bad, IndexAt(job, bad), problem.rows);
-      job.listed = listed.get();
-    } else if (dedup == RowDedup::kBitmapScan) {
+    if (use_bitmap) {
       if (!bitmap.Init(problem.rows)) return OutOfMemoryFinding("the row bitmap");
       const std::int64_t bad =
           bitmap.MarkAll(problem.indices, problem.index_type, n, plan.index_threads);
@@ -92,44 +78,28 @@ struct PreparedRows {
     return {};
   }
 
-  // The units of step 3 that threads take one at a time: table rows (out
-  // of place), entries of the listed rows, bitmap summary words (4,096
-  // table rows each), or positions of the list (hash set).
+  // The units of step 3 that threads take one at a time: bitmap summary
+  // words (4,096 table rows each), table rows (out of place) or positions
+  // of the list (hash set).
   std::int64_t Units() const {
     if (!job.in_place) return job.rows;
-    switch (dedup) {
-      case RowDedup::kBitmapList:
-        return listed_count;
-      case RowDedup::kBitmapScan:
-        return bitmap.summary_count();
-      case RowDedup::kHashSet:
-        break;
-    }
-    return job.num_indices;
+    return use_bitmap ? bitmap.summary_count() : job.num_indices;
   }
 
   void Run(std::int64_t begin, std::int64_t end, RowCounts* counts) const {
     if (!job.in_place) {
       AllRowsOutOfPlace(job, begin, end, counts);
-      return;
-    }
-    switch (dedup) {
-      case RowDedup::kBitmapList:
-        ListedRowsInPlace(job, begin, end, counts);
-        return;
-      case RowDedup::kBitmapScan:
-        MarkedRowsInPlace(job, begin, end, counts);
-        return;
-      case RowDedup::kHashSet:
-        OwnedRowsInPlace(job, begin, end, counts);
-        return;
+    } else if (use_bitmap) {
+      MarkedRowsInPlace(job, begin, end, counts);
+    } else {
+      OwnedRowsInPlace(job, begin, end, counts);
     }
   }
 
   // After step 3 has run over every unit: the in-place scan has cleared
   // the bitmap as it went.
   void Ran() {
-    if (job.in_place && dedup == RowDedup::kBitmapScan) bitmap.SetCleared();
+    if (job.in_place && use_bitmap) bitmap.SetCleared();
   }
 
   // Units per chunk handed to a thread: about eight chunks per thread,
@@ -138,7 +108,7 @@ struct PreparedRows {
   std::int64_t Grain(int threads) const {
     if (!job.in_place) return 4096;
     const std::int64_t even = Units() / (8 * std::max(threads, 1));
-    return std::max<std::int64_t>(dedup == RowDedup::kBitmapScan ? 1 : 16, even);
+    return std::max<std::int64_t>(use_bitmap ? 1 : 16, even);
   }
 };
 

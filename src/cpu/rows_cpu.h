@@ -19,7 +19,6 @@ struct RowJob : RowsProblem {
   std::uint64_t* marks = nullptr;
   std::uint64_t* summary = nullptr;
   const std::uint8_t* owner = nullptr;   // RowClaimSet::ClaimAll's flags, for OwnedRowsInPlace
-  const std::int64_t* listed = nullptr;  // RowBitmap::ListDistinct's rows, for ListedRowsInPlace
   std::int64_t prefetch_rows = 4;        // how far ahead rows are prefetched
 };
 
@@ -37,11 +36,6 @@ void MarkedRowsInPlace(const RowJob& job, std::int64_t summary_begin, std::int64
 
 // Out of place: rows [row_begin, row_end), marked ones normalized, others copied.
 void AllRowsOutOfPlace(const RowJob& job, std::int64_t row_begin, std::int64_t row_end,
-                       RowCounts* counts);
-
-// In place: the rows listed[begin, end) (each distinct, in the order the
-// index list first names them).
-void ListedRowsInPlace(const RowJob& job, std::int64_t begin, std::int64_t end,
                        RowCounts* counts);
 
 // In place: the rows named at the positions [begin, end) of the index list

@@ -238,25 +238,22 @@ void AllRowsOutOfPlaceT(const RowJob& job, int64_t row_begin, int64_t row_end,
   }
 }
 
-// In place, entries [begin, end) of a list in its order: row_at(i) is the
-// table row of entry i, or -1 for an entry to skip.
-template <class T, class RowAt>
-HWY_INLINE void RowsInListOrder(const RowJob& job, int64_t begin, int64_t end, RowAt row_at,
-                                RowCounts* counts) {
+template <class T, class I>
+void OwnedRowsInPlaceT(const RowJob& job, const I* idx, int64_t begin, int64_t end,
+                       RowCounts* counts) {
   const int64_t ahead = job.prefetch_rows;
+  const uint8_t* owner = job.owner;
   auto prefetch = [&](int64_t i) {
-    const int64_t r = row_at(i);
-    if (r >= 0) PrefetchRow(job.out + r * job.out_stride_bytes, job.row_bytes);
+    if (owner[i]) PrefetchRow(job.out + static_cast<int64_t>(idx[i]) * job.out_stride_bytes, job.row_bytes);
   };
   for (int64_t i = begin; i < std::min(end, begin + ahead); ++i) prefetch(i);
   const bool batched = BatchesRows<T>(job);
   RowBatch<T> batch;
   for (int64_t i = begin; i < end; ++i) {
     if (i + ahead < end) prefetch(i + ahead);
-    const int64_t r = row_at(i);
-    if (r < 0) continue;
+    if (!owner[i]) continue;
     ++counts->distinct;
-    T* row = reinterpret_cast<T*>(job.out + r * job.out_stride_bytes);
+    T* row = reinterpret_cast<T*>(job.out + static_cast<int64_t>(idx[i]) * job.out_stride_bytes);
     if (batched) {
       batch.Add(job, row, counts);
     } else {
@@ -264,22 +261,6 @@ HWY_INLINE void RowsInListOrder(const RowJob& job, int64_t begin, int64_t end, R
     }
   }
   batch.Flush(job, counts);
-}
-
-template <class T>
-void ListedRowsInPlaceT(const RowJob& job, int64_t begin, int64_t end, RowCounts* counts) {
-  const int64_t* listed = job.listed;
-  RowsInListOrder<T>(job, begin, end, [listed](int64_t i) { return listed[i]; }, counts);
-}
-
-template <class T, class I>
-void OwnedRowsInPlaceT(const RowJob& job, const I* idx, int64_t begin, int64_t end,
-                       RowCounts* counts) {
-  const uint8_t* owner = job.owner;
-  RowsInListOrder<T>(
-      job, begin, end,
-      [owner, idx](int64_t i) { return owner[i] ? static_cast<int64_t>(idx[i]) : int64_t{-1}; },
-      counts);
 }
 
 template <class T>
@@ -338,10 +319,6 @@ void MarkedRowsInPlace(const RowJob& job, int64_t summary_begin, int64_t summary
 
 void AllRowsOutOfPlace(const RowJob& job, int64_t row_begin, int64_t row_end, RowCounts* counts) {
   VisitDType(job.dtype, [&](auto t) { AllRowsOutOfPlaceT<TypeOf<decltype(t)>>(job, row_begin, row_end, counts); });
-}
-
-void ListedRowsInPlace(const RowJob& job, int64_t begin, int64_t end, RowCounts* counts) {
-  VisitDType(job.dtype, [&](auto t) { ListedRowsInPlaceT<TypeOf<decltype(t)>>(job, begin, end, counts); });
 }
 
 void OwnedRowsInPlace(const RowJob& job, int64_t begin, int64_t end, RowCounts* counts) {
@@ -419,7 +396,6 @@ namespace sparsenorm::cpu {
 
 HWY_EXPORT(MarkedRowsInPlace);
 HWY_EXPORT(AllRowsOutOfPlace);
-HWY_EXPORT(ListedRowsInPlace);
 HWY_EXPORT(OwnedRowsInPlace);
 HWY_EXPORT(FirstNonFinitePosition);
 HWY_EXPORT(NormsOfRows);
@@ -439,11 +415,6 @@ void MarkedRowsInPlace(const RowJob& job, std::int64_t summary_begin, std::int64
 void AllRowsOutOfPlace(const RowJob& job, std::int64_t row_begin, std::int64_t row_end,
                        RowCounts* counts) {
   HWY_DYNAMIC_DISPATCH(AllRowsOutOfPlace)(job, row_begin, row_end, counts);
-}
-
-void ListedRowsInPlace(const RowJob& job, std::int64_t begin, std::int64_t end,
-                       RowCounts* counts) {
-  HWY_DYNAMIC_DISPATCH(ListedRowsInPlace)(job, begin, end, counts);
 }
 
 void OwnedRowsInPlace(const RowJob& job, std::int64_t begin, std::int64_t end,

@@ -19,7 +19,6 @@ import sys
 # The kernels of src/cpu/ that prefetch rows ahead of use.
 KERNELS = [
     "MarkedRowsInPlaceT",
-    "ListedRowsInPlaceT",
     "OwnedRowsInPlaceT",
     "NormsOfRowsT",
     "ScaleRowsT",

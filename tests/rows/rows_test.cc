@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <numeric>
 #include <random>
 #include <string>
@@ -78,25 +77,20 @@ Status CallRows(TestTable* t, const std::vector<std::int64_t>& list, IndexType i
   return NormalizeRows(t->view(), Indices(std::span<const std::int64_t>(list)), o, stats);
 }
 
-// Tunings that force each way of finding the distinct rows (RowDedup), so
-// that a test covers all three whatever the planner picks for its sizes.
+// Tunings that force each way of finding the distinct rows, the row bitmap
+// and the hash set of the indices, so that a test covers both whatever the
+// planner picks for its sizes.
 struct DedupCase {
   const char* name;
-  RowDedup dedup;
   Tuning tuning;
 };
 
 std::vector<DedupCase> DedupCases() {
-  Tuning list;
-  list.bitmap_bytes_per_index = list.large_bitmap_bytes_per_index = std::int64_t{1} << 30;
-  list.list_rows_below = std::numeric_limits<std::int64_t>::max();
-  Tuning scan = list;
-  scan.list_rows_below = 0;
+  Tuning bitmap;
+  bitmap.bitmap_bytes_per_index = bitmap.large_bitmap_bytes_per_index = std::int64_t{1} << 30;
   Tuning hash;
   hash.bitmap_bytes_per_index = hash.large_bitmap_bytes_per_index = hash.bitmap_slack_bytes = 0;
-  return {{"bitmap list", RowDedup::kBitmapList, list},
-          {"bitmap scan", RowDedup::kBitmapScan, scan},
-          {"hash set", RowDedup::kHashSet, hash}};
+  return {{"bitmap", bitmap}, {"hash set", hash}};
 }
 
 // In place through the front end with a given tuning.
@@ -398,49 +392,6 @@ TEST(Rows, PooledBitmapComesBackClearFromEveryMarking) {
   }
 }
 
-// The bitmap's listing (RowDedup::kBitmapList): each row once, in the
-// order the list first names it, the first bad position with the rows
-// listed before it, and the bitmap clear afterwards in both cases.
-TEST(Rows, ListDistinctListsEachRowOnceAsFirstNamed) {
-  std::mt19937_64 rng(63);
-  for (std::int64_t rows : {1, 64, 100000}) {
-    for (std::int64_t size : {0, 1, 300, 5000}) {
-      for (IndexType itype : {IndexType::kInt32, IndexType::kInt64}) {
-        for (bool bad : {false, true}) {
-          if (bad && size == 0) continue;
-          std::vector<std::int64_t> list = testing::RandomIndices<std::int64_t>(size, std::min(rows, size / 2 + 1), rng);
-          const std::int64_t bad_at = bad ? size * 2 / 3 : -1;
-          if (bad) list[static_cast<std::size_t>(bad_at)] = bad_at % 2 ? rows : -1;
-          const std::int64_t valid = bad ? bad_at : size;
-          std::vector<std::int64_t> want;
-          std::vector<char> seen(static_cast<std::size_t>(rows), 0);
-          for (std::int64_t i = 0; i < valid; ++i) {
-            const std::int64_t r = list[static_cast<std::size_t>(i)];
-            if (!seen[static_cast<std::size_t>(r)]) want.push_back(r);
-            seen[static_cast<std::size_t>(r)] = 1;
-          }
-          std::vector<std::int32_t> l32(list.begin(), list.end());
-          const void* data = itype == IndexType::kInt32 ? static_cast<const void*>(l32.data())
-                                                        : static_cast<const void*>(list.data());
-          const std::string what = "rows " + std::to_string(rows) + " size " + std::to_string(size) +
-                                   " " + IndexTypeName(itype) + (bad ? " bad" : "");
-          cpu::RowBitmap bitmap;
-          ASSERT_TRUE(bitmap.Init(rows));
-          std::vector<std::int64_t> listed(static_cast<std::size_t>(size) + 1, -7);
-          std::int64_t count = -1;
-          EXPECT_EQ(bitmap.ListDistinct(data, itype, size, listed.data(), &count), bad_at) << what;
-          ASSERT_EQ(count, static_cast<std::int64_t>(want.size())) << what;
-          listed.resize(static_cast<std::size_t>(count));
-          EXPECT_EQ(listed, want) << what;
-          for (std::int64_t w = 0; w < bitmap.word_count(); ++w) ASSERT_EQ(bitmap.words()[w], 0u) << what;
-          for (std::int64_t s = 0; s < bitmap.summary_count(); ++s) ASSERT_EQ(bitmap.summary()[s], 0u) << what;
-          bitmap.SetCleared();
-        }
-      }
-    }
-  }
-}
-
 // The same through the operator: calls on tables of one size, in place and
 // out of place, one of them failing, each touch only the rows of its own
 // list.
@@ -724,7 +675,7 @@ TEST(Rows, HashSetPathForTablesMuchLargerThanTheList) {
     ASSERT_TRUE(detail::PrepareRows(ConstTable(t.view()), t.view(), Indices(std::span<const std::int64_t>(list)),
                                     {}, false, &problem, nullptr)
                     .ok());
-    ASSERT_EQ(detail::PlanRows(problem, 0, Tuning{}).dedup, RowDedup::kHashSet);
+    ASSERT_FALSE(detail::PlanRows(problem, 0, Tuning{}).use_bitmap);
   }
   for (std::int64_t r : list) {
     t.Set(r, 0, 3.0);
@@ -745,38 +696,6 @@ TEST(Rows, HashSetPathForTablesMuchLargerThanTheList) {
       ASSERT_NEAR(copy.Get(r, 0), 0.6, 1e-7);
       ASSERT_NEAR(copy.Get(r, 1), 0.8, 1e-7);
     }
-  }
-}
-
-// What the planner picks: the listing for in-place lists shorter than
-// Tuning::list_rows_below on a table whose bitmap it affords, the scan for
-// longer lists and out of place, the hash set for tables far larger than
-// the list.
-TEST(Rows, PlannerPicksTheDeduplicationBySizes) {
-  struct Case {
-    std::int64_t rows, indices;
-    bool in_place;
-    RowDedup want;
-  };
-  const Tuning t;
-  const Case cases[] = {
-      {1000000, 4096, true, RowDedup::kBitmapList},
-      {1000000, t.list_rows_below - 1, true, RowDedup::kBitmapList},
-      {1000000, t.list_rows_below, true, RowDedup::kBitmapScan},
-      {1000000, 100000, true, RowDedup::kBitmapScan},
-      {1000000, 4096, false, RowDedup::kBitmapScan},
-      {1000000, 256, true, RowDedup::kHashSet},
-      {std::int64_t{1} << 32, 100000, true, RowDedup::kHashSet},
-  };
-  for (const Case& c : cases) {
-    RowsProblem p;
-    p.rows = c.rows;
-    p.cols = 16;
-    p.row_bytes = 64;
-    p.num_indices = c.indices;
-    p.in_place = c.in_place;
-    EXPECT_EQ(detail::PlanRows(p, 2, t).dedup, c.want)
-        << "rows " << c.rows << " indices " << c.indices << " in place " << c.in_place;
   }
 }
 
